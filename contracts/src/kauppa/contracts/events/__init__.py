@@ -1,0 +1,1 @@
+"""The event catalogue. Importing this package registers every event type."""

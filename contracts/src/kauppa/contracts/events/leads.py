@@ -1,0 +1,202 @@
+"""Handoff events: a qualified lead to the right seller, and the verdict back to its source."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from kauppa.contracts import topics
+from kauppa.contracts.base import Event, Model, UtcDatetime
+from kauppa.contracts.events.common import LeadSource, Prospect
+from pydantic import Field
+
+
+class Criterion(StrEnum):
+    """The three criteria of D1; 'able to buy' is two facts: funding and authority."""
+
+    BENEFIT = "benefit"
+    READY_NOW = "ready_now"
+    BUDGET = "budget"
+    AUTHORITY = "authority"
+
+
+class CriterionEvidence(Model):
+    met: bool
+    evidence: str | None = Field(None, description="What discovery found, in the booker's words")
+
+
+class QualificationCriteria(Model):
+    """D1: (a) a real benefit, (b) ready to buy now, (c) able to buy: budget and authority."""
+
+    benefit: CriterionEvidence
+    ready_now: CriterionEvidence
+    budget: CriterionEvidence
+    authority: CriterionEvidence
+
+
+class ReturnReason(StrEnum):
+    NOT_INTERESTED = "not_interested"
+    NO_BUDGET = "no_budget"
+    NO_AUTHORITY = "no_authority"
+    NOT_READY_NOW = "not_ready_now"
+    WRONG_CONTACT = "wrong_contact"
+    DUPLICATE = "duplicate"
+    OTHER = "other"
+
+
+class Verdict(StrEnum):
+    ACCEPT = "accept"
+    RETURN = "return"
+
+
+class LeadQualified(Event):
+    type_name = "LeadQualified"
+    topic = topics.LEADS_QUALIFIED.name
+    key_field = "lead_id"
+    emitted_by = "upstream marketing / booking systems"
+    consumed_by = ("handoff", "dashboard")
+    meaning = "Discovery is done: the source claims the prospect meets D1."
+
+    lead_id: str = Field(min_length=1)
+    organisation_id: str = Field(min_length=1, description="The sales organisation (tenant)")
+    source: LeadSource
+    prospect: Prospect
+    criteria: QualificationCriteria
+    product_interest: list[str] = Field(default_factory=list, description="Product lines")
+    notes: str | None = None
+    qualified_at: UtcDatetime
+
+
+class LeadRejected(Event):
+    type_name = "LeadRejected"
+    topic = topics.LEADS_HANDOFF.name
+    key_field = "lead_id"
+    emitted_by = "handoff"
+    consumed_by = ("upstream source", "dashboard")
+    meaning = "The gate refused the lead (D1): unmet criteria or malformed data. No seller saw it."
+
+    lead_id: str
+    organisation_id: str
+    source: LeadSource
+    unmet_criteria: list[Criterion] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list, description="Malformed-data findings")
+    rejected_at: UtcDatetime
+
+
+class LeadLinkedAsDuplicate(Event):
+    type_name = "LeadLinkedAsDuplicate"
+    topic = topics.LEADS_HANDOFF.name
+    key_field = "lead_id"
+    emitted_by = "handoff"
+    consumed_by = ("upstream source", "dashboard")
+    meaning = "The same prospect already has an open handoff; this lead is linked, not assigned."
+
+    lead_id: str
+    organisation_id: str
+    source: LeadSource
+    linked_to_lead_id: str
+    matched_on: str = Field(description="business_id, email or domain")
+    linked_at: UtcDatetime
+
+
+class LeadAssigned(Event):
+    type_name = "LeadAssigned"
+    topic = topics.LEADS_HANDOFF.name
+    key_field = "lead_id"
+    emitted_by = "handoff"
+    consumed_by = ("sellers' tools", "dashboard")
+    meaning = "A seller owns the lead and must accept or return it by respond_by."
+
+    lead_id: str
+    organisation_id: str
+    seller_id: str
+    source: LeadSource
+    prospect: Prospect
+    criteria: QualificationCriteria
+    product_interest: list[str] = Field(default_factory=list)
+    assigned_at: UtcDatetime
+    respond_by: UtcDatetime
+    attempt: int = Field(1, ge=1, description="1 for the first seller, 2+ after reassignment")
+
+
+class HandoffReminderDue(Event):
+    type_name = "HandoffReminderDue"
+    topic = topics.LEADS_HANDOFF.name
+    key_field = "lead_id"
+    emitted_by = "handoff"
+    consumed_by = ("sellers' tools", "dashboard")
+    meaning = "The seller has not given a verdict within the reminder window."
+
+    lead_id: str
+    organisation_id: str
+    seller_id: str
+    assigned_at: UtcDatetime
+    respond_by: UtcDatetime
+    reminded_at: UtcDatetime
+
+
+class LeadReassigned(Event):
+    type_name = "LeadReassigned"
+    topic = topics.LEADS_HANDOFF.name
+    key_field = "lead_id"
+    emitted_by = "handoff"
+    consumed_by = ("sellers' tools", "dashboard")
+    meaning = "The SLA expired without a verdict; the next eligible seller gets the lead."
+
+    lead_id: str
+    organisation_id: str
+    from_seller_id: str
+    to_seller_id: str | None = Field(None, description="None: no eligible seller, queued")
+    reason: str = "sla_expired"
+    reassigned_at: UtcDatetime
+
+
+class LeadVerdictSubmitted(Event):
+    type_name = "LeadVerdictSubmitted"
+    topic = topics.SELLER_LEAD_VERDICTS.name
+    key_field = "lead_id"
+    emitted_by = "sellers' tools"
+    consumed_by = ("handoff",)
+    meaning = "A seller accepts or returns an assigned lead (D3)."
+
+    lead_id: str
+    seller_id: str
+    verdict: Verdict
+    reason_code: ReturnReason | None = None
+    reason_text: str | None = None
+    submitted_at: UtcDatetime
+
+
+class LeadAccepted(Event):
+    type_name = "LeadAccepted"
+    topic = topics.LEADS_HANDOFF.name
+    key_field = "lead_id"
+    emitted_by = "handoff"
+    consumed_by = ("closing", "upstream source", "dashboard")
+    meaning = "The seller takes the prospect onto the buying path; closing opens a deal."
+
+    lead_id: str
+    organisation_id: str
+    seller_id: str
+    source: LeadSource
+    prospect: Prospect
+    product_interest: list[str] = Field(default_factory=list)
+    accepted_at: UtcDatetime
+    assigned_at: datetime | None = None
+
+
+class LeadReturned(Event):
+    type_name = "LeadReturned"
+    topic = topics.LEADS_HANDOFF.name
+    key_field = "lead_id"
+    emitted_by = "handoff"
+    consumed_by = ("upstream source", "dashboard")
+    meaning = "The seller returned the lead with a reason; the source gets the verdict (D3)."
+
+    lead_id: str
+    organisation_id: str
+    seller_id: str
+    source: LeadSource
+    reason_code: ReturnReason
+    reason_text: str | None = None
+    returned_at: UtcDatetime

@@ -1,0 +1,22 @@
+"""Privacy events."""
+
+from __future__ import annotations
+
+from kauppa.contracts import topics
+from kauppa.contracts.base import Event, UtcDatetime
+
+
+class CustomerErased(Event):
+    type_name = "CustomerErased"
+    topic = topics.PRIVACY.name
+    key_field = "customer_id"
+    emitted_by = "privacy / admin tooling"
+    consumed_by = ("handoff", "closing", "confirmation", "followup", "dashboard")
+    meaning = "GDPR erasure: every service removes or anonymises the person's data."
+
+    customer_id: str
+    organisation_id: str
+    business_id: str | None = None
+    email: str | None = None
+    requested_by: str
+    erased_at: UtcDatetime

@@ -1,0 +1,1 @@
+"""Kauppa shared service kit."""

@@ -1,0 +1,188 @@
+"""Dead letters: records a service cannot use go aside, whole, with the reason.
+
+The dead-letter record keeps the original key, value and headers byte for byte and adds
+``dlq_*`` headers (reason, origin topic/partition/offset, service, time). ``replay``
+re-publishes chosen dead letters to their origin topic, original bytes and headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from kauppa.contracts.cloudevents import header_map
+from kauppa.contracts.topics import dead_letter_topic
+from kauppa.servicekit.producer import EventProducer, ProducerRecord, kafka_security
+from kauppa.servicekit.settings import KafkaSettings
+
+DLQ_PREFIX = "dlq_"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A consumed Kafka record, before decoding."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    timestamp_ms: int = 0
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: RawRecord  # the dead-letter record itself (topic = the DLQ)
+    reason_kind: str
+    reason: str
+    origin_topic: str
+    origin_partition: int
+    origin_offset: int
+    service: str
+    dead_lettered_at: str
+
+    @property
+    def ce_type(self) -> str | None:
+        return header_map(self.record.headers).get("ce_type")
+
+    @property
+    def ce_id(self) -> str | None:
+        return header_map(self.record.headers).get("ce_id")
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "offset": self.record.offset,
+            "partition": self.record.partition,
+            "reason_kind": self.reason_kind,
+            "reason": self.reason,
+            "origin": f"{self.origin_topic}/{self.origin_partition}@{self.origin_offset}",
+            "ce_type": self.ce_type,
+            "ce_id": self.ce_id,
+            "dead_lettered_at": self.dead_lettered_at,
+            "size": len(self.record.value or b""),
+        }
+
+
+def dead_letter_record(
+    service: str, raw: RawRecord, reason_kind: str, reason: str
+) -> ProducerRecord:
+    headers = [(k, v) for k, v in raw.headers if not k.startswith(DLQ_PREFIX)]
+    headers += [
+        ("dlq_reason_kind", reason_kind.encode()),
+        ("dlq_reason", reason[:4000].encode()),
+        ("dlq_origin_topic", raw.topic.encode()),
+        ("dlq_origin_partition", str(raw.partition).encode()),
+        ("dlq_origin_offset", str(raw.offset).encode()),
+        ("dlq_service", service.encode()),
+        ("dlq_at", datetime.now(UTC).isoformat().encode()),
+    ]
+    return ProducerRecord(dead_letter_topic(service).name, raw.key, raw.value, headers)
+
+
+def parse_dead_letter(raw: RawRecord) -> DeadLetter:
+    h = header_map(raw.headers)
+    return DeadLetter(
+        record=raw,
+        reason_kind=h.get("dlq_reason_kind", "?"),
+        reason=h.get("dlq_reason", ""),
+        origin_topic=h.get("dlq_origin_topic", ""),
+        origin_partition=int(h.get("dlq_origin_partition", "-1")),
+        origin_offset=int(h.get("dlq_origin_offset", "-1")),
+        service=h.get("dlq_service", ""),
+        dead_lettered_at=h.get("dlq_at", ""),
+    )
+
+
+async def read_dead_letters(
+    settings: KafkaSettings, service: str, *, timeout: float = 5.0
+) -> list[DeadLetter]:
+    """Every dead letter currently in the service's dead-letter topic (no consumer group)."""
+    topic = dead_letter_topic(service).name
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        **kafka_security(settings),
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer.topics()  # refreshes metadata
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        # Read until the topic goes quiet. (End offsets would be neater, but Tansu
+        # reports them per stored batch, not per record.)
+        out: list[DeadLetter] = []
+        loop = asyncio.get_running_loop()
+        deadline, quiet = loop.time() + timeout, 0
+        while quiet < 2 and loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=250)
+            quiet = 0 if batch else quiet + 1
+            for messages in batch.values():
+                for m in messages:
+                    out.append(
+                        parse_dead_letter(
+                            RawRecord(
+                                m.topic,
+                                m.partition,
+                                m.offset,
+                                m.key,
+                                m.value,
+                                list(m.headers),
+                                m.timestamp,
+                            )
+                        )
+                    )
+        return sorted(out, key=lambda d: (d.record.partition, d.record.offset))
+    finally:
+        await consumer.stop()
+
+
+async def replay(
+    settings: KafkaSettings,
+    service: str,
+    select: Callable[[DeadLetter], bool] = lambda _d: True,
+    *,
+    producer: EventProducer | None = None,
+) -> list[DeadLetter]:
+    """Re-publish the chosen dead letters to their origin topics, original bytes and
+    headers, plus ``replayed_from`` naming the dead letter. Returns what was replayed."""
+    chosen = [d for d in await read_dead_letters(settings, service) if select(d)]
+    if not chosen:
+        return []
+    own = producer is None
+    prod = producer or EventProducer(settings, client_id=f"kauppa-dlq-replay-{service}")
+    if own:
+        await prod.start()
+    try:
+        await prod.send_all(
+            [
+                ProducerRecord(
+                    d.origin_topic,
+                    d.record.key,
+                    d.record.value,
+                    [(k, v) for k, v in d.record.headers if not k.startswith(DLQ_PREFIX)]
+                    + [
+                        (
+                            "replayed_from",
+                            f"{d.record.topic}/{d.record.partition}@{d.record.offset}".encode(),
+                        )
+                    ],
+                )
+                for d in chosen
+            ]
+        )
+    finally:
+        if own:
+            await prod.stop()
+    return chosen

@@ -1,0 +1,123 @@
+"""The HTTP side of every service: health, metrics, auth, Idempotency-Key, OpenAPI.
+
+``create_app`` builds a FastAPI app whose lifespan starts and stops the service runtime
+(consumer, relay, timers); service routers add the commands and queries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from kauppa.servicekit.auth import Principal, TokenVerifier
+from kauppa.servicekit.unit_of_work import IDEMPOTENCY, UnitOfWork
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+if TYPE_CHECKING:
+    from kauppa.servicekit.runtime import ServiceRuntime
+
+Document = dict[str, Any]
+
+
+def create_app(
+    runtime: ServiceRuntime,
+    routers: Sequence[APIRouter] = (),
+    *,
+    title: str | None = None,
+    description: str = "",
+    manage_runtime: bool = True,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                await runtime.stop()
+
+    app = FastAPI(
+        title=title or f"Kauppa {runtime.name}",
+        description=description,
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.token_verifier = TokenVerifier(runtime.settings)
+
+    @app.get("/health/live", tags=["health"])
+    async def live() -> dict[str, str]:
+        """The process is up (no dependency checks: a restart would not help them)."""
+        return {"status": "live", "service": runtime.name}
+
+    @app.get("/health/ready", tags=["health"])
+    async def ready() -> JSONResponse:
+        """Broker and database both answer; otherwise 503 with what is wrong."""
+        checks = await runtime.readiness()
+        ok = all(v == "ok" for v in checks.values())
+        runtime.metrics.ready.labels(runtime.name).set(1 if ok else 0)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", tags=["health"])
+    async def metrics() -> Response:
+        await runtime.refresh_gauges()
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def runtime_of(request: Request) -> ServiceRuntime:
+    rt: ServiceRuntime = request.app.state.runtime
+    return rt
+
+
+async def idempotent_command(
+    request: Request,
+    principal: Principal,
+    work: Callable[[UnitOfWork], Awaitable[Document]],
+) -> JSONResponse:
+    """Run a mutating command in one transaction. With an ``Idempotency-Key`` header, a
+    repeat of the same call returns the first answer and changes nothing; the same key
+    with a different body is refused (422)."""
+    runtime = runtime_of(request)
+    key = request.headers.get("Idempotency-Key")
+    body = await request.body()
+    fingerprint = hashlib.sha256(body).hexdigest()
+    scope = f"{principal.subject}|{request.method}|{request.url.path}|{key}"
+
+    async def guarded(uow: UnitOfWork) -> Document:
+        if key:
+            seen = await uow.db[IDEMPOTENCY].find_one({"_id": scope}, session=uow.session)
+            if seen is not None:
+                if seen["fingerprint"] != fingerprint:
+                    raise HTTPException(422, "Idempotency-Key reused with a different request")
+                return {**seen["response"], "_replayed": True}
+        response = await work(uow)
+        if key:
+            await uow.db[IDEMPOTENCY].insert_one(
+                {
+                    "_id": scope,
+                    "fingerprint": fingerprint,
+                    "response": json.loads(json.dumps(response, default=str)),
+                    "at": uow.now,
+                },
+                session=uow.session,
+            )
+        return response
+
+    result = await runtime.committer.commit(guarded)
+    status_code = int(result.pop("_status", 200))
+    if result.pop("_replayed", False):
+        runtime.metrics.http_idempotent_replays.labels(runtime.name).inc()
+    return JSONResponse(json.loads(json.dumps(result, default=str)), status_code=status_code)

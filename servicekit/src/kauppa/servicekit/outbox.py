@@ -1,0 +1,123 @@
+"""The transactional outbox: publish after commit, and a relay for what a crash left.
+
+The happy path publishes a batch's events right after its transaction commits and then
+deletes their outbox rows. Rows older than a grace period were left behind (a crash, a
+broker hiccup); the relay claims them with a lease (so several replicas do not all send
+the same rows), publishes, and deletes them. Consumers dedupe by event id, so a row sent
+twice (crash between publish and delete) is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from kauppa.contracts import Envelope, to_kafka
+from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.logging import get_logger
+from kauppa.servicekit.metrics import ServiceMetrics
+from kauppa.servicekit.mongo import is_transient
+from kauppa.servicekit.producer import EventProducer, ProducerRecord
+from kauppa.servicekit.unit_of_work import OUTBOX
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+log = get_logger(__name__)
+
+
+def record_of(env: Envelope) -> ProducerRecord:
+    topic, key, value, headers = to_kafka(env)
+    return ProducerRecord(topic, key, value, headers)
+
+
+class OutboxPublisher:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        producer: EventProducer,
+        metrics: ServiceMetrics,
+        clock: Clock,
+        *,
+        grace: timedelta = timedelta(seconds=5),
+        lease: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self.db, self.producer, self.metrics, self.clock = db, producer, metrics, clock
+        self.grace, self.lease = grace, lease
+        self.owner = f"relay-{uuid.uuid4().hex[:12]}"
+        self._pending_deletes: set[asyncio.Task[None]] = set()
+
+    async def publish_committed(self, envelopes: Sequence[Envelope]) -> None:
+        """After commit: send, then forget the rows (in the background: the delete is
+        housekeeping, correctness does not wait for it)."""
+        if not envelopes:
+            return
+        await self.producer.send_all([record_of(e) for e in envelopes])
+        for env in envelopes:
+            self.metrics.events_out.labels(self.metrics.service, env.event.type_name).inc()
+        task = asyncio.create_task(self._delete([e.id for e in envelopes]))
+        self._pending_deletes.add(task)
+        task.add_done_callback(self._pending_deletes.discard)
+
+    async def _delete(self, ids: list[str]) -> None:
+        try:
+            await self.db[OUTBOX].delete_many({"_id": {"$in": ids}})
+        except Exception as exc:  # the relay will resend; consumers dedupe
+            log.warning("outbox_delete_failed", error=str(exc), count=len(ids))
+
+    async def drain(self) -> None:
+        if self._pending_deletes:
+            await asyncio.gather(*self._pending_deletes, return_exceptions=True)
+
+    async def relay_once(self, limit: int = 1000) -> int:
+        """Publish rows left behind. Returns how many were sent."""
+        now = self.clock.now()  # rows carry the service clock's time
+        claimable = {
+            "created_at": {"$lte": now - self.grace},
+            "$or": [{"claim_until": None}, {"claim_until": {"$lt": now}}],
+        }
+        ids = [d["_id"] async for d in self.db[OUTBOX].find(claimable, {"_id": 1}).limit(limit)]
+        if not ids:
+            return 0
+        token = f"{self.owner}-{uuid.uuid4().hex[:8]}"
+        await self.db[OUTBOX].update_many(
+            {"_id": {"$in": ids}, **claimable},
+            {"$set": {"claimed_by": token, "claim_until": now + self.lease}},
+        )
+        rows = await self.db[OUTBOX].find({"claimed_by": token}).sort("created_at", 1).to_list()
+        if not rows:
+            return 0
+        await self.producer.send_all(
+            [
+                ProducerRecord(
+                    r["topic"], r["key"], r["value"], [(h[0], bytes(h[1])) for h in r["headers"]]
+                )
+                for r in rows
+            ]
+        )
+        await self.db[OUTBOX].delete_many({"_id": {"$in": [r["_id"] for r in rows]}})
+        for row in rows:
+            self.metrics.events_out.labels(self.metrics.service, row.get("type", "?")).inc()
+        self.metrics.outbox_relayed.labels(self.metrics.service).inc(len(rows))
+        return len(rows)
+
+    async def backlog(self) -> int:
+        return await self.db[OUTBOX].estimated_document_count()
+
+    async def run_relay(self, interval: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                sent = await self.relay_once()
+                if sent:
+                    log.info("outbox_relayed", count=sent)
+                self.metrics.outbox_backlog.labels(self.metrics.service).set(await self.backlog())
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("outbox_relay_failed")
+                else:
+                    log.warning("outbox_relay_waiting", error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,216 @@
+"""The consuming pipeline: a batch of records in, one transaction, events out.
+
+For each batch: decode every record by ``ce_type``; what cannot be decoded, or is of an
+unknown type, is dead-lettered; known types this service does not handle are skipped.
+Then ONE transaction holds the inbox records (event ids seen before are dropped), the
+handlers' state changes, their timers and their outgoing events (outbox). After commit
+the outgoing events are published; the caller commits offsets after ``process`` returns.
+
+Handlers take a list: consecutive events of the same handler arrive together, so a
+handler can load and write in bulk. Order within a partition is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from kauppa.contracts import DecodeError, Envelope, Event, from_kafka
+from kauppa.servicekit.committer import Committer, retry_transient
+from kauppa.servicekit.deadletters import RawRecord, dead_letter_record
+from kauppa.servicekit.logging import get_logger
+from kauppa.servicekit.metrics import ServiceMetrics
+from kauppa.servicekit.mongo import is_transient
+from kauppa.servicekit.producer import EventProducer, ProducerRecord
+from kauppa.servicekit.unit_of_work import INBOX, UnitOfWork
+
+BatchHandler = Callable[[list[Envelope], UnitOfWork], Awaitable[None]]
+EventHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+Document = dict[str, Any]
+log = get_logger(__name__)
+
+
+def per_event(handler: EventHandler) -> BatchHandler:
+    """Adapt a one-event handler; logs inside it carry the event and correlation ids."""
+
+    async def handle(batch: list[Envelope], uow: UnitOfWork) -> None:
+        for env in batch:
+            with structlog.contextvars.bound_contextvars(
+                event_id=env.id, correlation_id=env.correlation_id, event_type=env.type
+            ):
+                await handler(env, uow)
+
+    handle.__name__ = getattr(handler, "__name__", "handler")
+    handle.__doc__ = handler.__doc__
+    return handle
+
+
+@dataclass
+class Handlers:
+    """Which handler takes which event type."""
+
+    by_type: dict[str, BatchHandler] = field(default_factory=dict)
+
+    def add(self, event_type: type[Event], handler: BatchHandler) -> None:
+        self.by_type[event_type.ce_type()] = handler
+
+    def on(self, event_type: type[Event]) -> Callable[[EventHandler], EventHandler]:
+        """Decorator for a one-event handler."""
+
+        def register(fn: EventHandler) -> EventHandler:
+            self.add(event_type, per_event(fn))
+            return fn
+
+        return register
+
+    def on_batch(self, event_type: type[Event]) -> Callable[[BatchHandler], BatchHandler]:
+        def register(fn: BatchHandler) -> BatchHandler:
+            self.add(event_type, fn)
+            return fn
+
+        return register
+
+    def topics(self) -> list[str]:
+        from kauppa.contracts import event_class
+
+        return sorted({c.topic for t in self.by_type if (c := event_class(t)) is not None})
+
+
+@dataclass
+class BatchOutcome:
+    handled: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    dead_lettered: int = 0
+    published: list[Envelope] = field(default_factory=list)
+
+
+class EventPipeline:
+    def __init__(
+        self,
+        service: str,
+        handlers: Handlers,
+        committer: Committer,
+        producer: EventProducer,
+        metrics: ServiceMetrics,
+    ) -> None:
+        self.service, self.handlers, self.committer = service, handlers, committer
+        self.producer, self.metrics = producer, metrics
+
+    async def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
+        """Apply, dead-letter and publish one batch. When this returns, the batch's
+        offsets may be committed."""
+        outcome = await self.apply(records)
+        await self.committer.publish(outcome.published)
+        return outcome
+
+    async def apply(self, records: Sequence[RawRecord]) -> BatchOutcome:
+        """Everything up to and including the commit, and the dead letters; not the
+        publishing of outgoing events (``process`` does that)."""
+        started = time.perf_counter()
+        self.metrics.batch_size.labels(self.service).observe(len(records))
+        outcome = BatchOutcome()
+        dead: list[ProducerRecord] = []
+        batch: list[tuple[RawRecord, Envelope]] = []
+        for raw in records:
+            try:
+                env = from_kafka(raw.headers, raw.value)
+            except DecodeError as exc:
+                dead.append(dead_letter_record(self.service, raw, exc.kind, exc.message))
+                self.metrics.dead_letters.labels(self.service, exc.kind).inc()
+                log.warning(
+                    "dead_lettered",
+                    reason_kind=exc.kind,
+                    reason=exc.message[:300],
+                    topic=raw.topic,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                )
+                continue
+            if env.type not in self.handlers.by_type:
+                outcome.ignored += 1
+                self.metrics.events_ignored.labels(self.service, env.event.type_name).inc()
+                continue
+            batch.append((raw, env))
+
+        if batch:
+            try:
+                await self._commit(batch, outcome)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                # A handler refused something. Find which event by going one at a time;
+                # the good ones commit, the bad one is dead-lettered, the partition flows.
+                log.warning("batch_failed_isolating", error=str(exc)[:300], size=len(batch))
+                for item in batch:
+                    try:
+                        await self._commit([item], outcome)
+                    except Exception as one_exc:
+                        if is_transient(one_exc):
+                            raise
+                        raw, env = item
+                        reason = f"{type(one_exc).__name__}: {one_exc}"
+                        log.error(
+                            "handler_failed_dead_lettered",
+                            event_id=env.id,
+                            event_type=env.type,
+                            error=reason[:500],
+                        )
+                        dead.append(dead_letter_record(self.service, raw, "handler_error", reason))
+                        self.metrics.dead_letters.labels(self.service, "handler_error").inc()
+        if dead:
+            await retry_transient(lambda: self.producer.send_all(dead), self.metrics)
+            outcome.dead_lettered = len(dead)
+        self.metrics.handler_seconds.labels(self.service).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _commit(self, batch: list[tuple[RawRecord, Envelope]], outcome: BatchOutcome) -> None:
+        handlers = self.handlers.by_type
+        fresh_holder: list[list[Envelope]] = []
+
+        async def work(uow: UnitOfWork) -> int:
+            ids = [env.id for _, env in batch]
+            seen = {
+                d["_id"]
+                async for d in uow.db[INBOX].find(
+                    {"_id": {"$in": ids}}, {"_id": 1}, session=uow.session
+                )
+            }
+            fresh: list[Envelope] = []
+            for _, env in batch:
+                if env.id not in seen:
+                    seen.add(env.id)
+                    fresh.append(env)
+            fresh_holder[:] = [fresh]
+            # Runs of consecutive events with the same handler, in partition order.
+            run: list[Envelope] = []
+            for env in fresh:
+                if run and handlers[run[-1].type] is not handlers[env.type]:
+                    await handlers[run[-1].type](run, uow)
+                    run = []
+                run.append(env)
+            if run:
+                await handlers[run[-1].type](run, uow)
+            if fresh:
+                await uow.db[INBOX].insert_many(
+                    [{"_id": e.id, "type": e.type, "at": uow.now} for e in fresh],
+                    ordered=False,
+                    session=uow.session,
+                )
+            return len(fresh)
+
+        _, outgoing = await retry_transient(lambda: self.committer.transact(work), self.metrics)
+        fresh = fresh_holder[0] if fresh_holder else []
+        outcome.handled += len(fresh)
+        outcome.duplicates += len(batch) - len(fresh)
+        outcome.published.extend(outgoing)
+        pending = {e.id for e in fresh}
+        for _, env in batch:
+            if env.id in pending:
+                pending.discard(env.id)
+                self.metrics.events_in.labels(self.service, env.event.type_name).inc()
+            else:
+                self.metrics.events_duplicate.labels(self.service, env.event.type_name).inc()

@@ -1,0 +1,80 @@
+"""The Kafka producer every service publishes through (outbox, dead letters, relay)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from kauppa.servicekit.settings import KafkaSettings
+
+
+@dataclass(frozen=True)
+class ProducerRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+
+
+def kafka_security(settings: KafkaSettings) -> dict[str, Any]:
+    options: dict[str, Any] = {"security_protocol": settings.security_protocol}
+    if settings.sasl_mechanism:
+        options.update(
+            sasl_mechanism=settings.sasl_mechanism,
+            sasl_plain_username=settings.sasl_username,
+            sasl_plain_password=settings.sasl_password,
+        )
+    return options
+
+
+class EventProducer:
+    """Publishes records in batches: every send is started, then all are awaited, so one
+    round of requests carries the whole batch."""
+
+    def __init__(self, settings: KafkaSettings, client_id: str) -> None:
+        self.settings = settings
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers,
+            client_id=client_id,
+            acks="all" if settings.enable_idempotence else _acks(settings.acks),
+            enable_idempotence=settings.enable_idempotence,
+            linger_ms=settings.linger_ms,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=15_000,
+            **kafka_security(settings),
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._producer.stop()
+
+    async def send_all(self, records: Sequence[ProducerRecord]) -> None:
+        """Send every record and wait until the broker has acknowledged all of them."""
+        if not records:
+            return
+        futures = [
+            await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers)
+            for r in records
+        ]
+        await asyncio.gather(*futures)
+
+    async def check(self, timeout: float = 3.0) -> None:
+        """Raise unless the broker answers a metadata request."""
+        await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout)
+
+    @property
+    def raw(self) -> AIOKafkaProducer:
+        return self._producer
+
+
+def _acks(value: str) -> int | str:
+    return "all" if value == "all" else int(value)

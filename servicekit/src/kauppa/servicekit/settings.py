@@ -1,0 +1,113 @@
+"""Settings shared by every service (pydantic-settings).
+
+Infrastructure comes from unprefixed variables that every process shares
+(``KAFKA_BOOTSTRAP_SERVERS``, ``MONGODB_URI``, ``KAFKA_*``, ``KAUPPA_PROFILE``); what is a
+service's own comes with the service's prefix (``HANDOFF_HTTP_PORT``, ...).
+
+The ``local`` profile carries Tansu's quirks in one place: short consumer-group sessions
+(a join waits half the session timeout), a short fetch wait (a waiting fetch is not woken
+by new data), and no idempotent producer (Tansu refuses it). ``production`` keeps
+Kafka's safe defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Profile = Literal["local", "production"]
+
+_LOCAL_KAFKA = {
+    "session_timeout_ms": 2000,
+    "heartbeat_interval_ms": 300,
+    "fetch_max_wait_ms": 10,
+    "enable_idempotence": False,
+    "rebalance_timeout_ms": 4000,
+}
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore", populate_by_name=True)
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    profile: Profile = Field("production", validation_alias="KAUPPA_PROFILE")
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 3_000
+    rebalance_timeout_ms: int = 30_000
+    fetch_max_wait_ms: int = 500
+    max_batch_records: int = 1_000
+    enable_idempotence: bool = True
+    acks: Literal["all", "1", "0"] = "all"
+    linger_ms: int = 5
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+
+    @model_validator(mode="after")
+    def _apply_profile(self) -> Self:
+        if self.profile == "local":
+            for name, value in _LOCAL_KAFKA.items():
+                if name not in self.model_fields_set:
+                    object.__setattr__(self, name, value)
+        return self
+
+
+class MongoSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MONGODB_", extra="ignore")
+
+    uri: str = "mongodb://127.0.0.1:27017/?replicaSet=rs0"
+    server_selection_timeout_ms: int = 5_000
+    write_concern: str = "majority"
+
+
+class ClockSettings(BaseSettings):
+    """An accelerated clock for demos: virtual time = start + (real - epoch) x speed.
+    Every process given the same three values agrees on the time."""
+
+    model_config = SettingsConfigDict(env_prefix="KAUPPA_CLOCK_", extra="ignore")
+
+    speed: float = 1.0
+    start: str | None = None  # ISO timestamp the virtual clock showed at ``epoch``
+    epoch: float | None = None  # real unix time when virtual time was ``start``
+
+
+class ServiceSettings(BaseSettings):
+    """A service's own settings. Subclass per service and set ``env_prefix``."""
+
+    model_config = SettingsConfigDict(env_prefix="KAUPPA_", extra="ignore")
+
+    service_name: str = "kauppa"
+    database: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+    consumer_group: str = ""
+    consume_topics: list[str] = Field(default_factory=list)
+    outbox_relay_grace_seconds: float = 5.0
+    outbox_relay_interval_seconds: float = 1.0
+    timer_poll_max_seconds: float = 0.5
+    timer_lease_seconds: float = 30.0
+    timer_batch: int = 500
+    jwt_secret: str = "kauppa-local-development-secret-change-me"
+    jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_audience: str = "kauppa"
+    jwt_issuer: str | None = None
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    mongo: MongoSettings = Field(default_factory=MongoSettings)
+    clock: ClockSettings = Field(default_factory=ClockSettings)
+
+    @model_validator(mode="after")
+    def _defaults_from_name(self) -> Self:
+        if not self.database:
+            object.__setattr__(self, "database", f"kauppa_{self.service_name}")
+        if not self.consumer_group:
+            object.__setattr__(self, "consumer_group", f"kauppa-{self.service_name}")
+        return self

@@ -1,0 +1,145 @@
+"""Publish to and read from the test broker."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from kauppa.contracts import DecodeError, Envelope, from_kafka, to_kafka
+from kauppa.servicekit.deadletters import RawRecord
+
+
+async def publish_raw(
+    bootstrap: str,
+    records: Sequence[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]],
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=2)
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic, value=value, key=key, headers=headers)
+            for topic, key, value, headers in records
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def publish_envelopes(bootstrap: str, envelopes: Sequence[Envelope]) -> None:
+    await publish_raw(bootstrap, [to_kafka(e) for e in envelopes])
+
+
+class TopicReader:
+    """Reads topics from their end at ``start()`` (or the beginning), collecting records;
+    tests wait for what they expect with ``wait_for``."""
+
+    def __init__(self, bootstrap: str, *topics: str, from_beginning: bool = False) -> None:
+        self.bootstrap, self.topics, self.from_beginning = bootstrap, topics, from_beginning
+        self.records: list[RawRecord] = []
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> TopicReader:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
+        )
+        await consumer.start()
+        tps: list[TopicPartition] = []
+        for topic in self.topics:
+            parts = consumer.partitions_for_topic(topic)
+            for _ in range(50):
+                if parts:
+                    break
+                await consumer.topics()  # refreshes metadata
+                parts = consumer.partitions_for_topic(topic)
+                await asyncio.sleep(0.1)
+            if not parts:
+                raise AssertionError(f"topic {topic} does not exist")
+            tps += [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        if self.from_beginning:
+            await consumer.seek_to_beginning(*tps)
+        else:
+            ends = await consumer.end_offsets(tps)
+            for tp, end in ends.items():
+                consumer.seek(tp, end)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=100)
+            for messages in batch.values():
+                for m in messages:
+                    self.records.append(
+                        RawRecord(
+                            m.topic,
+                            m.partition,
+                            m.offset,
+                            m.key,
+                            m.value,
+                            list(m.headers),
+                            m.timestamp,
+                        )
+                    )
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._consumer:
+            await self._consumer.stop()
+
+    async def __aenter__(self) -> TopicReader:
+        return await self.start()
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+    def envelopes(self, type_name: str | None = None) -> list[Envelope]:
+        out = []
+        for r in self.records:
+            try:
+                env = from_kafka(r.headers, r.value)
+            except DecodeError:
+                continue
+            if type_name is None or env.event.type_name == type_name:
+                out.append(env)
+        return out
+
+    def events(self, type_name: str | None = None, **match: Any) -> list[Any]:
+        return [
+            e.event
+            for e in self.envelopes(type_name)
+            if all(getattr(e.event, k, None) == v for k, v in match.items())
+        ]
+
+    async def wait_for(
+        self,
+        condition: Callable[[TopicReader], bool],
+        timeout: float = 20.0,
+        what: str = "condition",
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not condition(self):
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout}s waiting for {what}; have {len(self.records)} "
+                    f"records: {[e.event.type_name for e in self.envelopes()][-20:]}"
+                )
+            await asyncio.sleep(0.02)
+
+    async def wait_for_events(
+        self, type_name: str, count: int = 1, timeout: float = 20.0, **match: Any
+    ) -> list[Any]:
+        await self.wait_for(
+            lambda r: len(r.events(type_name, **match)) >= count,
+            timeout,
+            f"{count} x {type_name} {match or ''}",
+        )
+        return self.events(type_name, **match)

@@ -1,0 +1,105 @@
+"""The unit of work a handler gets: the database inside the batch's transaction, the clock,
+and a way to emit events and schedule timers that commit with the state change."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kauppa.contracts import Envelope, Event, derived_event_id, envelope, to_kafka
+from pymongo import DeleteOne, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+INBOX = "_inbox"
+OUTBOX = "_outbox"
+TIMERS = "_timers"
+IDEMPOTENCY = "_idempotency"
+
+Document = dict[str, Any]
+
+
+def outbox_document(env: Envelope, created_at: datetime) -> Document:
+    topic, key, value, headers = to_kafka(env)
+    return {
+        "_id": env.id,
+        "topic": topic,
+        "key": key,
+        "value": value,
+        "headers": [[name, val] for name, val in headers],
+        "type": env.event.type_name,
+        "created_at": created_at,
+        "claimed_by": None,
+        "claim_until": None,
+    }
+
+
+@dataclass
+class UnitOfWork:
+    """Everything one transaction will commit. Handlers write state through ``db`` with
+    ``session=uow.session``; events and timers go through ``emit`` and ``schedule``."""
+
+    db: AsyncDatabase[Document]
+    session: AsyncClientSession
+    now: datetime
+    source: str
+    outgoing: list[Envelope] = field(default_factory=list)
+    timer_ops: list[UpdateOne | DeleteOne] = field(default_factory=list)
+    _per_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def collection(self, name: str) -> AsyncCollection[Document]:
+        return self.db[name]
+
+    def emit(self, event: Event, *, cause: Envelope | None = None) -> Envelope:
+        """Queue an event for the outbox. Caused events get deterministic ids, so a
+        re-run after a crash emits the same ids and consumers drop the repeat."""
+        event_id = None
+        if cause is not None:
+            n = self._per_cause[cause.id]
+            self._per_cause[cause.id] += 1
+            event_id = derived_event_id(cause.id, event.ce_type(), event.partition_key(), n)
+        env = envelope(event, source=self.source, cause=cause, event_id=event_id, time=self.now)
+        self.outgoing.append(env)
+        return env
+
+    def schedule(
+        self,
+        key: str,
+        due_at: datetime,
+        kind: str,
+        payload: Document | None = None,
+        *,
+        replace: bool = True,
+    ) -> None:
+        """A durable timer under a deterministic ``key``. ``replace`` re-arms an existing
+        timer (new time, scheduled again); otherwise an existing key is left alone."""
+        fields = {"due_at": due_at, "kind": kind, "payload": payload or {}, "state": "scheduled"}
+        unset = {"claimed_by": "", "claim_until": "", "fired_at": "", "lateness_seconds": ""}
+        if replace:
+            op = UpdateOne(
+                {"_id": key},
+                {"$set": {**fields, "scheduled_at": self.now}, "$unset": unset},
+                upsert=True,
+            )
+        else:
+            op = UpdateOne(
+                {"_id": key}, {"$setOnInsert": {**fields, "scheduled_at": self.now}}, upsert=True
+            )
+        self.timer_ops.append(op)
+
+    def cancel(self, key: str) -> None:
+        self.timer_ops.append(DeleteOne({"_id": key, "state": "scheduled"}))
+
+    async def flush(self) -> None:
+        """Write queued timers and outbox events inside the transaction."""
+        if self.timer_ops:
+            await self.db[TIMERS].bulk_write(self.timer_ops, ordered=True, session=self.session)
+        if self.outgoing:
+            await self.db[OUTBOX].insert_many(
+                [outbox_document(e, self.now) for e in self.outgoing],
+                ordered=False,
+                session=self.session,
+            )

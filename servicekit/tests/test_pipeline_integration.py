@@ -1,0 +1,164 @@
+"""The kit on a real broker and a real mongod: inbox, outbox, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from kauppa.contracts import LeadQualified, envelope, examples, to_kafka
+from kauppa.contracts.topics import LEADS_HANDOFF, LEADS_QUALIFIED, dead_letter_topic
+from kauppa.servicekit.deadletters import RawRecord, read_dead_letters, replay
+from kauppa.servicekit.runtime import ServiceRuntime
+from kauppa.servicekit.testing import TopicReader, publish_envelopes, publish_raw
+
+from .tally_service import TIMER_HANDLERS, handlers
+
+pytestmark = pytest.mark.integration
+
+
+def tally_runtime(settings_for, **kw) -> ServiceRuntime:
+    return ServiceRuntime(
+        settings_for(service_name="tally", **kw.pop("settings", {})),
+        handlers,
+        timer_handlers=TIMER_HANDLERS,
+        **kw,
+    )
+
+
+async def test_same_event_three_times_has_one_effect(infra, settings_for, runtimes):
+    rt = tally_runtime(settings_for)
+    runtimes.append(rt)
+    await rt.start()
+    lead = examples.lead_qualified()
+    env = envelope(lead, source="test")
+    async with TopicReader(infra.kafka_bootstrap_servers, LEADS_HANDOFF.name) as out:
+        await publish_envelopes(infra.kafka_bootstrap_servers, [env, env, env])
+        await out.wait_for_events("LeadRejected", lead_id=lead.lead_id)
+        await asyncio.sleep(0.5)  # give any (wrong) second effect time to show
+        assert len(out.events("LeadRejected", lead_id=lead.lead_id)) == 1
+    doc = await rt.db["tally"].find_one({"_id": lead.lead_id})
+    assert doc is not None and doc["n"] == 1
+    assert rt.metrics.events_duplicate.labels("tally", "LeadQualified")._value.get() == 2
+
+
+async def test_crash_after_commit_before_publish_still_emits(infra, settings_for, runtimes):
+    """Commit, 'crash' (never publish), restart: the relay sends the event; a redelivery
+    of the input after restart is dropped by the inbox, so exactly one event goes out."""
+    lead = examples.lead_qualified()
+    env = envelope(lead, source="test")
+    _topic, key, value, headers = to_kafka(env)
+    raw = RawRecord(LEADS_QUALIFIED.name, 0, 0, key, value, headers)
+
+    settings = settings_for(service_name="tally")
+    crashed = ServiceRuntime(settings, handlers, consume=False, run_relay=False)
+    await crashed.start()
+    outcome = await crashed.pipeline.apply([raw])  # committed, not published
+    assert outcome.handled == 1 and len(outcome.published) == 1
+    assert await crashed.db["_outbox"].count_documents({}) == 1
+    await crashed.stop()  # the process dies here, offsets uncommitted
+
+    async with TopicReader(infra.kafka_bootstrap_servers, LEADS_HANDOFF.name) as out:
+        restarted = ServiceRuntime(settings, handlers, consume=False)
+        runtimes.append(restarted)
+        await restarted.start()
+        await restarted.process([raw])  # Kafka redelivers the uncommitted input
+        await out.wait_for_events("LeadRejected", lead_id=lead.lead_id, timeout=15)
+        await asyncio.sleep(1.5)
+        sent = out.envelopes("LeadRejected")
+        ids = {e.id for e in sent if e.event.lead_id == lead.lead_id}
+        assert len(ids) == 1, "one logical event, whatever the transport did"
+    assert await restarted.db["_outbox"].count_documents({}) == 0
+    assert (await restarted.db["tally"].find_one({"_id": lead.lead_id}))["n"] == 1
+
+
+async def test_poison_message_is_dead_lettered_and_partition_keeps_flowing(
+    infra, settings_for, runtimes, kafka_settings
+):
+    rt = tally_runtime(settings_for)
+    runtimes.append(rt)
+    await rt.start()
+    good = examples.lead_qualified()
+    key = good.lead_id.encode()  # same key: same partition, right after the poison
+    bad_schema = examples.lead_qualified(lead_id=good.lead_id + "-x")
+    _t, _k, bad_value, bad_headers = to_kafka(envelope(bad_schema, source="test"))
+    bad_value = bad_value.replace(b'"organisation_id"', b'"organisation"')
+    unknown_headers = [
+        (k, b"fi.kauppa.NoSuchThing.v1" if k == "ce_type" else v) for k, v in bad_headers
+    ]
+    _t, _k, good_value, good_headers = to_kafka(envelope(good, source="test"))
+    async with TopicReader(
+        infra.kafka_bootstrap_servers, LEADS_HANDOFF.name, dead_letter_topic("tally").name
+    ) as out:
+        await publish_raw(
+            infra.kafka_bootstrap_servers,
+            [
+                (LEADS_QUALIFIED.name, key, b"\x00not json", [("ce_type", b"x")]),
+                (LEADS_QUALIFIED.name, key, bad_value, bad_headers),
+                (LEADS_QUALIFIED.name, key, good_value, unknown_headers),
+                (LEADS_QUALIFIED.name, key, good_value, good_headers),
+            ],
+        )
+        await out.wait_for_events("LeadRejected", lead_id=good.lead_id)
+        await out.wait_for(
+            lambda r: sum(1 for x in r.records if x.topic.startswith("kauppa.dlq")) >= 3,
+            what="3 dead letters",
+        )
+    letters = [d for d in await read_dead_letters(kafka_settings, "tally") if d.record.key == key]
+    kinds = sorted(d.reason_kind for d in letters)
+    assert kinds == ["schema_invalid", "undecodable", "unknown_type"]
+    bad = next(d for d in letters if d.reason_kind == "schema_invalid")
+    assert bad.record.value == bad_value, "original bytes kept"
+    assert "organisation_id" in bad.reason
+    assert bad.origin_topic == LEADS_QUALIFIED.name and bad.origin_offset >= 0
+    assert rt.metrics.dead_letters.labels("tally", "schema_invalid")._value.get() == 1
+
+
+async def test_handler_error_isolated_and_dead_lettered(infra, settings_for, runtimes):
+    rt = tally_runtime(settings_for)
+    runtimes.append(rt)
+    await rt.start()
+    boom = examples.lead_qualified(notes="explode")
+    fine = examples.lead_qualified()
+    async with TopicReader(
+        infra.kafka_bootstrap_servers, LEADS_HANDOFF.name, dead_letter_topic("tally").name
+    ) as out:
+        await publish_envelopes(
+            infra.kafka_bootstrap_servers,
+            [envelope(boom, source="test"), envelope(fine, source="test")],
+        )
+        await out.wait_for_events("LeadRejected", lead_id=fine.lead_id)
+        await out.wait_for(
+            lambda r: any(x.key == boom.lead_id.encode() for x in r.records if "dlq" in x.topic),
+            what="the failing event in the DLQ",
+        )
+    assert await rt.db["tally"].find_one({"_id": boom.lead_id}) is None, "rolled back"
+
+
+async def test_replay_republishes_dead_letters(infra, settings_for, runtimes, kafka_settings):
+    lead = examples.lead_qualified()
+    _t, key, value, headers = to_kafka(envelope(lead, source="test"))
+    broken = value.replace(b'"lead_id"', b'"lead"')
+    rt = ServiceRuntime(settings_for(service_name="replaytest"), handlers)
+    runtimes.append(rt)
+    await rt.start()  # creates its dead-letter topic
+    dlq = dead_letter_topic("replaytest").name
+    async with TopicReader(infra.kafka_bootstrap_servers, dlq) as dl:
+        await publish_raw(
+            infra.kafka_bootstrap_servers, [(LEADS_QUALIFIED.name, key, broken, headers)]
+        )
+        await dl.wait_for(lambda r: any(x.key == key for x in r.records), what="dead letter")
+    async with TopicReader(infra.kafka_bootstrap_servers, LEADS_QUALIFIED.name) as src:
+        replayed = await replay(kafka_settings, "replaytest", lambda d: d.record.key == key)
+        assert len(replayed) == 1
+        await src.wait_for(lambda r: any(x.key == key for x in r.records), what="replayed record")
+        rec = next(x for x in src.records if x.key == key)
+        assert rec.value == broken
+        assert dict(rec.headers)["replayed_from"].startswith(b"kauppa.dlq.replaytest/")
+
+
+async def test_producer_event_ids_are_deterministic_per_cause():
+    from kauppa.contracts import derived_event_id
+
+    assert derived_event_id("a", "t", "k", 0) == derived_event_id("a", "t", "k", 0)
+    assert derived_event_id("a", "t", "k", 0) != derived_event_id("a", "t", "k", 1)
+    assert isinstance(LeadQualified.ce_type(), str)

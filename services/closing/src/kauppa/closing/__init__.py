@@ -1,0 +1,1 @@
+"""Kauppa closing service."""

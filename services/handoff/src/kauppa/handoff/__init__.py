@@ -1,0 +1,1 @@
+"""Kauppa handoff service."""

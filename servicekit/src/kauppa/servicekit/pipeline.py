@@ -107,6 +107,20 @@ class EventPipeline:
         await self.committer.publish(outcome.published)
         return outcome
 
+    async def process_envelopes(self, envelopes: Sequence[Envelope]) -> BatchOutcome:
+        """Events that arrived another way (HTTP intake): the same handlers, inbox and
+        outbox as events from Kafka, so the same event by both routes has one effect.
+        A handler error propagates to the caller instead of dead-lettering."""
+        outcome = BatchOutcome()
+        batch: list[tuple[RawRecord, Envelope]] = []
+        for env in envelopes:
+            if env.type not in self.handlers.by_type:
+                raise LookupError(f"{self.service} does not take {env.type}")
+            batch.append((RawRecord("http", -1, -1, None, None, []), env))
+        await self._commit(batch, outcome)
+        await self.committer.publish(outcome.published)
+        return outcome
+
     async def apply(self, records: Sequence[RawRecord]) -> BatchOutcome:
         """Everything up to and including the commit, and the dead letters; not the
         publishing of outgoing events (``process`` does that)."""

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+_ZERO = timedelta(0)
+
 
 def _to_utc(value: datetime) -> datetime:
+    # Fast path: most timestamps arrive in UTC already (astimezone is slow in a hot loop).
+    if value.tzinfo is UTC:
+        return value
+    if value.utcoffset() == _ZERO:
+        return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 
 

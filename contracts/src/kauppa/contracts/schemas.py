@@ -149,7 +149,11 @@ def export(directory: Path = SCHEMA_DIR, *, allow_breaking: bool = False) -> lis
 
 
 def main() -> None:
+    from kauppa.contracts.docs import update_readme
+
     written = export(allow_breaking="--allow-breaking" in sys.argv)
+    if update_readme():
+        print("contracts/README.md catalogue table updated")
     print(
         f"{len(written)} schema file(s) written to {SCHEMA_DIR}"
         if written

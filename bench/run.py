@@ -18,11 +18,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kit_service import SCENARIO as KIT_SCENARIO  # noqa: E402
-
-from kauppa.servicekit import benchmarking as b  # noqa: E402
-from kauppa.servicekit.embedded import provide_infrastructure  # noqa: E402
-from kauppa.servicekit.settings import KafkaSettings, MongoSettings  # noqa: E402
+from kauppa.servicekit import benchmarking as b
+from kauppa.servicekit.embedded import provide_infrastructure
+from kauppa.servicekit.settings import KafkaSettings, MongoSettings
+from kit_service import SCENARIO as KIT_SCENARIO
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("handoff", "closing", "confirmation", "followup")

@@ -87,7 +87,7 @@ def seller_card(**overrides: Any) -> SellerCard:
     return SellerCard(**values)
 
 
-def eur(amount: str | int) -> Money:
+def eur(amount: str | int | Decimal) -> Money:
     return Money(amount=Decimal(str(amount)), currency="EUR")
 
 

@@ -194,7 +194,7 @@ class RawPipe:
         self.consumer = AIOKafkaConsumer(
             self.source,
             group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
-            **consumer_options(self.kafka),  # type: ignore[arg-type]
+            **consumer_options(self.kafka),
         )
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.kafka.bootstrap_servers,

@@ -54,7 +54,7 @@ class KafkaBatchConsumer:
             *self.topics,
             group_id=self.group_id,
             client_id=self.client_id,
-            **consumer_options(self.settings),  # type: ignore[arg-type]
+            **consumer_options(self.settings),
         )
         await self._consumer.start()
 

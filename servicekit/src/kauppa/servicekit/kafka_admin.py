@@ -18,7 +18,7 @@ async def create_topics(
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap,
         request_timeout_ms=10_000,
-        **security,  # type: ignore[arg-type]
+        **security,
     )
     await admin.start()
     try:

@@ -113,7 +113,10 @@ class UnitOfWork:
             await self.db[TIMERS].bulk_write(self.timer_ops, ordered=True, session=self.session)
         if self.outgoing:
             await self.db[OUTBOX].insert_many(
-                [outbox_document(e, self.now, r) for e, r in zip(self.outgoing, self.records, strict=True)],
+                [
+                    outbox_document(e, self.now, r)
+                    for e, r in zip(self.outgoing, self.records, strict=True)
+                ],
                 ordered=False,
                 session=self.session,
             )

@@ -48,3 +48,18 @@ async def test_readiness_goes_false_when_mongod_stops(settings_for, tmp_path: Pa
             await runtime.stop()
     finally:
         mongod.stop()
+
+
+async def test_asyncapi_document_names_consumed_and_emitted_events(settings_for):
+    from kauppa.contracts import LeadRejected
+
+    from .tally_service import handlers
+
+    runtime = ServiceRuntime(settings_for(service_name="docs"), handlers, emits=[LeadRejected])
+    doc = runtime.asyncapi()
+    text = str(doc)
+    assert doc["asyncapi"].startswith("3.")
+    assert "kauppa.leads.qualified" in text, "the consumed topic"
+    assert "fi.kauppa.LeadQualified.v1" in text, "the consumed event type"
+    assert "LeadRejected" in text and "lead_id" in text, "the emitted event with its schema"
+    await runtime.client.close()

@@ -72,6 +72,11 @@ def create_app(
         await runtime.refresh_gauges()
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get("/asyncapi.json", tags=["docs"])
+    async def asyncapi() -> JSONResponse:
+        """The AsyncAPI document of the events this service consumes and emits."""
+        return JSONResponse(runtime.asyncapi())
+
     for router in routers:
         app.include_router(router)
     return app

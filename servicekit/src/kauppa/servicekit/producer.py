@@ -38,7 +38,12 @@ class EventProducer:
     round of requests carries the whole batch."""
 
     def __init__(self, settings: KafkaSettings, client_id: str) -> None:
-        self.settings = settings
+        self.settings, self.client_id = settings, client_id
+        self._producer: AIOKafkaProducer | None = None
+        self._started = False
+
+    async def start(self) -> None:
+        settings, client_id = self.settings, self.client_id
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             client_id=client_id,
@@ -49,14 +54,11 @@ class EventProducer:
             request_timeout_ms=15_000,
             **kafka_security(settings),
         )
-        self._started = False
-
-    async def start(self) -> None:
         await self._producer.start()
         self._started = True
 
     async def stop(self) -> None:
-        if self._started:
+        if self._started and self._producer is not None:
             self._started = False
             await self._producer.stop()
 
@@ -64,6 +66,8 @@ class EventProducer:
         """Send every record and wait until the broker has acknowledged all of them."""
         if not records:
             return
+        if self._producer is None:
+            raise RuntimeError("producer not started")
         futures = [
             await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers)
             for r in records
@@ -72,11 +76,9 @@ class EventProducer:
 
     async def check(self, timeout: float = 3.0) -> None:
         """Raise unless the broker answers a metadata request."""
+        if self._producer is None:
+            raise RuntimeError("producer not started")
         await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout)
-
-    @property
-    def raw(self) -> AIOKafkaProducer:
-        return self._producer
 
 
 def _acks(value: str) -> int | str:

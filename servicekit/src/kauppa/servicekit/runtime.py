@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from kauppa.contracts import Event
 from kauppa.contracts.topics import dead_letter_topic
 from kauppa.servicekit.clock import Clock, clock_from_settings
 from kauppa.servicekit.committer import Committer
@@ -62,6 +63,7 @@ class ServiceRuntime:
         *,
         timer_handlers: dict[str, TimerHandler] | None = None,
         indexes: Sequence[Indexes] = (),
+        emits: Sequence[type[Event]] = (),
         clock: Clock | None = None,
         consume: bool = True,
         run_timers: bool = True,
@@ -72,6 +74,7 @@ class ServiceRuntime:
         self.handlers = handlers or Handlers()
         self.timer_handlers = timer_handlers or {}
         self.indexes = tuple(indexes)
+        self.emits = tuple(emits)
         self.clock = clock or clock_from_settings(settings.clock)
         self.metrics = ServiceMetrics(self.name)
         self.client = connect(settings.mongo)
@@ -108,6 +111,7 @@ class ServiceRuntime:
                 topics,
                 self.process,
                 client_id=f"kauppa-{self.name}",
+                description="Handles " + ", ".join(sorted(self.handlers.by_type)),
             )
             if consume and topics
             else None
@@ -116,6 +120,33 @@ class ServiceRuntime:
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
+
+    def asyncapi(self) -> dict[str, Any]:
+        """The service's AsyncAPI 3.0 document, generated from the code: the topics it
+        consumes (and which event types) and the events it emits, with their schemas."""
+        from faststream.kafka import KafkaBroker
+        from faststream.specification import AsyncAPI
+
+        broker = self.consumer.broker if self.consumer else KafkaBroker(logger=None)
+        if not getattr(self, "_publishers_declared", False):
+            for cls in self.emits:
+                broker.publisher(
+                    cls.topic,
+                    title=f"{cls.topic}:{cls.type_name}",
+                    description=f"{cls.ce_type()}: {cls.meaning}",
+                    schema=cls,
+                )
+            self._publishers_declared = True
+        spec = AsyncAPI(
+            broker,
+            title=f"Kauppa {self.name}",
+            version="0.1.0",
+            description=f"Events consumed and emitted by the {self.name} service "
+            "(CloudEvents 1.0, Kafka binary content mode).",
+            schema_version="3.0.0",
+        )
+        doc: dict[str, Any] = spec.to_specification().to_jsonable()
+        return doc
 
     async def process(self, records: list[RawRecord]) -> BatchOutcome:
         return await self.pipeline.process(records)

@@ -30,7 +30,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml */pyproject.toml services/*/pyproj
 setup: $(VENV)/.synced
 
 run: setup
-	@$(PY) -m kauppa.servicekit.embedded.cli run
+	@$(VENV)/bin/kauppa run $(RUN_ARGS)
 
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
@@ -41,14 +41,14 @@ test-fast: setup
 lint: setup
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy contracts/src servicekit/src services/*/src
+	@$(VENV)/bin/mypy contracts/src servicekit/src cli/src services/*/src
 
 format: setup
 	@$(VENV)/bin/ruff check --fix .
 	@$(VENV)/bin/ruff format .
 
 typecheck: setup
-	@$(VENV)/bin/mypy contracts/src servicekit/src services/*/src
+	@$(VENV)/bin/mypy contracts/src servicekit/src cli/src services/*/src
 
 bench: setup
 	@$(PY) bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,348 @@
+"""kauppa: run the whole system locally, send events, inspect dead letters.
+
+kauppa run                 infrastructure + every service + mail sink (Ctrl-C stops all)
+kauppa status              readiness of each running service
+kauppa emit FILE.json      validate a contract event and send it to Kafka
+kauppa dlq list SERVICE    show a service's dead letters
+kauppa dlq replay SERVICE  re-publish them to their origin topics
+kauppa token ROLE          print a local access token
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from kauppa.cli.system import (
+    MAIL_UI_PORT,
+    PID_FILE,
+    RUN_DIR,
+    SERVICES,
+    SMTP_PORT,
+    STATE_FILE,
+    port_taken,
+    running_pid,
+    spawn_service,
+)
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+dlq_app = typer.Typer(help="Dead letters: list and replay.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+console = Console()
+
+
+def _settings() -> Any:
+    from kauppa.servicekit.settings import ServiceSettings
+
+    return ServiceSettings()
+
+
+def local_tokens() -> dict[str, str]:
+    from kauppa.servicekit.auth import issue_token
+
+    s = _settings()
+    return {
+        "ops": issue_token(s, "ops-local", ["ops"]),
+        "admin": issue_token(s, "admin-local", ["admin"]),
+        "seller": issue_token(s, "seller-1", ["seller"]),
+        "intake": issue_token(s, "upstream-local", ["intake"]),
+    }
+
+
+def _infra_env() -> dict[str, str]:
+    if STATE_FILE.exists():
+        state = json.loads(STATE_FILE.read_text())
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": state["kafka_bootstrap_servers"],
+            "MONGODB_URI": state["mongodb_uri"],
+            "KAUPPA_PROFILE": state.get("profile", "local"),
+        }
+    return {}
+
+
+@app.command()
+def run(
+    clock_speed: Annotated[
+        float, typer.Option(help="Run the business clock this many times faster (demo).")
+    ] = 1.0,
+) -> None:
+    """Start the whole system on embedded infrastructure (or the cluster named by
+    KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI) and keep it running until Ctrl-C."""
+    from kauppa.servicekit.embedded.infrastructure import resolve, write_state
+    from kauppa.servicekit.embedded.servers import InfrastructureError
+    from kauppa.servicekit.kafka_admin import create_topics
+
+    pid = running_pid()
+    if pid is not None:
+        console.print(
+            f"[red]Kauppa is already running (pid {pid}).[/] Stop it with Ctrl-C in "
+            f"its terminal, or `kill {pid}`."
+        )
+        raise typer.Exit(1)
+    services = [s for s in SERVICES if s.available()]
+    wanted_ports = [s.port for s in services] + [SMTP_PORT, MAIL_UI_PORT]
+    taken = [p for p in wanted_ports if port_taken(p)]
+    if taken:
+        console.print(
+            f"[red]Port(s) {', '.join(map(str, taken))} are in use.[/] Kauppa needs "
+            f"127.0.0.1 ports {', '.join(map(str, wanted_ports))}; stop what uses them."
+        )
+        raise typer.Exit(1)
+
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    PID_FILE.write_text(str(os.getpid()))
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    infra = None
+
+    def shutdown(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, shutdown)
+    try:
+        with console.status("Starting Kafka-protocol broker and MongoDB ..."):
+            try:
+                infra = resolve(RUN_DIR / "infra")
+            except InfrastructureError as exc:
+                console.print(f"[red]Could not start the infrastructure:[/] {exc}")
+                raise typer.Exit(1) from exc
+            asyncio.run(create_topics(infra.kafka_bootstrap_servers))
+            write_state(STATE_FILE, infra)
+            state = json.loads(STATE_FILE.read_text())
+            state["profile"] = infra.profile
+            STATE_FILE.write_text(json.dumps(state, indent=2))
+        console.print(f"[green]✓[/] infrastructure ({infra.origin})")
+        env = {**infra.env(), "KAUPPA_CLOCK_SPEED": str(clock_speed)}
+        if clock_speed != 1.0:
+            env["KAUPPA_CLOCK_EPOCH"] = str(time.time())
+            env["KAUPPA_CLOCK_START"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        env.update(
+            {
+                "CONFIRMATION_SMTP_HOST": "127.0.0.1",
+                "CONFIRMATION_SMTP_PORT": str(SMTP_PORT),
+                "FOLLOWUP_SMTP_HOST": "127.0.0.1",
+                "FOLLOWUP_SMTP_PORT": str(SMTP_PORT),
+            }
+        )
+        logs = RUN_DIR / "logs"
+        sink = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kauppa.cli.mailsink",
+                "--smtp-port",
+                str(SMTP_PORT),
+                "--http-port",
+                str(MAIL_UI_PORT),
+            ],
+            stdout=(logs.mkdir(parents=True, exist_ok=True) or (logs / "mailsink.log").open("ab")),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        children.append(("mail sink", sink))
+        for spec in services:
+            children.append((spec.name, spawn_service(spec, env, logs)))
+        _wait_ready(services, children)
+        _print_welcome(infra.describe(), services, logs)
+        while True:
+            for name, proc in children:
+                if proc.poll() is not None:
+                    console.print(
+                        f"[red]{name} exited with {proc.returncode}[/]; see "
+                        f"{logs / (name.split()[0] + '.log')}. Stopping everything."
+                    )
+                    raise KeyboardInterrupt
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("\nStopping ...")
+    finally:
+        for _name, proc in reversed(children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.time() + 25
+        for _name, proc in children:
+            try:
+                proc.wait(timeout=max(deadline - time.time(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if infra is not None:
+            infra.stop()
+        PID_FILE.unlink(missing_ok=True)
+        STATE_FILE.unlink(missing_ok=True)
+        console.print("[green]Stopped; nothing left running.[/]")
+
+
+def _wait_ready(services: list[Any], children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    with console.status("Waiting for the services to be ready ...") as status:
+        for spec in services:
+            deadline = time.time() + 90
+            while True:
+                proc = dict(children)[spec.name]
+                if proc.poll() is not None:
+                    console.print(
+                        f"[red]{spec.name} failed to start[/]; see .local/run/logs/{spec.name}.log"
+                    )
+                    raise KeyboardInterrupt
+                try:
+                    if httpx.get(f"{spec.url}/health/ready", timeout=2).status_code == 200:
+                        console.print(f"[green]✓[/] {spec.name:13} {spec.url}")
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.time() > deadline:
+                    console.print(f"[red]{spec.name} not ready after 90 s[/]")
+                    raise KeyboardInterrupt
+                status.update(f"Waiting for {spec.name} ...")
+                time.sleep(0.3)
+
+
+def _print_welcome(infra: str, services: list[Any], logs: Path) -> None:
+    tokens = local_tokens()
+    table = Table(title="Kauppa is running", show_header=True)
+    table.add_column("what")
+    table.add_column("where")
+    for spec in services:
+        label = "dashboard" if spec.name == "dashboard" else f"{spec.name} API"
+        table.add_row(label, f"{spec.url}/docs" if spec.name != "dashboard" else spec.url)
+    table.add_row("mail sink (confirmations)", f"http://127.0.0.1:{MAIL_UI_PORT}")
+    table.add_row("logs", str(logs))
+    console.print(table)
+    console.print(infra)
+    console.print("\n[bold]Local access tokens[/] (Authorization: Bearer ...):")
+    for role, token in tokens.items():
+        print(f"  {role:7} {token}", flush=True)  # unwrapped, so it copies whole
+    console.print(
+        "\n[bold]Send events[/]: `make demo` (or `.venv/bin/kauppa demo`) plays a realistic "
+        "scenario;\n  `.venv/bin/kauppa emit event.json` sends one contract event; "
+        "`.venv/bin/kauppa status` checks health.\nCtrl-C stops everything."
+    )
+
+
+@app.command()
+def status() -> None:
+    """Readiness of each service of a running `kauppa run`."""
+    table = Table("service", "url", "ready", "checks")
+    for spec in SERVICES:
+        if not spec.available():
+            continue
+        try:
+            r = httpx.get(f"{spec.url}/health/ready", timeout=2)
+            table.add_row(
+                spec.name,
+                spec.url,
+                "yes" if r.status_code == 200 else "NO",
+                json.dumps(r.json().get("checks", {})),
+            )
+        except httpx.HTTPError as exc:
+            table.add_row(spec.name, spec.url, "NO", f"not reachable ({type(exc).__name__})")
+    console.print(table)
+
+
+@app.command()
+def token(role: Annotated[str, typer.Argument(help="seller, ops, admin or intake")]) -> None:
+    """Print a local (HS256) access token for a role."""
+    from kauppa.servicekit.auth import issue_token
+
+    console.print(issue_token(_settings(), f"{role}-local", [role]), soft_wrap=True)
+
+
+@app.command()
+def emit(
+    file: Annotated[Path, typer.Argument(exists=True, readable=True)],
+    event_type: Annotated[
+        str | None, typer.Option("--type", help="e.g. LeadQualified (else read from the file)")
+    ] = None,
+) -> None:
+    """Validate a contract event (JSON: the event's fields, or a structured CloudEvent)
+    and send it to its topic."""
+    from kauppa.contracts import DecodeError, envelope, event_class_by_name, from_structured
+    from kauppa.servicekit.testing.kafka import publish_envelopes
+
+    doc = json.loads(file.read_text())
+    try:
+        if "specversion" in doc:
+            env = from_structured(doc)
+        else:
+            name = event_type or doc.pop("type", None)
+            cls = event_class_by_name(name) if name else None
+            if cls is None:
+                console.print("[red]Name the event type[/] with --type (e.g. LeadQualified).")
+                raise typer.Exit(2)
+            env = envelope(cls.model_validate(doc), source="kauppa-cli")
+    except (DecodeError, ValueError) as exc:
+        console.print(f"[red]Not a valid event:[/] {exc}")
+        raise typer.Exit(2) from exc
+    bootstrap = _infra_env().get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get(
+        "KAFKA_BOOTSTRAP_SERVERS"
+    )
+    if not bootstrap:
+        console.print("[red]No broker:[/] start `make run` or set KAFKA_BOOTSTRAP_SERVERS.")
+        raise typer.Exit(1)
+    asyncio.run(publish_envelopes(bootstrap, [env]))
+    console.print(f"sent {env.type} id={env.id} to {env.topic} (key {env.subject})")
+
+
+def _kafka_settings() -> Any:
+    from kauppa.servicekit.settings import KafkaSettings
+
+    env = _infra_env()
+    if env:
+        return KafkaSettings(
+            bootstrap_servers=env["KAFKA_BOOTSTRAP_SERVERS"],
+            profile=env.get("KAUPPA_PROFILE", "local"),
+        )
+    return KafkaSettings()
+
+
+@dlq_app.command("list")
+def dlq_list(service: str) -> None:
+    """Show the dead letters of SERVICE."""
+    from kauppa.servicekit.deadletters import read_dead_letters
+
+    letters = asyncio.run(read_dead_letters(_kafka_settings(), service))
+    table = Table("partition@offset", "reason", "origin", "type", "dead-lettered at")
+    for d in letters:
+        s = d.summary()
+        table.add_row(
+            f"{s['partition']}@{s['offset']}",
+            f"{s['reason_kind']}: {s['reason'][:80]}",
+            s["origin"],
+            str(s["ce_type"]),
+            s["dead_lettered_at"],
+        )
+    console.print(table)
+    console.print(f"{len(letters)} dead letter(s)")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    service: str,
+    offset: Annotated[list[str] | None, typer.Option(help="partition@offset; repeatable")] = None,
+    reason: Annotated[str | None, typer.Option(help="only this reason kind")] = None,
+) -> None:
+    """Re-publish SERVICE's dead letters (all, or those chosen) to their origin topics."""
+    from kauppa.servicekit.deadletters import replay
+
+    chosen = set(offset or [])
+
+    def select(d: Any) -> bool:
+        if chosen and f"{d.record.partition}@{d.record.offset}" not in chosen:
+            return False
+        return not (reason and d.reason_kind != reason)
+
+    done = asyncio.run(replay(_kafka_settings(), service, select))
+    console.print(f"replayed {len(done)} dead letter(s)")
+
+
+if __name__ == "__main__":
+    app()

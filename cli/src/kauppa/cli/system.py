@@ -1,0 +1,86 @@
+"""What `kauppa run` starts: the services (each its own process) and where they listen."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[4]
+RUN_DIR = ROOT / ".local" / "run"
+PID_FILE = RUN_DIR / "kauppa.pid"
+STATE_FILE = RUN_DIR / "state.json"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+    module: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def available(self) -> bool:
+        try:
+            return importlib.util.find_spec(f"{self.module}.__main__") is not None
+        except ModuleNotFoundError:
+            return False
+
+
+SERVICES = (
+    ServiceSpec("handoff", 8101, "kauppa.handoff"),
+    ServiceSpec("closing", 8102, "kauppa.closing"),
+    ServiceSpec("confirmation", 8103, "kauppa.confirmation"),
+    ServiceSpec("followup", 8104, "kauppa.followup"),
+    ServiceSpec("dashboard", 8100, "kauppa.dashboard"),
+)
+SMTP_PORT, MAIL_UI_PORT = 1025, 8025
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def running_pid() -> int | None:
+    """The PID of a `kauppa run` that is still alive, if any."""
+    try:
+        pid = int(PID_FILE.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def spawn_service(spec: ServiceSpec, env: dict[str, str], log_dir: Path) -> subprocess.Popen[bytes]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = (log_dir / f"{spec.name}.log").open("ab")
+    prefix = spec.name.upper()
+    child_env = {
+        **os.environ,
+        **env,
+        f"{prefix}_HTTP_PORT": str(spec.port),
+        f"{prefix}_LOG_FORMAT": "json",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", spec.module],
+        env=child_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )

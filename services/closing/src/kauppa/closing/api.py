@@ -1,0 +1,185 @@
+"""HTTP API: the seller's commands on a deal (each also an event), the deal queries, and
+ops' seller directory and per-organisation sales process. Commands take an
+``Idempotency-Key``: a retried call returns the first answer and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from kauppa.closing import commands
+from kauppa.closing.commands import (
+    ContactDraft,
+    LossReport,
+    OfferDraft,
+    Refused,
+    StageMove,
+    Work,
+    may_act_for,
+)
+from kauppa.closing.deal_store import DEALS, load_processes, load_seller_card
+from kauppa.closing.domain.amendment import AmendmentDraft
+from kauppa.closing.domain.close_summary import CloseTerms
+from kauppa.closing.settings import ClosingSettings, SalesProcessConfig
+from kauppa.contracts import Referral, SellerCard
+from kauppa.servicekit.auth import Principal, require
+from kauppa.servicekit.http import idempotent_command, runtime_of
+
+Document = dict[str, Any]
+Seller = Annotated[Principal, Depends(require("seller"))]
+Ops = Annotated[Principal, Depends(require("ops"))]
+Reader = Annotated[Principal, Depends(require("seller", "ops"))]
+
+router = APIRouter(tags=["closing"])
+
+
+def _settings(request: Request) -> ClosingSettings:
+    settings = runtime_of(request).settings
+    assert isinstance(settings, ClosingSettings)
+    return settings
+
+
+async def _run(request: Request, principal: Principal, work: Work) -> JSONResponse:
+    try:
+        return await idempotent_command(request, principal, work)
+    except Refused as refused:
+        return JSONResponse(refused.body, status_code=refused.status)
+
+
+# ------------------------------------------------------------------ seller commands
+
+
+@router.post("/deals/{deal_id}/contacts", status_code=201)
+async def log_contact(
+    deal_id: str, body: ContactDraft, request: Request, seller: Seller
+) -> JSONResponse:
+    """Log a contact (in person, remote, phone, email); re-arms the stale-deal reminder."""
+    return await _run(
+        request, seller, commands.log_contact(_settings(request), deal_id, seller, body)
+    )
+
+
+@router.post("/deals/{deal_id}/offers", status_code=201)
+async def send_offer(deal_id: str, body: OfferDraft, request: Request, seller: Seller) -> Any:
+    """Record an offer sent by email: lines priced with the organisation's bundle rules."""
+    return await _run(
+        request, seller, commands.send_offer(_settings(request), deal_id, seller, body)
+    )
+
+
+@router.post("/deals/{deal_id}/stage", status_code=201)
+async def move_stage(deal_id: str, body: StageMove, request: Request, seller: Seller) -> Any:
+    """Move the deal to another of the organisation's stages."""
+    return await _run(
+        request, seller, commands.move_stage(_settings(request), deal_id, seller, body)
+    )
+
+
+@router.post("/deals/{deal_id}/lose", status_code=201)
+async def lose_deal(deal_id: str, body: LossReport, request: Request, seller: Seller) -> Any:
+    """The deal ends without a sale, with the reason."""
+    return await _run(request, seller, commands.lose_deal(deal_id, seller, body))
+
+
+@router.post("/deals/{deal_id}/referrals", status_code=201)
+async def record_referral(deal_id: str, body: Referral, request: Request, seller: Seller) -> Any:
+    """D8: a referral, at any time; the booking side gets a ReferralReceived."""
+    return await _run(request, seller, commands.record_referral(deal_id, seller, body))
+
+
+@router.post(
+    "/deals/{deal_id}/close",
+    status_code=201,
+    responses={422: {"description": '{"missing": [...], "problems": {item: why}}'}},
+)
+async def close_deal(deal_id: str, body: CloseTerms, request: Request, seller: Seller) -> Any:
+    """Close won (D9, D10). Refused with 422 naming every missing item among content,
+    delivery_schedule, price, payment_terms, signature (and seller_card)."""
+    return await _run(
+        request, seller, commands.close_deal(_settings(request), deal_id, seller, body)
+    )
+
+
+@router.post("/deals/{deal_id}/amendments", status_code=201)
+async def amend_deal(deal_id: str, body: AmendmentDraft, request: Request, seller: Seller) -> Any:
+    """Change a closed deal's lines, schedule, terms or VAT: DealAmended, version + 1."""
+    return await _run(
+        request, seller, commands.amend_deal(_settings(request), deal_id, seller, body)
+    )
+
+
+# ------------------------------------------------------------------ queries
+
+
+def _public(doc: Document) -> Document:
+    out = {k: v for k, v in doc.items() if k not in ("_id", "history")}
+    out["deal_id"] = doc["_id"]
+    return out
+
+
+@router.get("/sellers/{seller_id}/deals")
+async def seller_deals(
+    seller_id: str,
+    request: Request,
+    reader: Reader,
+    status: Annotated[str, Query(pattern="^(open|won|lost)$")] = "open",
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """A seller's deals (open by default), newest first."""
+    if not may_act_for(reader, seller_id, None):
+        raise HTTPException(403, "sellers see their own deals")
+    db = runtime_of(request).db
+    query: Document = {"seller_id": seller_id, "status": status}
+    if reader.organisation_id:
+        query["organisation_id"] = reader.organisation_id
+    docs = await db[DEALS].find(query, {"history": 0}).sort("opened_at", -1).limit(limit).to_list()
+    return {"seller_id": seller_id, "status": status, "deals": [_public(d) for d in docs]}
+
+
+@router.get("/deals/{deal_id}")
+async def deal_with_history(deal_id: str, request: Request, reader: Reader) -> dict[str, Any]:
+    """A deal's current state and its full history, oldest first."""
+    db = runtime_of(request).db
+    deal = await db[DEALS].find_one({"_id": deal_id})
+    if deal is None:
+        raise HTTPException(404, f"no deal {deal_id}")
+    if not may_act_for(reader, deal["seller_id"], deal["organisation_id"]):
+        raise HTTPException(403, f"deal {deal_id} belongs to another seller")
+    history = sorted(deal.get("history", []), key=lambda h: h["at"])
+    return {"deal": _public(deal), "history": history}
+
+
+# ------------------------------------------------------------------ ops: directory, process
+
+
+@router.put("/sellers/{seller_id}/card")
+async def put_seller_card(seller_id: str, card: SellerCard, request: Request, ops: Ops) -> Any:
+    """The seller's contact card; DealClosed carries it to the confirmation (D12.3)."""
+    return await _run(request, ops, commands.put_seller_card(seller_id, card))
+
+
+@router.get("/sellers/{seller_id}/card")
+async def get_seller_card(seller_id: str, request: Request, reader: Reader) -> SellerCard:
+    card = await load_seller_card(runtime_of(request).db, None, seller_id)
+    if card is None:
+        raise HTTPException(404, f"no contact card for seller {seller_id}")
+    return card
+
+
+@router.put("/organisations/{organisation_id}/sales-process")
+async def put_sales_process(
+    organisation_id: str, config: SalesProcessConfig, request: Request, ops: Ops
+) -> Any:
+    """Stages, stale-deal windows per stage and bundle price rules of one organisation."""
+    return await _run(request, ops, commands.put_sales_process(organisation_id, config))
+
+
+@router.get("/organisations/{organisation_id}/sales-process")
+async def get_sales_process(
+    organisation_id: str, request: Request, reader: Reader
+) -> SalesProcessConfig:
+    configs = await load_processes(
+        runtime_of(request).db, None, [organisation_id], _settings(request).default_process()
+    )
+    return configs[organisation_id]

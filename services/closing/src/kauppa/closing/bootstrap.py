@@ -1,0 +1,68 @@
+"""The one composition root: settings -> runtime (handlers, timers, indexes) -> app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from kauppa.closing.api import router
+from kauppa.closing.deal_store import INDEXES
+from kauppa.closing.handlers import build_handlers, build_timer_handlers
+from kauppa.closing.settings import ClosingSettings
+from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.http import create_app
+from kauppa.servicekit.runtime import ServiceRuntime
+from kauppa.servicekit.settings import ServiceSettings
+
+DESCRIPTION = (
+    "Closing: the buying path (D5), upsell (D7), referrals (D8) and the close with a "
+    "complete summary and signature (D9, D10)."
+)
+
+
+def build_runtime(
+    settings: ClosingSettings,
+    clock: Clock | None = None,
+    *,
+    consume: bool = True,
+    run_timers: bool = True,
+) -> ServiceRuntime:
+    """``consume``/``run_timers`` off: tests drive events and timers themselves."""
+    return ServiceRuntime(
+        settings,
+        build_handlers(settings),
+        timer_handlers=build_timer_handlers(settings),
+        indexes=INDEXES,
+        clock=clock,
+        consume=consume,
+        run_timers=run_timers,
+    )
+
+
+def build_app(settings: ServiceSettings) -> FastAPI:
+    if not isinstance(settings, ClosingSettings):
+        settings = ClosingSettings(**settings.model_dump())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _app_built_on_start(settings)
+    return create_app(build_runtime(settings), [router], description=DESCRIPTION)
+
+
+def _app_built_on_start(settings: ClosingSettings) -> FastAPI:
+    """Kit workaround: ``serve`` calls ``build_app`` before uvicorn's event loop runs, but
+    the runtime's Kafka producer can only be created inside a running loop. So the real
+    app is built and mounted when the server starts, in the server's loop."""
+
+    @asynccontextmanager
+    async def lifespan(shell: FastAPI) -> AsyncIterator[None]:
+        inner = create_app(build_runtime(settings), [router], description=DESCRIPTION)
+        async with inner.router.lifespan_context(inner):
+            shell.mount("/", inner)
+            yield
+
+    return FastAPI(
+        title="Kauppa closing", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )

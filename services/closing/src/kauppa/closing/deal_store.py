@@ -1,0 +1,71 @@
+"""The closing service's own database: deals (each with its history inside, so a change
+and its history line are one write), the seller directory and each organisation's sales
+process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from kauppa.closing.settings import SalesProcessConfig
+from kauppa.contracts import Envelope, SellerCard
+from kauppa.servicekit.mongo import Indexes
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+
+DEALS = "deals"
+SELLERS = "sellers"
+ORGANISATIONS = "organisations"
+
+INDEXES: tuple[Indexes, ...] = (
+    Indexes(
+        DEALS,
+        (
+            IndexModel(
+                [("seller_id", ASCENDING), ("status", ASCENDING), ("opened_at", DESCENDING)],
+                name="seller_status",
+            ),
+            IndexModel([("organisation_id", ASCENDING), ("status", ASCENDING)], name="org_status"),
+        ),
+    ),
+)
+
+
+def stale_timer_key(deal_id: str) -> str:
+    return f"stale:{deal_id}"
+
+
+def history_entry(env: Envelope, dumped: Document | None = None) -> Document:
+    """One line of a deal's history: the event exactly as it went out (``dumped``: its
+    JSON form when the caller already has it)."""
+    return {
+        "event_id": env.id,
+        "type": env.event.type_name,
+        "at": env.time,
+        "event": dumped if dumped is not None else env.event.model_dump(mode="json"),
+    }
+
+
+async def load_processes(
+    db: AsyncDatabase[Document],
+    session: AsyncClientSession | None,
+    organisation_ids: Iterable[str],
+    default: SalesProcessConfig,
+) -> dict[str, SalesProcessConfig]:
+    """Each organisation's stored sales process, or the settings' default. One query."""
+    ids = sorted(set(organisation_ids))
+    found = {
+        d["_id"]: SalesProcessConfig.model_validate(d["process"])
+        async for d in db[ORGANISATIONS].find({"_id": {"$in": ids}}, session=session)
+    }
+    return {org: found.get(org, default) for org in ids}
+
+
+async def load_seller_card(
+    db: AsyncDatabase[Document], session: AsyncClientSession | None, seller_id: str
+) -> SellerCard | None:
+    doc = await db[SELLERS].find_one({"_id": seller_id}, session=session)
+    return SellerCard.model_validate(doc["card"]) if doc else None

@@ -1,0 +1,154 @@
+"""Event and timer handlers: a deal opens when a seller accepts a lead; a quiet deal
+reminds its seller. Thin: load, ask the domain, write, emit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kauppa.closing.deal_store import (
+    DEALS,
+    history_entry,
+    load_processes,
+    stale_timer_key,
+)
+from kauppa.closing.domain.identity import customer_id_for, deal_id_for
+from kauppa.closing.domain.sales_process import (
+    DealStatus,
+    SalesProcess,
+    days_without_contact,
+    stale_reminder_due,
+)
+from kauppa.closing.settings import ClosingSettings
+from kauppa.contracts import DealOpened, Envelope, LeadAccepted, StaleDealReminder
+from kauppa.servicekit.logging import get_logger
+from kauppa.servicekit.pipeline import Handlers
+from kauppa.servicekit.timers import DueTimer, TimerHandler
+from kauppa.servicekit.unit_of_work import UnitOfWork
+from pymongo import UpdateOne
+
+log = get_logger(__name__)
+Document = dict[str, Any]
+STALE_DEAL = "stale_deal"
+
+
+def build_handlers(settings: ClosingSettings) -> Handlers:
+    handlers = Handlers()
+    default = settings.default_process()
+
+    @handlers.on_batch(LeadAccepted)
+    async def open_deals(batch: list[Envelope], uow: UnitOfWork) -> None:
+        """D5: an accepted lead starts the buying path. The deal id comes from the lead,
+        so an acceptance delivered twice (even under a new event id) opens one deal."""
+        leads: list[tuple[Envelope, LeadAccepted]] = [
+            (env, env.event) for env in batch if isinstance(env.event, LeadAccepted)
+        ]
+        ids = [deal_id_for(lead.lead_id) for _, lead in leads]
+        known = {
+            d["_id"]
+            async for d in uow.db[DEALS].find(
+                {"_id": {"$in": ids}}, {"_id": 1}, session=uow.session
+            )
+        }
+        configs = await load_processes(
+            uow.db, uow.session, (lead.organisation_id for _, lead in leads), default
+        )
+        processes: dict[str, SalesProcess] = {o: c.to_domain() for o, c in configs.items()}
+        deals: list[Document] = []
+        for env, lead in leads:
+            deal_id = deal_id_for(lead.lead_id)
+            if deal_id in known:
+                log.info("lead_already_has_deal", deal_id=deal_id, lead_id=lead.lead_id)
+                continue
+            known.add(deal_id)
+            process = processes[lead.organisation_id]
+            opened = DealOpened(
+                deal_id=deal_id,
+                lead_id=lead.lead_id,
+                organisation_id=lead.organisation_id,
+                customer_id=customer_id_for(lead.organisation_id, lead.prospect),
+                seller_id=lead.seller_id,
+                prospect=lead.prospect,
+                source=lead.source,
+                stage=process.first_stage,
+                opened_at=lead.accepted_at,
+            )
+            out = uow.emit(opened, cause=env)
+            dumped = opened.model_dump(mode="json")
+            deals.append(
+                {
+                    "_id": deal_id,
+                    "lead_id": lead.lead_id,
+                    "organisation_id": lead.organisation_id,
+                    "customer_id": opened.customer_id,
+                    "seller_id": lead.seller_id,
+                    "prospect": dumped["prospect"],
+                    "source": dumped["source"],
+                    "product_interest": list(lead.product_interest),
+                    "stage": opened.stage,
+                    "status": DealStatus.OPEN.value,
+                    "opened_at": opened.opened_at,
+                    "last_contact_at": opened.opened_at,
+                    "contacts": 0,
+                    "offers": {},
+                    "referrals": [],
+                    "summary_version": 0,
+                    "updated_at": uow.now,
+                    "history": [history_entry(out, dumped)],
+                }
+            )
+            uow.schedule(
+                stale_timer_key(deal_id),
+                stale_reminder_due(opened.opened_at, opened.stage, process),
+                STALE_DEAL,
+                {"deal_id": deal_id},
+            )
+        if deals:
+            await uow.db[DEALS].insert_many(deals, ordered=False, session=uow.session)
+
+    return handlers
+
+
+def build_timer_handlers(settings: ClosingSettings) -> dict[str, TimerHandler]:
+    default = settings.default_process()
+
+    async def remind_stale_deals(timers: list[DueTimer], uow: UnitOfWork) -> None:
+        """D5: long deals must not be forgotten. No contact for the stage's window: remind
+        the seller, and again after another window while the deal stays quiet."""
+        ids = [t.payload["deal_id"] for t in timers]
+        deals = {
+            d["_id"]: d
+            async for d in uow.db[DEALS].find(
+                {"_id": {"$in": ids}, "status": DealStatus.OPEN.value}, session=uow.session
+            )
+        }
+        configs = await load_processes(
+            uow.db, uow.session, (d["organisation_id"] for d in deals.values()), default
+        )
+        history: list[UpdateOne] = []
+        for timer in timers:
+            deal = deals.get(timer.payload["deal_id"])
+            if deal is None:
+                continue  # closed or lost since: nothing to remind about
+            process = configs[deal["organisation_id"]].to_domain()
+            reminder = StaleDealReminder(
+                deal_id=deal["_id"],
+                organisation_id=deal["organisation_id"],
+                seller_id=deal["seller_id"],
+                stage=deal["stage"],
+                last_contact_at=deal["last_contact_at"],
+                days_without_contact=days_without_contact(deal["last_contact_at"], uow.now),
+            )
+            out = uow.emit(reminder)
+            history.append(
+                UpdateOne({"_id": deal["_id"]}, {"$push": {"history": history_entry(out)}})
+            )
+            uow.schedule(
+                timer.key,
+                uow.now + process.stale_after(deal["stage"]),
+                STALE_DEAL,
+                {"deal_id": deal["_id"]},
+            )
+        if history:
+            await uow.db[DEALS].bulk_write(history, ordered=False, session=uow.session)
+
+    return {STALE_DEAL: remind_stale_deals}

@@ -1,0 +1,243 @@
+"""HTTP API: event intake for upstream systems without Kafka, the seller roster (ops),
+sellers' verdicts, the unassigned queue, and source quality (D2, D4)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from kauppa.contracts import DecodeError, LeadQualified, ReturnReason, Verdict, from_structured
+from kauppa.handoff.desk import ROSTER_CHANGED, HandoffDesk
+from kauppa.handoff.domain.source_quality import DIMENSIONS, source_quality
+from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused
+from kauppa.handoff.handlers import submit_verdict
+from kauppa.handoff.settings import HandoffSettings
+from kauppa.handoff.store import (
+    LEADS,
+    SELLERS,
+    Roster,
+    lead_facts,
+    lead_view,
+    seller_from,
+    seller_view,
+)
+from kauppa.servicekit.auth import Principal, require
+from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.unit_of_work import UnitOfWork
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+router = APIRouter()
+Document = dict[str, Any]
+
+Intake = Annotated[Principal, Depends(require("intake", "admin"))]
+Ops = Annotated[Principal, Depends(require("ops"))]
+SellerOrOps = Annotated[Principal, Depends(require("seller", "ops"))]
+Seller = Annotated[Principal, Depends(require("seller"))]
+
+
+def _settings(request: Request) -> HandoffSettings:
+    settings = runtime_of(request).settings
+    assert isinstance(settings, HandoffSettings)
+    return settings
+
+
+# ------------------------------------------------------------------------------ intake
+
+
+@router.post("/intake/lead-qualified", status_code=202, tags=["intake"])
+async def take_in_lead(request: Request, _principal: Intake) -> JSONResponse:
+    """A ``LeadQualified`` as a CloudEvents structured JSON document. It goes through the
+    same handlers and inbox as Kafka: the same event id by both routes has one effect."""
+    try:
+        doc = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"body is not JSON: {exc}") from exc
+    try:
+        env = from_structured(doc)
+    except DecodeError as exc:
+        raise HTTPException(400, exc.message) from exc
+    if not isinstance(env.event, LeadQualified):
+        raise HTTPException(400, f"this endpoint takes LeadQualified, not {env.type}")
+    outcome = await runtime_of(request).pipeline.process_envelopes([env])
+    return JSONResponse(
+        {"id": env.id, "lead_id": env.event.lead_id, "duplicate": outcome.duplicates > 0},
+        status_code=202,
+    )
+
+
+# ------------------------------------------------------------------------------ roster
+
+
+class AbsenceIn(BaseModel):
+    start: AwareDatetime
+    end: AwareDatetime | None = None
+
+
+class SellerProfileIn(BaseModel):
+    organisation_id: str = Field(min_length=1)
+    name: str = ""
+    team: str | None = None
+    regions: list[str] = Field(default_factory=list, description="Empty: every region")
+    products: list[str] = Field(default_factory=list, description="Empty: every product line")
+    languages: list[str] = Field(default_factory=list, description="e.g. fi, sv; empty: any")
+    capacity: int = Field(10, ge=0, description="Max open leads (awaiting a verdict)")
+    active: bool = True
+    absences: list[AbsenceIn] = Field(default_factory=list)
+
+
+@router.put("/sellers/{seller_id}", tags=["roster"])
+async def put_seller(
+    seller_id: str, profile: SellerProfileIn, request: Request, principal: Ops
+) -> JSONResponse:
+    """Add or change a seller. Queued leads the change makes assignable are assigned."""
+    policy = _settings(request).sla_policy()
+
+    async def work(uow: UnitOfWork) -> Document:
+        existing = await uow.db[SELLERS].find_one({"_id": seller_id}, session=uow.session)
+        if existing and existing["organisation_id"] != profile.organisation_id:
+            raise HTTPException(409, "seller belongs to another organisation")
+        fields = profile.model_dump()
+        fields["absences"] = [
+            {"start": a.start.astimezone(UTC), "end": a.end.astimezone(UTC) if a.end else None}
+            for a in profile.absences
+        ]
+        await uow.db[SELLERS].update_one(
+            {"_id": seller_id},
+            {"$set": fields, "$setOnInsert": {"open_leads": 0, "last_assigned_seq": 0}},
+            upsert=True,
+            session=uow.session,
+        )
+        for absence in profile.absences:
+            if absence.end is not None and absence.end > uow.now:
+                uow.schedule(
+                    f"absence-end:{seller_id}:{absence.end.isoformat()}",
+                    absence.end,
+                    ROSTER_CHANGED,
+                    {"organisation_id": profile.organisation_id},
+                )
+        roster = await Roster.load(uow.db, uow.session, [profile.organisation_id])
+        assigned = await HandoffDesk(uow, roster, policy).drain_queue([profile.organisation_id])
+        await roster.save(uow.db, uow.session)
+        seller = roster.by_id[seller_id]
+        return {
+            **seller_view(seller, uow.now),
+            "queued_leads_assigned": [d["_id"] for d in assigned],
+            "_status": 200 if existing else 201,
+        }
+
+    return await idempotent_command(request, principal, work)
+
+
+@router.get("/sellers", tags=["roster"])
+async def list_sellers(organisation_id: str, request: Request, _p: Ops) -> list[Document]:
+    runtime = runtime_of(request)
+    now = runtime.clock.now()
+    docs = runtime.db[SELLERS].find({"organisation_id": organisation_id}).sort("_id", 1)
+    return [seller_view(seller_from(d), now) async for d in docs]
+
+
+# ------------------------------------------------------------------------------ leads
+
+
+@router.get("/queue", tags=["leads"])
+async def unassigned_queue(organisation_id: str, request: Request, _p: Ops) -> Document:
+    """Leads waiting for an eligible seller, oldest first."""
+    db = runtime_of(request).db
+    docs = (
+        await db[LEADS]
+        .find({"organisation_id": organisation_id, "status": LeadStatus.QUEUED})
+        .sort("queued_at", 1)
+        .limit(1000)
+        .to_list()
+    )
+    leads = [lead_view(d) for d in docs]
+    return {"organisation_id": organisation_id, "count": len(leads), "leads": leads}
+
+
+@router.get("/leads/{lead_id}", tags=["leads"])
+async def get_lead(lead_id: str, request: Request, principal: SellerOrOps) -> Document:
+    doc = await runtime_of(request).db[LEADS].find_one({"_id": lead_id})
+    if doc is None:
+        raise HTTPException(404, "no such lead")
+    if not principal.has("ops") and doc.get("seller_id") != principal.subject:
+        raise HTTPException(404, "no such lead")  # sellers see their own leads only
+    return lead_view(doc)
+
+
+class VerdictIn(BaseModel):
+    verdict: Verdict
+    reason_code: ReturnReason | None = None
+    reason_text: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _return_needs_reason(self) -> VerdictIn:
+        if self.verdict == Verdict.RETURN and self.reason_code is None:
+            raise ValueError("a returned lead needs a reason_code")
+        return self
+
+
+@router.post("/leads/{lead_id}/verdict", tags=["leads"])
+async def give_verdict(
+    lead_id: str, body: VerdictIn, request: Request, principal: Seller
+) -> JSONResponse:
+    """D3: the assigned seller accepts the lead or returns it with a reason."""
+    policy = _settings(request).sla_policy()
+
+    async def work(uow: UnitOfWork) -> Document:
+        outcome = await submit_verdict(
+            uow,
+            policy,
+            lead_id=lead_id,
+            seller_id=principal.subject,
+            verdict=body.verdict,
+            reason_code=body.reason_code,
+            reason_text=body.reason_text,
+            cause=None,
+        )
+        if isinstance(outcome, VerdictRefused):
+            raise HTTPException(404 if outcome.reason == "unknown lead" else 409, outcome.reason)
+        return lead_view(outcome)
+
+    return await idempotent_command(request, principal, work)
+
+
+# ------------------------------------------------------------------------------ quality
+
+
+@router.get("/stats/sources", tags=["quality"])
+async def source_quality_report(
+    organisation_id: str,
+    request: Request,
+    _p: Ops,
+    since: Annotated[AwareDatetime | None, Query(description="Leads received from")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="Leads received before")] = None,
+    by: Annotated[list[str] | None, Query(description="system, partner, campaign, booker")] = None,
+) -> Document:
+    """D2/D4: per source, partner, list/campaign and booker, for leads received in the
+    period: what came in, what the gate refused and why, what sellers accepted or
+    returned and why, what closed; rates and time to verdict."""
+    dims = by or list(DIMENSIONS)
+    if unknown := [d for d in dims if d not in DIMENSIONS]:
+        raise HTTPException(422, f"unknown dimension(s): {', '.join(unknown)}")
+    received: Document = {}
+    if since is not None:
+        received["$gte"] = since.astimezone(UTC)
+    if until is not None:
+        received["$lt"] = until.astimezone(UTC)
+    query: Document = {"organisation_id": organisation_id}
+    if received:
+        query["received_at"] = received
+    db = runtime_of(request).db
+    facts = [lead_facts(d) async for d in db[LEADS].find(query, {"prospect": 0, "criteria": 0})]
+    rows = source_quality(facts, dims)
+    return {
+        "organisation_id": organisation_id,
+        "since": since,
+        "until": until,
+        "generated_at": datetime.now(UTC),
+        "leads": len(facts),
+        "sources": [r.as_dict() for r in rows],
+    }

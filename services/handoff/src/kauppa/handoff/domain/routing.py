@@ -1,0 +1,125 @@
+"""Routing: which seller gets a lead.
+
+Per organisation, a seller is eligible when they are active and present, cover the lead's
+region (territory), product line and language, and have room under their capacity (max
+open leads, i.e. assigned leads still awaiting their verdict). Among the eligible, fair
+round-robin: the one who was assigned least recently (never-assigned first), ties by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+
+
+@dataclass(frozen=True)
+class Absence:
+    start: datetime
+    end: datetime | None = None  # open-ended until someone ends it
+
+    def covers(self, now: datetime) -> bool:
+        return self.start <= now and (self.end is None or now < self.end)
+
+
+@dataclass
+class Seller:
+    """A seller on the roster, with the two facts routing keeps up to date."""
+
+    seller_id: str
+    organisation_id: str
+    name: str = ""
+    team: str | None = None
+    regions: list[str] = field(default_factory=list)  # empty: every region
+    products: list[str] = field(default_factory=list)  # empty: every product line
+    languages: list[str] = field(default_factory=list)  # empty: every language
+    capacity: int = 10
+    active: bool = True
+    absences: list[Absence] = field(default_factory=list)
+    open_leads: int = 0
+    last_assigned_seq: int = 0  # the organisation's rotation number at the last assignment
+
+    @cached_property
+    def coverage(self) -> tuple[set[str], set[str], set[str]]:
+        """Regions, products and languages, normalised once."""
+        return _norm(self.regions), _norm(self.products), _norm(self.languages)
+
+    def is_absent(self, now: datetime) -> bool:
+        return any(a.covers(now) for a in self.absences)
+
+    def has_room(self) -> bool:
+        return self.open_leads < self.capacity
+
+
+@dataclass(frozen=True)
+class LeadProfile:
+    """What routing needs to know about a lead."""
+
+    organisation_id: str
+    region: str | None
+    products: Sequence[str]
+    language: str | None
+
+
+def language_of(locale: str) -> str:
+    """``fi-FI`` -> ``fi``."""
+    return locale.replace("_", "-").split("-", 1)[0].lower()
+
+
+def _norm(values: Iterable[str]) -> set[str]:
+    return {v.strip().casefold() for v in values if v and v.strip()}
+
+
+def covers(seller: Seller, lead: LeadProfile) -> bool:
+    """Territory, product line and language rules (an empty list on the seller: any)."""
+    regions, products, languages = seller.coverage
+    if regions and (lead.region or "").strip().casefold() not in regions:
+        return False
+    if products and lead.products and not (products & _norm(lead.products)):
+        return False
+    if languages and (lead.language or "").casefold() not in languages:
+        return False
+    return True
+
+
+def eligible_sellers(
+    sellers: Iterable[Seller], lead: LeadProfile, now: datetime, exclude: Iterable[str] = ()
+) -> list[Seller]:
+    skip = set(exclude)
+    return [
+        s
+        for s in sellers
+        if s.organisation_id == lead.organisation_id
+        and s.active
+        and s.seller_id not in skip
+        and not s.is_absent(now)
+        and s.has_room()
+        and covers(s, lead)
+    ]
+
+
+def choose_seller(
+    sellers: Iterable[Seller], lead: LeadProfile, now: datetime, exclude: Iterable[str] = ()
+) -> Seller | None:
+    """Fair round-robin among the eligible: least recently assigned first."""
+    candidates = eligible_sellers(sellers, lead, now, exclude)
+    if not candidates:
+        return None
+    return min(candidates, key=lambda s: (s.last_assigned_seq, s.seller_id))
+
+
+class Rotation:
+    """An organisation's round-robin: assigning a seller takes the next number."""
+
+    def __init__(self, seq: int = 0) -> None:
+        self.seq = seq
+
+    def assign(self, seller: Seller) -> None:
+        self.seq += 1
+        seller.last_assigned_seq = self.seq
+        seller.open_leads += 1
+
+    @staticmethod
+    def release(seller: Seller) -> None:
+        seller.open_leads = max(seller.open_leads - 1, 0)

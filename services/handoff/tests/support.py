@@ -1,0 +1,48 @@
+"""Helpers for the handoff's integration tests: unique organisations, a roster seeded in
+the runtime's database, and waiting for a condition."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kauppa.handoff.store import SELLERS
+from kauppa.servicekit.runtime import ServiceRuntime
+
+
+def new_org() -> str:
+    return f"org-{uuid.uuid4().hex[:10]}"
+
+
+def seller_doc(seller_id: str, org: str, **kw: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_id": seller_id,
+        "organisation_id": org,
+        "name": seller_id,
+        "team": None,
+        "regions": [],
+        "products": [],
+        "languages": [],
+        "capacity": 100,
+        "active": True,
+        "absences": [],
+        "open_leads": 0,
+        "last_assigned_seq": 0,
+    }
+    doc.update(kw)
+    return doc
+
+
+async def seed_sellers(rt: ServiceRuntime, docs: list[dict[str, Any]]) -> None:
+    await rt.db[SELLERS].insert_many(docs)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)

@@ -42,14 +42,14 @@ class Committer:
         self._encoded: dict[str, ProducerRecord] = {}
 
     async def transact(
-        self, work: Callable[[UnitOfWork], Awaitable[T]]
+        self, work: Callable[[UnitOfWork], Awaitable[T]], *, cause_id: str | None = None
     ) -> tuple[T, list[Envelope]]:
         """Commit ``work`` with its events and timers; nothing is published yet."""
 
         async def body(
             session: AsyncClientSession,
         ) -> tuple[T, list[Envelope], list[ProducerRecord]]:
-            uow = UnitOfWork(self.db, session, self.clock.now(), self.source)
+            uow = UnitOfWork(self.db, session, self.clock.now(), self.source, cause_id=cause_id)
             result = await work(uow)
             await uow.flush()
             return result, list(uow.outgoing), list(uow.records)
@@ -102,9 +102,14 @@ class Committer:
         await asyncio.gather(self._worker, return_exceptions=True)
         self._queue = None
 
-    async def commit(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
-        """Commit, then publish. Retries transient database trouble with backoff."""
-        result, outgoing = await retry_transient(lambda: self.transact(work), self.metrics)
+    async def commit(
+        self, work: Callable[[UnitOfWork], Awaitable[T]], *, cause_id: str | None = None
+    ) -> T:
+        """Commit, then publish. Retries transient database trouble with backoff.
+        ``cause_id`` makes the ids of emitted events deterministic (see UnitOfWork.emit)."""
+        result, outgoing = await retry_transient(
+            lambda: self.transact(work, cause_id=cause_id), self.metrics
+        )
         await self.publish(outgoing)
         return result
 

@@ -160,8 +160,9 @@ class TimerScheduler:
             await handler(due, uow)
             return due
 
+        firing = "|".join(f"{d['_id']}@{d['due_at'].isoformat()}" for d in docs)
         try:
-            fired = await self.committer.commit(work)
+            fired = await self.committer.commit(work, cause_id=f"timers:{firing}")
         except LostLease:
             # Someone else holds some of them now; fire the ones still ours, singly.
             if len(docs) == 1:

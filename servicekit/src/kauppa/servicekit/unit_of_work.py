@@ -61,19 +61,22 @@ class UnitOfWork:
     outgoing: list[Envelope] = field(default_factory=list)
     records: list[ProducerRecord] = field(default_factory=list)
     timer_ops: list[UpdateOne | DeleteOne] = field(default_factory=list)
+    cause_id: str | None = None
     _per_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def collection(self, name: str) -> AsyncCollection[Document]:
         return self.db[name]
 
     def emit(self, event: Event, *, cause: Envelope | None = None) -> Envelope:
-        """Queue an event for the outbox. Caused events get deterministic ids, so a
+        """Queue an event for the outbox. Caused events (by an incoming event, or by the
+        unit of work's ``cause_id``, e.g. a timer firing) get deterministic ids, so a
         re-run after a crash emits the same ids and consumers drop the repeat."""
         event_id = None
-        if cause is not None:
-            n = self._per_cause[cause.id]
-            self._per_cause[cause.id] += 1
-            event_id = derived_event_id(cause.id, event.ce_type(), event.partition_key(), n)
+        cause_id = cause.id if cause is not None else self.cause_id
+        if cause_id is not None:
+            n = self._per_cause[cause_id]
+            self._per_cause[cause_id] += 1
+            event_id = derived_event_id(cause_id, event.ce_type(), event.partition_key(), n)
         env = envelope(event, source=self.source, cause=cause, event_id=event_id, time=self.now)
         self.outgoing.append(env)
         self.records.append(record_of(env))  # encoded once: outbox row and publish

@@ -72,12 +72,14 @@ class Event(Model):
     meaning: ClassVar[str] = ""
 
     registry: ClassVar[dict[str, type[Event]]] = {}
+    _ce_type: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "type_name" not in cls.__dict__:
             return  # an abstract intermediate class
-        ce_type = cls.ce_type()
+        ce_type = f"fi.kauppa.{cls.type_name}.v{cls.event_version}"
+        cls._ce_type = ce_type
         if ce_type in Event.registry:
             raise TypeError(f"event type {ce_type} is declared twice")
         Event.registry[ce_type] = cls
@@ -85,7 +87,7 @@ class Event(Model):
     @classmethod
     def ce_type(cls) -> str:
         """The CloudEvents ``type``: reverse-DNS-ish name plus version."""
-        return f"fi.kauppa.{cls.type_name}.v{cls.event_version}"
+        return cls._ce_type or f"fi.kauppa.{cls.type_name}.v{cls.event_version}"
 
     def partition_key(self) -> str:
         return str(getattr(self, self.key_field))

@@ -208,7 +208,9 @@ class RawPipe:
 
     async def _run(self) -> None:
         while not self._stop.is_set():
-            batch = await self.consumer.getmany(timeout_ms=100, max_records=1000)
+            batch = await self.consumer.getmany(
+                timeout_ms=100, max_records=self.kafka.max_batch_records
+            )
             futures = []
             for messages in batch.values():
                 for m in messages:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -58,8 +59,8 @@ class OutboxPublisher:
         await self.producer.send_all(
             [r if r is not None else record_of(e) for e, r in zip(envelopes, encoded, strict=True)]
         )
-        for env in envelopes:
-            self.metrics.events_out.labels(self.metrics.service, env.event.type_name).inc()
+        for type_name, n in Counter(e.event.type_name for e in envelopes).items():
+            self.metrics.events_out.labels(self.metrics.service, type_name).inc(n)
         task = asyncio.create_task(self._delete([e.id for e in envelopes]))
         self._pending_deletes.add(task)
         task.add_done_callback(self._pending_deletes.discard)

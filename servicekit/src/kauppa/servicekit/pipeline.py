@@ -13,6 +13,7 @@ handler can load and write in bulk. Order within a partition is kept.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,10 +222,16 @@ class EventPipeline:
         outcome.handled += len(fresh)
         outcome.duplicates += len(batch) - len(fresh)
         outcome.published.extend(outgoing)
+        handled: Counter[str] = Counter()
+        repeated: Counter[str] = Counter()
         pending = {e.id for e in fresh}
         for _, env in batch:
             if env.id in pending:
                 pending.discard(env.id)
-                self.metrics.events_in.labels(self.service, env.event.type_name).inc()
+                handled[env.event.type_name] += 1
             else:
-                self.metrics.events_duplicate.labels(self.service, env.event.type_name).inc()
+                repeated[env.event.type_name] += 1
+        for type_name, n in handled.items():
+            self.metrics.events_in.labels(self.service, type_name).inc(n)
+        for type_name, n in repeated.items():
+            self.metrics.events_duplicate.labels(self.service, type_name).inc(n)

@@ -1,0 +1,269 @@
+"""HTTP: sellers log contacts; ops classify, query segments, run campaigns and audits;
+everyone reads agendas and histories."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from kauppa.contracts.events.common import Referral
+from kauppa.contracts.events.customers import (
+    CustomerAttributes,
+    CustomerContactReported,
+    SegmentCriteria,
+)
+from kauppa.followup import campaigns
+from kauppa.followup.audit import latest_audit, run_audit
+from kauppa.followup.domain.segments import segment_filter
+from kauppa.followup.handlers import ContactReportRefused, record_contact, set_attributes
+from kauppa.followup.relationships import new_customer
+from kauppa.followup.store import CAMPAIGNS, CONTACTS, CUSTOMERS, REPORTS, BatchState
+from kauppa.servicekit.auth import Principal, require
+from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.unit_of_work import UnitOfWork
+from pydantic import BaseModel, Field
+
+router = APIRouter(tags=["followup"])
+Document = dict[str, Any]
+Seller = Annotated[Principal, Depends(require("seller"))]
+Ops = Annotated[Principal, Depends(require("ops"))]
+Reader = Annotated[Principal, Depends(require("seller", "ops"))]
+
+
+class ContactReport(BaseModel):
+    """What the seller records right after a contact (D13-D15)."""
+
+    contact_id: str | None = Field(None, description="The ContactDue this answers, if any")
+    contacted_at: datetime | None = None
+    delivery_ok: bool | None = None
+    problems: list[str] = Field(default_factory=list)
+    resolved_problem_ids: list[str] = Field(default_factory=list)
+    upsell_interest: bool = False
+    referrals: list[Referral] = Field(default_factory=list)
+    next_contact_on: date | None = Field(None, description="Empty: the service picks a default")
+    notes: str | None = None
+
+
+class Classification(BaseModel):
+    organisation_id: str
+    attributes: CustomerAttributes
+
+
+class SegmentQuery(BaseModel):
+    organisation_id: str
+    criteria: SegmentCriteria = Field(default_factory=SegmentCriteria)
+    limit: int = Field(100, ge=0, le=1000)
+
+
+class CampaignCommand(BaseModel):
+    """All customers matching ``criteria``, contacted for ``reason``, due on a date or
+    spread over a window (D17)."""
+
+    campaign_id: str
+    organisation_id: str
+    criteria: SegmentCriteria
+    reason: str = Field(min_length=1)
+    due_on: date | None = None
+    due_from: datetime | None = None
+    due_until: datetime | None = None
+
+
+def _public(doc: Document) -> Document:
+    doc = dict(doc)
+    doc["customer_id" if "organisation_id" in doc else "id"] = doc.pop("_id")
+    return doc
+
+
+@router.post("/customers/{customer_id}/contacts", status_code=201)
+async def log_contact(
+    customer_id: str, body: ContactReport, request: Request, principal: Seller
+) -> JSONResponse:
+    """Log a contact's outcome and the next contact date (Idempotency-Key honoured)."""
+    key = request.headers.get("Idempotency-Key")
+    report_id = (
+        f"rep-{uuid.uuid5(uuid.NAMESPACE_URL, f'{principal.subject}|{key}').hex[:20]}"
+        if key
+        else f"rep-{uuid.uuid4().hex[:20]}"
+    )
+
+    async def work(uow: UnitOfWork) -> Document:
+        report = CustomerContactReported(
+            report_id=report_id,
+            customer_id=customer_id,
+            seller_id=principal.subject,
+            contacted_at=body.contacted_at or uow.now,
+            **body.model_dump(exclude={"contacted_at"}),
+        )
+        state = BatchState(uow)
+        await state.load([customer_id])
+        try:
+            result = await record_contact(state, report, runtime_of(request).settings, cause=None)  # type: ignore[arg-type]
+        except ContactReportRefused as exc:
+            raise HTTPException(404, f"unknown customer {customer_id}") from exc
+        await state.flush()
+        return {**result, "_status": 201}
+
+    return await idempotent_command(request, principal, work)
+
+
+@router.put("/customers/{customer_id}/attributes")
+async def classify(
+    customer_id: str, body: Classification, request: Request, principal: Ops
+) -> JSONResponse:
+    """Set the customer's classification for segments (D17)."""
+
+    async def work(uow: UnitOfWork) -> Document:
+        state = BatchState(uow)
+        await state.load([customer_id])
+        customer = state.get(customer_id) or new_customer(
+            customer_id, body.organisation_id, uow.now
+        )
+        set_attributes(customer, body.attributes.model_dump(mode="python"))
+        state.put(customer)
+        await state.flush()
+        return {"customer_id": customer_id, "attributes": body.attributes.model_dump(mode="json")}
+
+    return await idempotent_command(request, principal, work)
+
+
+@router.get("/customers/{customer_id}")
+async def customer_record(customer_id: str, request: Request, _p: Reader) -> Document:
+    doc = await runtime_of(request).db[CUSTOMERS].find_one({"_id": customer_id})
+    if doc is None:
+        raise HTTPException(404, f"unknown customer {customer_id}")
+    return _public(doc)
+
+
+@router.get("/customers/{customer_id}/history")
+async def customer_history(
+    customer_id: str, request: Request, _p: Reader, limit: int = Query(100, le=1000)
+) -> Document:
+    """Scheduled and fired contacts, and what was logged, newest first."""
+    db = runtime_of(request).db
+    contacts = (
+        await db[CONTACTS]
+        .find({"customer_id": customer_id})
+        .sort("due_at", -1)
+        .limit(limit)
+        .to_list()
+    )
+    reports = (
+        await db[REPORTS]
+        .find({"customer_id": customer_id})
+        .sort("contacted_at", -1)
+        .limit(limit)
+        .to_list()
+    )
+    return {
+        "customer_id": customer_id,
+        "contacts": [_public(c) for c in contacts],
+        "reports": [_public(r) for r in reports],
+    }
+
+
+@router.get("/sellers/{seller_id}/contacts")
+async def seller_agenda(
+    seller_id: str,
+    request: Request,
+    principal: Reader,
+    when: Literal["upcoming", "overdue"] = "upcoming",
+    limit: int = Query(100, le=1000),
+) -> Document:
+    """Upcoming: scheduled and not yet due. Overdue: reminded but not logged yet."""
+    if principal.subject != seller_id and not principal.has("ops"):
+        raise HTTPException(403, "sellers see their own agenda")
+    db, now = runtime_of(request).db, runtime_of(request).clock.now()
+    query: Document = (
+        {"seller_id": seller_id, "state": "scheduled", "due_at": {"$gte": now}}
+        if when == "upcoming"
+        else {"seller_id": seller_id, "state": "due"}
+    )
+    docs = await db[CONTACTS].find(query).sort("due_at", 1).limit(limit).to_list()
+    return {"seller_id": seller_id, "when": when, "contacts": [_public(d) for d in docs]}
+
+
+@router.post("/segments/query")
+async def query_segment(body: SegmentQuery, request: Request, _p: Ops) -> Document:
+    """Customers matching the criteria (D17): how many, and the first ``limit``."""
+    db = runtime_of(request).db
+    query = segment_filter(body.organisation_id, body.criteria)
+    count = await db[CUSTOMERS].count_documents(query)
+    docs = await (
+        db[CUSTOMERS]
+        .find(
+            query,
+            {
+                "company_name": 1,
+                "seller_id": 1,
+                "attributes": 1,
+                "products_owned": 1,
+                "organisation_id": 1,
+            },
+        )
+        .sort("_id", 1)
+        .limit(body.limit)
+        .to_list()
+    )
+    return {"count": count, "customers": [_public(d) for d in docs]}
+
+
+@router.post("/campaigns", status_code=202)
+async def start_campaign(body: CampaignCommand, request: Request, principal: Ops) -> JSONResponse:
+    """One ContactDue per matching customer, throttled; repeating the same campaign id
+    changes nothing and returns its progress."""
+    if body.due_on is not None:
+        due_from = datetime.combine(body.due_on, time(0), tzinfo=UTC)
+        due_until = datetime.combine(body.due_on, time(23, 59), tzinfo=UTC)
+    elif body.due_from is not None:
+        due_from, due_until = body.due_from, body.due_until or body.due_from
+    else:
+        raise HTTPException(422, "give due_on, or due_from (and optionally due_until)")
+
+    async def work(uow: UnitOfWork) -> Document:
+        state, created = await campaigns.start_campaign(
+            uow,
+            campaign_id=body.campaign_id,
+            organisation_id=body.organisation_id,
+            criteria=body.criteria,
+            reason=body.reason,
+            due_from=due_from,
+            due_until=due_until,
+        )
+        return {**state, "created": created, "_status": 202 if created else 200}
+
+    response = await idempotent_command(request, principal, work)
+    runtime_of(request).timers.wake()
+    return response
+
+
+@router.get("/campaigns/{campaign_id}")
+async def campaign_progress(campaign_id: str, request: Request, _p: Ops) -> Document:
+    doc = await runtime_of(request).db[CAMPAIGNS].find_one({"_id": campaign_id})
+    if doc is None:
+        raise HTTPException(404, f"unknown campaign {campaign_id}")
+    return campaigns.progress(doc)
+
+
+@router.get("/audit")
+async def audit_result(request: Request, _p: Ops) -> Document:
+    """The latest invariant audit (D15/D16): violations must be 0."""
+    return await latest_audit(runtime_of(request).db) or {"at": None, "total": None}
+
+
+@router.post("/audit")
+async def audit_now(request: Request, principal: Ops, repair: bool = True) -> JSONResponse:
+    """Run the invariant audit now (and repair what it finds unless repair=false)."""
+    runtime = runtime_of(request)
+
+    async def work(uow: UnitOfWork) -> Document:
+        result = await run_audit(uow, runtime.settings, repair=repair)  # type: ignore[arg-type]
+        return {k: v for k, v in result.items() if k != "_id"}
+
+    response = await idempotent_command(request, principal, work)
+    latest = await latest_audit(runtime.db)
+    if latest is not None and hasattr(runtime, "record_audit"):
+        runtime.record_audit(latest["violations"])
+    return response

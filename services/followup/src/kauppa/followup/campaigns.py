@@ -1,0 +1,181 @@
+"""D17 segment campaigns: one ContactDue per matching customer, created in throttled
+steps (a durable timer per step), idempotent by campaign id, with progress on record."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from kauppa.contracts.events.customers import (
+    ContactKind,
+    SegmentCampaignCompleted,
+    SegmentCampaignStarted,
+    SegmentCriteria,
+)
+from kauppa.followup.domain import identities as ids
+from kauppa.followup.domain.segments import segment_filter, spread_due_at
+from kauppa.followup.relationships import CONTACT_DUE
+from kauppa.followup.settings import FollowupSettings
+from kauppa.followup.store import CAMPAIGNS, CONTACTS, CUSTOMERS, contact_document
+from kauppa.servicekit.unit_of_work import UnitOfWork
+from pymongo import ASCENDING, UpdateOne
+
+Document = dict[str, Any]
+STEP = "campaign_step"  # timer kind
+
+
+def step_timer_key(campaign_id: str) -> str:
+    return f"campaign-step:{campaign_id}"
+
+
+def progress(doc: Document) -> Document:
+    return {
+        "campaign_id": doc["_id"],
+        "organisation_id": doc["organisation_id"],
+        "reason": doc["reason"],
+        "state": doc["state"],
+        "matched": doc["matched"],
+        "scheduled": doc["scheduled"],
+        "fired": doc["fired"],
+        "due_from": doc["due_from"],
+        "due_until": doc["due_until"],
+        "started_at": doc["started_at"],
+        "completed_at": doc.get("completed_at"),
+    }
+
+
+async def start_campaign(
+    uow: UnitOfWork,
+    *,
+    campaign_id: str,
+    organisation_id: str,
+    criteria: SegmentCriteria,
+    reason: str,
+    due_from: datetime,
+    due_until: datetime,
+) -> tuple[Document, bool]:
+    """Start once per campaign id; a repeat returns the campaign as it stands."""
+    existing = await uow.db[CAMPAIGNS].find_one({"_id": campaign_id}, session=uow.session)
+    if existing is not None:
+        return progress(existing), False
+    query = segment_filter(organisation_id, criteria)
+    matched = await uow.db[CUSTOMERS].count_documents(query, session=uow.session)
+    doc = {
+        "_id": campaign_id,
+        "organisation_id": organisation_id,
+        "criteria": criteria.model_dump(mode="json"),
+        "reason": reason,
+        "due_from": due_from,
+        "due_until": max(due_until, due_from),
+        "matched": matched,
+        "scheduled": 0,
+        "fired": 0,
+        "cursor": None,
+        "state": "scheduling",
+        "started_at": uow.now,
+    }
+    await uow.db[CAMPAIGNS].insert_one(doc, session=uow.session)
+    uow.emit(
+        SegmentCampaignStarted(
+            campaign_id=campaign_id,
+            organisation_id=organisation_id,
+            criteria=criteria,
+            reason=reason,
+            due_from=due_from,
+            due_until=doc["due_until"],
+            matched_customers=matched,
+            started_at=uow.now,
+        )
+    )
+    uow.schedule(step_timer_key(campaign_id), uow.now, STEP, {"campaign_id": campaign_id})
+    return progress(doc), True
+
+
+async def run_step(uow: UnitOfWork, campaign_id: str, settings: FollowupSettings) -> None:
+    """Schedule the next ``campaign_step_size`` matching customers' contacts, then pause
+    (the throttle) before the next step."""
+    campaign = await uow.db[CAMPAIGNS].find_one({"_id": campaign_id}, session=uow.session)
+    if campaign is None or campaign["state"] != "scheduling":
+        return
+    query = segment_filter(campaign["organisation_id"], SegmentCriteria(**campaign["criteria"]))
+    if campaign["cursor"] is not None:
+        query["_id"] = {"$gt": campaign["cursor"]}
+    size = settings.campaign_step_size
+    customers = await (
+        uow.db[CUSTOMERS]
+        .find(query, {"_id": 1, "organisation_id": 1, "seller_id": 1}, session=uow.session)
+        .sort("_id", ASCENDING)
+        .limit(size)
+        .to_list()
+    )
+    total = max(campaign["matched"], campaign["scheduled"] + len(customers))
+    ops = []
+    for i, customer in enumerate(customers):
+        contact_id = ids.campaign_contact_id(campaign_id, customer["_id"])
+        due = spread_due_at(
+            campaign["scheduled"] + i, total, campaign["due_from"], campaign["due_until"]
+        )
+        contact = contact_document(
+            contact_id=contact_id,
+            customer=customer,
+            kind=ContactKind.CAMPAIGN.value,
+            due_at=due,
+            scheduled_at=uow.now,
+            campaign_id=campaign_id,
+            reason=campaign["reason"],
+        )
+        ops.append(UpdateOne({"_id": contact_id}, {"$setOnInsert": contact}, upsert=True))
+        uow.schedule(
+            ids.contact_timer_key(contact_id),
+            due,
+            CONTACT_DUE,
+            {
+                "contact_id": contact_id,
+                "customer_id": customer["_id"],
+                "kind": ContactKind.CAMPAIGN.value,
+                "campaign_id": campaign_id,
+                "reason": campaign["reason"],
+            },
+            replace=False,
+        )
+    if ops:
+        await uow.db[CONTACTS].bulk_write(ops, ordered=False, session=uow.session)
+    done = len(customers) < size
+    changes: Document = {
+        "scheduled": campaign["scheduled"] + len(customers),
+        "cursor": customers[-1]["_id"] if customers else campaign["cursor"],
+    }
+    if done:
+        changes["state"] = "scheduled"
+    else:
+        uow.schedule(
+            step_timer_key(campaign_id),
+            uow.now + timedelta(seconds=settings.campaign_step_interval_seconds),
+            STEP,
+            {"campaign_id": campaign_id},
+        )
+    await uow.db[CAMPAIGNS].update_one({"_id": campaign_id}, {"$set": changes}, session=uow.session)
+    if done:
+        await complete_finished(uow, [campaign_id])
+
+
+async def complete_finished(uow: UnitOfWork, campaign_ids: list[str]) -> None:
+    """A campaign is complete when every matching customer's ContactDue has gone out."""
+    async for c in uow.db[CAMPAIGNS].find(
+        {"_id": {"$in": campaign_ids}, "state": "scheduled"}, session=uow.session
+    ):
+        if c["fired"] < c["scheduled"]:
+            continue
+        await uow.db[CAMPAIGNS].update_one(
+            {"_id": c["_id"]},
+            {"$set": {"state": "completed", "completed_at": uow.now}},
+            session=uow.session,
+        )
+        uow.emit(
+            SegmentCampaignCompleted(
+                campaign_id=c["_id"],
+                organisation_id=c["organisation_id"],
+                contacts_created=c["scheduled"],
+                completed_at=uow.now,
+            )
+        )

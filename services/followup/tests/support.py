@@ -1,0 +1,48 @@
+"""Shared helpers for the followup integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from kauppa.followup.api import router
+from kauppa.followup.bootstrap import FollowupRuntime, build_runtime
+from kauppa.followup.settings import FollowupSettings
+from kauppa.servicekit.auth import issue_token
+from kauppa.servicekit.clock import ManualClock
+from kauppa.servicekit.http import create_app
+
+START = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)  # a Thursday
+
+
+async def started(
+    settings_for: Any, runtimes: list[Any], clock: ManualClock, **overrides: Any
+) -> FollowupRuntime:
+    overrides.setdefault("audit_interval_minutes", 60 * 24 * 365)  # tests run it on demand
+    settings = settings_for(FollowupSettings, service_name="followup", **overrides)
+    rt = build_runtime(settings, clock=clock)
+    runtimes.append(rt)
+    await rt.start()
+    return rt
+
+
+def http(rt: FollowupRuntime) -> httpx.AsyncClient:
+    app: FastAPI = create_app(rt, [router], manage_runtime=False)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc")
+
+
+def token(rt: FollowupRuntime, subject: str, *roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(rt.settings, subject, roles)}"}
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)

@@ -74,8 +74,12 @@ def _infra_env() -> dict[str, str]:
 @app.command()
 def run(
     clock_speed: Annotated[
-        float, typer.Option(help="Run the business clock this many times faster (demo).")
-    ] = 1.0,
+        float,
+        typer.Option(
+            help="Run the business clock this many times faster, so next-morning "
+            "confirmations and feedback calls happen in minutes (1 = real time)."
+        ),
+    ] = 360.0,
 ) -> None:
     """Start the whole system on embedded infrastructure (or the cluster named by
     KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI) and keep it running until Ctrl-C."""
@@ -118,14 +122,21 @@ def run(
                 raise typer.Exit(1) from exc
             asyncio.run(create_topics(infra.kafka_bootstrap_servers))
             write_state(STATE_FILE, infra)
-            state = json.loads(STATE_FILE.read_text())
-            state["profile"] = infra.profile
-            STATE_FILE.write_text(json.dumps(state, indent=2))
         console.print(f"[green]✓[/] infrastructure ({infra.origin})")
         env = {**infra.env(), "KAUPPA_CLOCK_SPEED": str(clock_speed)}
         if clock_speed != 1.0:
             env["KAUPPA_CLOCK_EPOCH"] = str(time.time())
             env["KAUPPA_CLOCK_START"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        state = json.loads(STATE_FILE.read_text())
+        state["profile"] = infra.profile
+        state["clock"] = {k: v for k, v in env.items() if k.startswith("KAUPPA_CLOCK_")}
+        state["services"] = {s.name: s.url for s in services}
+        state["smtp"] = {
+            "host": "127.0.0.1",
+            "port": SMTP_PORT,
+            "ui": f"http://127.0.0.1:{MAIL_UI_PORT}",
+        }
+        STATE_FILE.write_text(json.dumps(state, indent=2))
         env.update(
             {
                 "CONFIRMATION_SMTP_HOST": "127.0.0.1",
@@ -218,6 +229,12 @@ def _print_welcome(infra: str, services: list[Any], logs: Path) -> None:
     table.add_row("logs", str(logs))
     console.print(table)
     console.print(infra)
+    speed = json.loads(STATE_FILE.read_text()).get("clock", {}).get("KAUPPA_CLOCK_SPEED", "1")
+    if float(speed) != 1.0:
+        console.print(
+            f"The business clock runs {float(speed):g}x faster (demo); "
+            "`make run RUN_ARGS=--clock-speed=1` for real time."
+        )
     console.print("\n[bold]Local access tokens[/] (Authorization: Bearer ...):")
     for role, token in tokens.items():
         print(f"  {role:7} {token}", flush=True)  # unwrapped, so it copies whole

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from fastapi import FastAPI
 from kauppa.closing.api import router
 from kauppa.closing.deal_store import INDEXES
@@ -44,25 +40,8 @@ def build_runtime(
 def build_app(settings: ServiceSettings) -> FastAPI:
     if not isinstance(settings, ClosingSettings):
         settings = ClosingSettings(**settings.model_dump())
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return _app_built_on_start(settings)
-    return create_app(build_runtime(settings), [router], description=DESCRIPTION)
-
-
-def _app_built_on_start(settings: ClosingSettings) -> FastAPI:
-    """Kit workaround: ``serve`` calls ``build_app`` before uvicorn's event loop runs, but
-    the runtime's Kafka producer can only be created inside a running loop. So the real
-    app is built and mounted when the server starts, in the server's loop."""
-
-    @asynccontextmanager
-    async def lifespan(shell: FastAPI) -> AsyncIterator[None]:
-        inner = create_app(build_runtime(settings), [router], description=DESCRIPTION)
-        async with inner.router.lifespan_context(inner):
-            shell.mount("/", inner)
-            yield
-
-    return FastAPI(
-        title="Kauppa closing", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    return create_app(
+        build_runtime(settings),
+        [router],
+        description=DESCRIPTION,
     )

@@ -1,0 +1,191 @@
+"""HTTP API: the seller's review of a draft (D12.1), a deal's confirmations, and the
+organisations' send policies (ops)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from kauppa.confirmation.domain.confirmation_content import ConfirmationContent, confirmation_key
+from kauppa.confirmation.domain.delivery_attempts import REVIEWABLE, ConfirmationState
+from kauppa.confirmation.domain.send_policy import OrganisationPolicy
+from kauppa.confirmation.handlers import timer_key
+from kauppa.confirmation.storage import CONFIRMATIONS, POLICIES
+from kauppa.contracts.events.confirmations import SendPolicy
+from kauppa.servicekit.auth import Principal, require
+from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.unit_of_work import UnitOfWork
+from pydantic import BaseModel, Field
+
+router = APIRouter(tags=["confirmations"])
+Seller = Annotated[Principal, Depends(require("seller", "ops"))]
+Ops = Annotated[Principal, Depends(require("ops"))]
+Document = dict[str, Any]
+
+_PUBLIC_FIELDS = (
+    "deal_id",
+    "version",
+    "organisation_id",
+    "seller_id",
+    "recipient",
+    "policy",
+    "requires_approval",
+    "send_at",
+    "state",
+    "message_id",
+    "checklist",
+    "note",
+    "attempts",
+    "interrupted_attempts",
+    "first_attempt_at",
+    "sent_at",
+    "failed_at",
+    "last_error",
+    "next_attempt_at",
+    "held_by",
+    "approved_by",
+    "superseded_by",
+)
+
+
+def view(doc: Document) -> Document:
+    out = {k: doc.get(k) for k in _PUBLIC_FIELDS if k in doc}
+    out["replaces_version"] = doc["content"].get("replaces_version")
+    return out
+
+
+def _may_see(principal: Principal, doc: Document) -> None:
+    if principal.has("ops") or principal.subject == doc["seller_id"]:
+        return
+    raise HTTPException(403, "this confirmation belongs to another seller")
+
+
+@router.get("/confirmations/{deal_id}")
+async def deal_confirmations(deal_id: str, request: Request, principal: Seller) -> list[Document]:
+    """Every version of a deal's confirmation and its state."""
+    db = runtime_of(request).db
+    docs = await db[CONFIRMATIONS].find({"deal_id": deal_id}).sort("version", 1).to_list()
+    for doc in docs:
+        _may_see(principal, doc)
+    return [view(d) for d in docs]
+
+
+@router.get("/confirmations")
+async def confirmations_in_state(
+    request: Request, principal: Ops, state: ConfirmationState, limit: int = 100
+) -> list[Document]:
+    """Ops: e.g. every failed confirmation."""
+    db = runtime_of(request).db
+    docs = await db[CONFIRMATIONS].find({"state": state.value}).limit(min(limit, 1000)).to_list()
+    return [view(d) for d in docs]
+
+
+@router.get("/confirmations/{deal_id}/versions/{version}/preview")
+async def preview(deal_id: str, version: int, request: Request, principal: Seller) -> Document:
+    """D12.1: the checklist and exactly what will be sent."""
+    runtime = runtime_of(request)
+    doc = await runtime.db[CONFIRMATIONS].find_one({"_id": confirmation_key(deal_id, version)})
+    if doc is None:
+        raise HTTPException(404, "no such confirmation")
+    _may_see(principal, doc)
+    content = ConfirmationContent.model_validate(doc["content"])
+    rendered = runtime.renderer.render(content, doc.get("note"))  # type: ignore[attr-defined]
+    return {
+        **view(doc),
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+    }
+
+
+class NoteBody(BaseModel):
+    note: str = Field(min_length=1, max_length=4000)
+
+
+async def _review(
+    request: Request,
+    principal: Principal,
+    deal_id: str,
+    version: int,
+    change: Document,
+    allowed: frozenset[ConfirmationState],
+    cancel_timer: bool,
+) -> JSONResponse:
+    key = confirmation_key(deal_id, version)
+
+    async def work(uow: UnitOfWork) -> Document:
+        doc = await uow.db[CONFIRMATIONS].find_one({"_id": key}, session=uow.session)
+        if doc is None:
+            raise HTTPException(404, "no such confirmation")
+        _may_see(principal, doc)
+        if ConfirmationState(doc["state"]) not in allowed:
+            raise HTTPException(409, f"the confirmation is {doc['state']}; it cannot change now")
+        fields = {k: (uow.now if v == "$now" else v) for k, v in change.items()}
+        await uow.db[CONFIRMATIONS].update_one({"_id": key}, {"$set": fields}, session=uow.session)
+        if cancel_timer:
+            uow.cancel(timer_key(deal_id, version))
+        return view({**doc, **fields})
+
+    response = await idempotent_command(request, principal, work)
+    runtime_of(request).sender.wake()  # type: ignore[attr-defined]
+    return response
+
+
+@router.post("/confirmations/{deal_id}/versions/{version}/approve")
+async def approve(deal_id: str, version: int, request: Request, principal: Seller) -> JSONResponse:
+    """The seller checked the draft: send it now."""
+    change = {
+        "state": ConfirmationState.DUE.value,
+        "next_attempt_at": "$now",
+        "approved_by": principal.subject,
+        "approved_at": "$now",
+    }
+    return await _review(request, principal, deal_id, version, change, REVIEWABLE, True)
+
+
+@router.post("/confirmations/{deal_id}/versions/{version}/hold")
+async def hold(deal_id: str, version: int, request: Request, principal: Seller) -> JSONResponse:
+    """Keep it from going out until the seller approves it."""
+    change = {"state": ConfirmationState.HELD.value, "held_by": principal.subject}
+    return await _review(request, principal, deal_id, version, change, REVIEWABLE, True)
+
+
+@router.post("/confirmations/{deal_id}/versions/{version}/note")
+async def add_note(
+    deal_id: str, version: int, body: NoteBody, request: Request, principal: Seller
+) -> JSONResponse:
+    """A personal note from the seller, printed in the email."""
+    return await _review(
+        request, principal, deal_id, version, {"note": body.note}, REVIEWABLE, False
+    )
+
+
+class PolicyBody(BaseModel):
+    policy: SendPolicy
+    country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    morning_hour: int = Field(8, ge=0, le=23)
+
+
+@router.get("/policies/{organisation_id}")
+async def get_policy(organisation_id: str, request: Request, principal: Ops) -> Document:
+    runtime = runtime_of(request)
+    policies = await runtime.policies.for_organisations(runtime.db, [organisation_id])  # type: ignore[attr-defined]
+    return {"organisation_id": organisation_id, **policies[organisation_id].as_mapping()}
+
+
+@router.put("/policies/{organisation_id}")
+async def set_policy(
+    organisation_id: str, body: PolicyBody, request: Request, principal: Ops
+) -> JSONResponse:
+    """Ops: change when an organisation's confirmations go out (applies to new drafts)."""
+    policy = OrganisationPolicy(body.policy, body.country, body.morning_hour)
+
+    async def work(uow: UnitOfWork) -> Document:
+        doc = {**policy.as_mapping(), "updated_by": principal.subject, "updated_at": uow.now}
+        await uow.db[POLICIES].replace_one(
+            {"_id": organisation_id}, doc, upsert=True, session=uow.session
+        )
+        return {"organisation_id": organisation_id, **policy.as_mapping()}
+
+    return await idempotent_command(request, principal, work)

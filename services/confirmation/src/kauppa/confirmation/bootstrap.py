@@ -1,0 +1,86 @@
+"""The composition root: settings in, a running confirmation service out."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from kauppa.confirmation.api import router
+from kauppa.confirmation.handlers import TIMER_HANDLERS, build_handlers
+from kauppa.confirmation.mailer import SmtpMailer
+from kauppa.confirmation.policies import PolicyBook
+from kauppa.confirmation.rendering import ConfirmationRenderer
+from kauppa.confirmation.sender import ConfirmationSender, SenderMetrics
+from kauppa.confirmation.settings import ConfirmationSettings
+from kauppa.confirmation.storage import INDEXES
+from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.deadletters import RawRecord
+from kauppa.servicekit.http import create_app
+from kauppa.servicekit.pipeline import BatchOutcome
+from kauppa.servicekit.runtime import ServiceRuntime
+
+
+class ConfirmationRuntime(ServiceRuntime):
+    """The kit's runtime plus the SMTP sender loop, started and stopped with it.
+
+    The kit has no hook for a service's own background task, so this composes one in:
+    the sender starts after the kit's parts and stops before them, and is woken after
+    each consumed batch (an immediate confirmation does not wait for the next poll).
+    """
+
+    def __init__(
+        self, settings: ConfirmationSettings, clock: Clock | None = None, *, consume: bool = True
+    ) -> None:
+        self.policies = PolicyBook(settings)
+        super().__init__(
+            settings,
+            build_handlers(settings, self.policies),
+            timer_handlers=TIMER_HANDLERS,
+            indexes=INDEXES,
+            clock=clock,
+            consume=consume,
+        )
+        self.confirmation_settings = settings
+        self.renderer = ConfirmationRenderer(settings.template_dir)
+        self.sender = ConfirmationSender(
+            self.db,
+            self.committer,
+            self.clock,
+            settings,
+            SenderMetrics(self.name, self.metrics.registry),
+            self.renderer,
+            SmtpMailer(settings),
+        )
+
+    async def start(self) -> None:
+        await super().start()
+        if self.confirmation_settings.run_sender:
+            self._spawn(self.sender.run(self._stop), "smtp sender")
+
+    async def stop(self) -> None:
+        self.sender.wake()
+        await super().stop()
+
+    async def process(self, records: list[RawRecord]) -> BatchOutcome:
+        outcome = await super().process(records)
+        if outcome.handled:
+            self.sender.wake()
+        return outcome
+
+
+def build_runtime(
+    settings: ConfirmationSettings, clock: Clock | None = None
+) -> ConfirmationRuntime:
+    return ConfirmationRuntime(settings, clock)
+
+
+def build_service_app(runtime: ConfirmationRuntime, *, manage_runtime: bool = True) -> FastAPI:
+    return create_app(
+        runtime,
+        [router],
+        description="Written order confirmations (D11, D12): drafts, seller review, sending.",
+        manage_runtime=manage_runtime,
+    )
+
+
+def build_app(settings: ConfirmationSettings) -> FastAPI:
+    """The process's app: the runtime starts and stops with it."""
+    return build_service_app(build_runtime(settings))

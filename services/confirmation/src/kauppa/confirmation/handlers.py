@@ -1,0 +1,187 @@
+"""Event and timer handlers: draft a confirmation per (deal, version), schedule it, and
+make it due when its time comes. Sending is the sender's job (``sender.py``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from kauppa.confirmation.domain.checklist import checklist
+from kauppa.confirmation.domain.confirmation_content import (
+    ConfirmationContent,
+    confirmation_key,
+    from_deal_amended,
+    from_deal_closed,
+    message_id,
+)
+from kauppa.confirmation.domain.delivery_attempts import SUPERSEDABLE, ConfirmationState
+from kauppa.confirmation.domain.send_policy import SendDecision, decide_send_time
+from kauppa.confirmation.policies import PolicyBook
+from kauppa.confirmation.settings import ConfirmationSettings
+from kauppa.confirmation.storage import CONFIRMATIONS
+from kauppa.contracts import Envelope
+from kauppa.contracts.events.confirmations import ConfirmationFailed, ConfirmationScheduled
+from kauppa.contracts.events.deals import DealAmended, DealClosed
+from kauppa.servicekit.pipeline import Handlers
+from kauppa.servicekit.timers import DueTimer, TimerHandler
+from kauppa.servicekit.unit_of_work import UnitOfWork
+from pymongo import UpdateOne
+
+Document = dict[str, Any]
+SEND_TIMER = "send_confirmation"
+
+
+def timer_key(deal_id: str, version: int) -> str:
+    return f"confirmation-send:{confirmation_key(deal_id, version)}"
+
+
+def initial_state(content: ConfirmationContent, decision: SendDecision, now: datetime) -> str:
+    if content.recipient is None:
+        return ConfirmationState.FAILED.value
+    if decision.requires_approval:
+        return ConfirmationState.AWAITING_APPROVAL.value
+    assert decision.send_at is not None
+    return (
+        ConfirmationState.DUE.value
+        if decision.send_at <= now
+        else ConfirmationState.SCHEDULED.value
+    )
+
+
+def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Handlers:
+    handlers = Handlers()
+
+    async def draft_confirmations(batch: list[Envelope], uow: UnitOfWork) -> None:
+        """D11: one confirmation per (deal, version), whatever the redeliveries."""
+        contents: list[ConfirmationContent] = []
+        for env in batch:
+            event = env.event
+            if isinstance(event, DealClosed):
+                contents.append(from_deal_closed(event))
+            else:
+                assert isinstance(event, DealAmended)
+                contents.append(from_deal_amended(event))
+        by_org = await policies.for_organisations(
+            uow.db, {c.organisation_id for c in contents}, uow.session
+        )
+        plans: list[tuple[Envelope, ConfirmationContent, SendDecision, str]] = []
+        ops: list[UpdateOne] = []
+        for env, content in zip(batch, contents, strict=True):
+            decision = decide_send_time(
+                by_org[content.organisation_id],
+                agreed_at=content.agreed_at,
+                now=uow.now,
+                seller_timezone=content.seller.timezone,
+                country=content.customer.country or settings.default_country,
+            )
+            state = initial_state(content, decision, uow.now)
+            plans.append((env, content, decision, state))
+            doc: Document = {
+                "deal_id": content.deal_id,
+                "version": content.version,
+                "organisation_id": content.organisation_id,
+                "seller_id": content.seller.seller_id,
+                "recipient": content.recipient,
+                "policy": decision.policy.value,
+                "requires_approval": decision.requires_approval,
+                "send_at": decision.send_at,
+                "state": state,
+                "next_attempt_at": decision.send_at if state == "due" else None,
+                "message_id": message_id(
+                    content.deal_id, content.version, settings.message_id_domain
+                ),
+                "checklist": checklist(content),
+                "note": None,
+                "attempts": 0,
+                "content": content.model_dump(mode="json"),
+                "created_at": uow.now,
+                "caused_by": env.id,
+                "correlation_id": env.correlation_id,
+                "traceparent": env.traceparent,
+            }
+            if state == "failed":
+                doc.update(failed_at=uow.now, last_error="the customer has no email address")
+            ops.append(UpdateOne({"_id": content.key}, {"$setOnInsert": doc}, upsert=True))
+        result = await uow.db[CONFIRMATIONS].bulk_write(ops, ordered=True, session=uow.session)
+        for index in sorted(result.upserted_ids):
+            env, content, decision, state = plans[index]
+            if content.replaces_version:
+                await supersede_older(uow, content)
+            uow.emit(
+                ConfirmationScheduled(
+                    deal_id=content.deal_id,
+                    organisation_id=content.organisation_id,
+                    seller_id=content.seller.seller_id,
+                    version=content.version,
+                    policy=decision.policy,
+                    send_at=decision.send_at,
+                    requires_approval=decision.requires_approval,
+                    checklist=checklist(content),
+                    scheduled_at=uow.now,
+                ),
+                cause=env,
+            )
+            if state == ConfirmationState.SCHEDULED.value:
+                assert decision.send_at is not None
+                uow.schedule(
+                    timer_key(content.deal_id, content.version),
+                    decision.send_at,
+                    SEND_TIMER,
+                    {"key": content.key},
+                )
+            elif state == ConfirmationState.FAILED.value:
+                uow.emit(
+                    ConfirmationFailed(
+                        deal_id=content.deal_id,
+                        organisation_id=content.organisation_id,
+                        seller_id=content.seller.seller_id,
+                        version=content.version,
+                        reason="the customer has no email address",
+                        permanent=True,
+                        attempts=0,
+                        failed_at=uow.now,
+                    ),
+                    cause=env,
+                )
+
+    handlers.add(DealClosed, draft_confirmations)
+    handlers.add(DealAmended, draft_confirmations)
+    return handlers
+
+
+async def supersede_older(uow: UnitOfWork, content: ConfirmationContent) -> None:
+    """A newer version replaces older ones not yet handed to the mail server."""
+    older = [
+        d
+        async for d in uow.db[CONFIRMATIONS].find(
+            {
+                "deal_id": content.deal_id,
+                "version": {"$lt": content.version},
+                "state": {"$in": [s.value for s in SUPERSEDABLE]},
+            },
+            {"version": 1},
+            session=uow.session,
+        )
+    ]
+    for doc in older:
+        uow.cancel(timer_key(content.deal_id, doc["version"]))
+    if older:
+        await uow.db[CONFIRMATIONS].update_many(
+            {"_id": {"$in": [d["_id"] for d in older]}},
+            {"$set": {"state": "superseded", "superseded_by": content.version}},
+            session=uow.session,
+        )
+
+
+async def make_due(timers: list[DueTimer], uow: UnitOfWork) -> None:
+    """The send time has come: scheduled versions become due for the sender. Held,
+    superseded or already-approved versions are left as they are."""
+    keys = [t.payload["key"] for t in timers]
+    await uow.db[CONFIRMATIONS].update_many(
+        {"_id": {"$in": keys}, "state": ConfirmationState.SCHEDULED.value},
+        {"$set": {"state": ConfirmationState.DUE.value, "next_attempt_at": uow.now}},
+        session=uow.session,
+    )
+
+
+TIMER_HANDLERS: dict[str, TimerHandler] = {SEND_TIMER: make_due}

@@ -1,0 +1,49 @@
+"""The confirmation service's settings (env prefix ``CONFIRMATION_``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kauppa.servicekit.settings import ServiceSettings
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+
+class ConfirmationSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CONFIRMATION_", extra="ignore")
+
+    service_name: str = "confirmation"
+    http_port: int = 8103
+
+    # When to send (D11): the default and per-organisation policies, e.g.
+    # CONFIRMATION_POLICIES='{"org-a": {"policy": "immediate"},
+    #                         "org-b": {"policy": "next_business_morning", "country": "SE"}}'
+    default_policy: str = "next_business_morning"
+    policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    default_country: str = "FI"
+    business_morning_hour: int = 8
+
+    # Templates: <template_dir>/<organisation_id>/confirmation.{html,txt}.j2 override the
+    # built-in ones for that organisation.
+    template_dir: str | None = None
+
+    # SMTP (aiosmtplib)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_use_tls: bool = False  # implicit TLS (port 465)
+    smtp_start_tls: bool | None = None  # None: STARTTLS when the server offers it
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = 30.0
+    smtp_connections: int = 4
+    from_address: str = "Kauppa <office@kauppa.example>"
+    message_id_domain: str = "kauppa.example"
+
+    # The sender
+    sender_batch: int = 200
+    sender_poll_seconds: float = 0.2
+    sender_lease_seconds: float = 120.0
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    max_attempts: int = 8
+    run_sender: bool = True

@@ -1,0 +1,21 @@
+"""The service's own collections and their indexes."""
+
+from __future__ import annotations
+
+from kauppa.servicekit.mongo import Indexes
+from pymongo import ASCENDING, IndexModel
+
+CONFIRMATIONS = "confirmations"  # one document per (deal, version)
+POLICIES = "policies"  # per-organisation send policy set through the ops API
+
+INDEXES = (
+    Indexes(
+        CONFIRMATIONS,
+        (
+            IndexModel([("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
+            IndexModel([("deal_id", ASCENDING), ("version", ASCENDING)], name="deal"),
+            IndexModel([("claimed_by", ASCENDING)], name="claim", sparse=True),
+            IndexModel([("seller_id", ASCENDING), ("state", ASCENDING)], name="seller_state"),
+        ),
+    ),
+)

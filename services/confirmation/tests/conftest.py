@@ -1,0 +1,69 @@
+"""Fixtures for the confirmation tests: a real SMTP server and a service on real infra."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from kauppa.confirmation.bootstrap import ConfirmationRuntime, build_runtime
+from kauppa.confirmation.settings import ConfirmationSettings
+from kauppa.contracts import examples
+from kauppa.contracts.events.common import ContactPerson
+from kauppa.contracts.events.deals import DealClosed
+from kauppa.servicekit.clock import Clock
+
+from .smtp_server import ScriptedSmtp, SmtpServer
+
+
+@pytest.fixture
+def smtp() -> Iterator[ScriptedSmtp]:
+    server = SmtpServer()
+    with server as handler:
+        handler.port = server.port  # type: ignore[attr-defined]
+        yield handler
+
+
+StartService = Callable[..., Awaitable[ConfirmationRuntime]]
+
+
+@pytest.fixture
+def start_service(settings_for: Any, runtimes: list[Any], smtp: ScriptedSmtp) -> StartService:
+    """A running service whose default policy waits for approval, so older deals on the
+    shared topic never send; each test gives its own organisations a policy."""
+
+    async def start(
+        policies: dict[str, dict[str, Any]], clock: Clock | None = None, **overrides: Any
+    ) -> ConfirmationRuntime:
+        values: dict[str, Any] = {
+            "service_name": "confirmation",
+            "smtp_port": smtp.port,  # type: ignore[attr-defined]
+            "default_policy": "seller_review",
+            "policies": policies,
+            "retry_base_seconds": 0.1,
+            "retry_max_seconds": 1.0,
+            "sender_poll_seconds": 0.05,
+            **overrides,
+        }
+        settings = settings_for(ConfirmationSettings, **values)
+        runtime = build_runtime(settings, clock)
+        runtimes.append(runtime)
+        await runtime.start()
+        return runtime
+
+    return start
+
+
+def new_org() -> str:
+    return f"org-{uuid.uuid4().hex[:8]}"
+
+
+def deal_for(org: str, locale: str = "fi-FI", **overrides: Any) -> DealClosed:
+    """A deal whose customer has an address of its own, so the SMTP script can target it."""
+    tag = uuid.uuid4().hex[:10]
+    customer = examples.prospect(
+        locale=locale,
+        contact=ContactPerson(name="Maija Meikäläinen", email=f"buyer-{tag}@customer.example"),
+    )
+    return examples.deal_closed(organisation_id=org, customer=customer, **overrides)

@@ -1,0 +1,88 @@
+"""A real SMTP server for the tests (aiosmtpd), answering per recipient from a script."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Received:
+    message: EmailMessage
+    recipients: list[str]
+    at: float
+
+    @property
+    def deal_id(self) -> str:
+        return str(self.message["X-Kauppa-Deal"])
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(("plain",))
+        assert part is not None
+        return str(part.get_content())  # type: ignore[attr-defined]
+
+    @property
+    def html(self) -> str:
+        part = self.message.get_body(("html",))
+        assert part is not None
+        return str(part.get_content())  # type: ignore[attr-defined]
+
+
+@dataclass
+class ScriptedSmtp:
+    """``script[recipient]`` is a list of answers to DATA, used in order; then 250."""
+
+    script: dict[str, list[str]] = field(default_factory=dict)
+    accepted: list[Received] = field(default_factory=list)
+    refused: list[tuple[str, str]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        rcpts = [str(r) for r in envelope.rcpt_tos]
+        answers = self.script.get(rcpts[0]) if rcpts else None
+        answer = answers.pop(0) if answers else "250 OK"
+        if answer.startswith("250"):
+            msg = email.message_from_bytes(envelope.original_content, policy=default_policy)
+            self.accepted.append(Received(msg, rcpts, time.perf_counter()))  # type: ignore[arg-type]
+        else:
+            self.refused.append((rcpts[0] if rcpts else "", answer))
+        return answer
+
+    def for_deal(self, deal_id: str) -> list[Received]:
+        return [r for r in self.accepted if r.deal_id == deal_id]
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 15.0) -> None:
+        deadline = time.perf_counter() + timeout
+        while not condition():
+            if time.perf_counter() > deadline:
+                raise AssertionError(f"SMTP: timed out; accepted {len(self.accepted)}")
+            await asyncio.sleep(0.02)
+
+
+class SmtpServer:
+    def __init__(self) -> None:
+        self.handler = ScriptedSmtp()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> ScriptedSmtp:
+        self.controller.start()
+        return self.handler
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()

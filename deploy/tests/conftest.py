@@ -1,0 +1,6 @@
+"""Helpers for the deploy checks live in deploy_support.py (beside this file)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

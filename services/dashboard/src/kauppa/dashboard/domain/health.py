@@ -1,0 +1,100 @@
+"""Operational health of one service, from its /health/ready answer and its Prometheus
+metrics text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+@dataclass(frozen=True)
+class ServiceHealth:
+    service: str
+    url: str
+    reachable: bool
+    ready: bool
+    checks: dict[str, str] = field(default_factory=dict)
+    consumer_lag: int | None = None
+    dead_letters: int | None = None
+    outbox_backlog: int | None = None
+    timers_due: int | None = None
+    events_in: int | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> str:
+        if not self.reachable:
+            return "down"
+        return "ready" if self.ready else "not_ready"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "service": self.service,
+            "url": self.url,
+            "status": self.status,
+            "reachable": self.reachable,
+            "ready": self.ready,
+            "checks": self.checks,
+            "consumer_lag": self.consumer_lag,
+            "dead_letters": self.dead_letters,
+            "outbox_backlog": self.outbox_backlog,
+            "timers_due": self.timers_due,
+            "events_in": self.events_in,
+            "error": self.error,
+        }
+
+
+SUMMED = {
+    "kauppa_consumer_lag": "consumer_lag",
+    "kauppa_dead_letters_total": "dead_letters",
+    "kauppa_outbox_backlog": "outbox_backlog",
+    "kauppa_timers_due": "timers_due",
+    "kauppa_events_in_total": "events_in",
+}
+
+
+def metric_totals(text: str) -> dict[str, int]:
+    """Sum each metric of interest over its labels (partitions, reasons, types).
+    A metric the service does not export at all is absent, not zero."""
+    totals: dict[str, float] = {}
+    declared = {name.removesuffix("_total"): key for name, key in SUMMED.items()}
+    for family in text_string_to_metric_families(text):
+        if family.name in declared:
+            # Declared but no samples yet (no partition, no dead letter so far): zero.
+            totals.setdefault(declared[family.name], 0.0)
+        for sample in family.samples:
+            key = SUMMED.get(sample.name)
+            if key is not None:
+                totals[key] = totals.get(key, 0.0) + sample.value
+    return {k: round(v) for k, v in totals.items()}
+
+
+def service_health(
+    service: str,
+    url: str,
+    *,
+    ready_status: int | None,
+    ready_body: dict[str, object] | None,
+    metrics_text: str | None,
+    error: str | None = None,
+) -> ServiceHealth:
+    """Combine what a scrape got; ``ready_status`` None means nothing answered."""
+    if ready_status is None:
+        return ServiceHealth(service, url, reachable=False, ready=False, error=error)
+    raw_checks = (ready_body or {}).get("checks", {})
+    checks = {str(k): str(v) for k, v in raw_checks.items()} if isinstance(raw_checks, dict) else {}
+    totals = metric_totals(metrics_text) if metrics_text else {}
+    return ServiceHealth(
+        service,
+        url,
+        reachable=True,
+        ready=ready_status == 200,
+        checks=checks,
+        consumer_lag=totals.get("consumer_lag"),
+        dead_letters=totals.get("dead_letters"),
+        outbox_backlog=totals.get("outbox_backlog"),
+        timers_due=totals.get("timers_due"),
+        events_in=totals.get("events_in"),
+        error=error,
+    )

@@ -1,0 +1,436 @@
+"""Questions ops asks of the read models. Each answer is a JSON-able dict; the rules
+(rates, percentiles, urgency) come from ``domain``."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from kauppa.dashboard.domain import contacts as contact_rules
+from kauppa.dashboard.domain.funnel import funnel
+from kauppa.dashboard.domain.latency import summarise
+from kauppa.dashboard.domain.periods import BEGINNING
+from kauppa.dashboard.domain.quality import DIMENSIONS, quality_row, rank
+from kauppa.dashboard.projections import (
+    CONFIRMATION_FAILURES,
+    CONTACTS,
+    CUSTOMERS,
+    DEALS,
+    FEEDBACK_CALLS,
+    LEADS,
+    PROBLEMS,
+    REFERRALS,
+    SLA_BREACHES,
+)
+from kauppa.servicekit.mongo import Indexes
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+
+INDEXES: tuple[Indexes, ...] = (
+    Indexes(
+        LEADS,
+        (
+            IndexModel([("organisation_id", ASCENDING), ("qualified_at", ASCENDING)]),
+            IndexModel([("queued", ASCENDING), ("queued_since", ASCENDING)], sparse=True),
+        ),
+    ),
+    Indexes(
+        DEALS,
+        (
+            IndexModel([("organisation_id", ASCENDING), ("last_contact_at", ASCENDING)]),
+            IndexModel([("organisation_id", ASCENDING), ("confirmed_at", ASCENDING)]),
+            IndexModel([("customer_id", ASCENDING)]),
+        ),
+    ),
+    Indexes(
+        CONTACTS,
+        (
+            IndexModel([("customer_id", ASCENDING), ("state", ASCENDING)]),
+            IndexModel([("organisation_id", ASCENDING), ("state", ASCENDING)]),
+        ),
+    ),
+    Indexes(SLA_BREACHES, (IndexModel([("organisation_id", ASCENDING), ("at", DESCENDING)]),)),
+    Indexes(
+        CONFIRMATION_FAILURES,
+        (IndexModel([("organisation_id", ASCENDING), ("failed_at", DESCENDING)]),),
+    ),
+    Indexes(CUSTOMERS, (IndexModel([("organisation_id", ASCENDING)]),)),
+)
+
+
+@dataclass(frozen=True)
+class View:
+    """What one request looks at: an organisation (None: all), a period, and now."""
+
+    organisation_id: str | None
+    since: datetime
+    now: datetime
+
+    def match(self, **extra: Any) -> Document:
+        m: Document = (
+            {} if self.organisation_id is None else {"organisation_id": self.organisation_id}
+        )
+        m.update(extra)
+        return m
+
+    @property
+    def whole_history(self) -> bool:
+        return self.since <= BEGINNING
+
+
+def _in_period(field: str, since: datetime) -> Document:
+    return {"$cond": [{"$gte": [f"${field}", since]}, 1, 0]}
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+async def _one(db: AsyncDatabase[Document], collection: str, pipeline: list[Document]) -> Document:
+    cursor = await db[collection].aggregate(pipeline)
+    docs = await cursor.to_list(length=1)
+    return docs[0] if docs else {}
+
+
+async def funnel_counts(db: AsyncDatabase[Document], view: View) -> dict[str, Any]:
+    """Leads and deals that reached each stage within the period (each counted once)."""
+    s = view.since
+    leads, deals, feedback = await asyncio.gather(
+        _one(
+            db,
+            LEADS,
+            [
+                {"$match": view.match()},
+                {
+                    "$group": {
+                        "_id": None,
+                        "qualified": {"$sum": _in_period("qualified_at", s)},
+                        "rejected_at_gate": {"$sum": _in_period("rejected_at", s)},
+                        "linked_duplicate": {"$sum": _in_period("linked_at", s)},
+                        "assigned": {"$sum": _in_period("assigned_at", s)},
+                        "accepted": {"$sum": _in_period("accepted_at", s)},
+                        "returned": {"$sum": _in_period("returned_at", s)},
+                    }
+                },
+            ],
+        ),
+        _one(
+            db,
+            DEALS,
+            [
+                {"$match": view.match()},
+                {
+                    "$group": {
+                        "_id": None,
+                        "opened": {"$sum": _in_period("opened_at", s)},
+                        "closed": {"$sum": _in_period("closed_at", s)},
+                        "lost": {"$sum": _in_period("lost_at", s)},
+                        "confirmed": {"$sum": _in_period("confirmed_at", s)},
+                        "delivered": {"$sum": _in_period("delivered_at", s)},
+                    }
+                },
+            ],
+        ),
+        db[FEEDBACK_CALLS].count_documents(view.match(completed_at={"$gte": s})),
+    )
+    counts = {k: v for k, v in {**leads, **deals}.items() if k != "_id"}
+    counts["feedback_done"] = feedback
+    steps = funnel(counts)
+    return {
+        "steps": [
+            {"stage": st.stage, "count": st.count, "of": st.of_stage, "percent": st.percent}
+            for st in steps
+        ],
+        "linked_duplicate": counts.get("linked_duplicate", 0),
+        "opened": counts.get("opened", 0),
+    }
+
+
+async def lead_quality(db: AsyncDatabase[Document], view: View) -> dict[str, Any]:
+    """Per source, partner, list and booker: leads handed in during the period and what
+    became of them (D2-D4)."""
+    match = view.match() if view.whole_history else view.match(qualified_at={"$gte": view.since})
+
+    def has(field: str) -> Document:
+        return {"$cond": [{"$ifNull": [f"${field}", False]}, 1, 0]}
+
+    async def by(field: str) -> list[dict[str, Any]]:
+        cursor = await db[LEADS].aggregate(
+            [
+                {"$match": match},
+                {
+                    "$group": {
+                        "_id": f"$source.{field}",
+                        "qualified": {"$sum": has("qualified_at")},
+                        "rejected_at_gate": {"$sum": has("rejected_at")},
+                        "assigned": {"$sum": has("assigned_at")},
+                        "accepted": {"$sum": has("accepted_at")},
+                        "returned": {"$sum": has("returned_at")},
+                        "closed": {"$sum": has("closed_at")},
+                        "reasons": {"$push": "$return_reason"},
+                    }
+                },
+            ]
+        )
+        rows = [quality_row(d["_id"], d, d["reasons"]) for d in await cursor.to_list(None)]
+        return [r.as_dict() for r in rank(rows)]
+
+    results = await asyncio.gather(*(by(field) for field in DIMENSIONS.values()))
+    return dict(zip(DIMENSIONS, results, strict=True))
+
+
+async def handoff_sla(db: AsyncDatabase[Document], view: View, limit: int = 10) -> dict[str, Any]:
+    """SLA reminders and reassignments in the period; leads waiting with no seller; and
+    verdicts overdue right now."""
+    breaches = await (
+        await db[SLA_BREACHES].aggregate(
+            [
+                {"$match": view.match(at={"$gte": view.since})},
+                {"$group": {"_id": "$kind", "n": {"$sum": 1}}},
+            ]
+        )
+    ).to_list(None)
+    by_kind = {d["_id"]: d["n"] for d in breaches}
+    recent = (
+        await db[SLA_BREACHES]
+        .find(view.match(at={"$gte": view.since}), {"_id": 0})
+        .sort("at", DESCENDING)
+        .limit(limit)
+        .to_list(None)
+    )
+    queue_filter = view.match(queued=True)
+    queued = await db[LEADS].count_documents(queue_filter)
+    oldest = (
+        await db[LEADS]
+        .find(queue_filter, {"queued_since": 1, "source": 1})
+        .sort("queued_since", ASCENDING)
+        .limit(limit)
+        .to_list(None)
+    )
+    overdue_verdicts = await db[LEADS].count_documents(
+        view.match(
+            respond_by={"$lt": view.now},
+            accepted_at=None,
+            returned_at=None,
+            queued=False,
+        )
+    )
+    return {
+        "reminders": by_kind.get("reminder", 0),
+        "reassignments": by_kind.get("reassigned", 0),
+        "unassigned_queue": queued,
+        "overdue_verdicts": overdue_verdicts,
+        "recent_breaches": [{k: _iso(v) for k, v in b.items()} for b in recent],
+        "queue": [
+            {
+                "lead_id": d["_id"],
+                "source": (d.get("source") or {}).get("system"),
+                "queued_since": _iso(d.get("queued_since")),
+                "waiting_hours": round((view.now - d["queued_since"]).total_seconds() / 3600, 1)
+                if d.get("queued_since")
+                else None,
+            }
+            for d in oldest
+        ],
+    }
+
+
+async def stale_deals(
+    db: AsyncDatabase[Document], view: View, days: int, limit: int = 10
+) -> dict[str, Any]:
+    """Open deals (not closed, not lost) without a contact for ``days`` (D5)."""
+    cutoff = view.now - timedelta(days=days)
+    flt = view.match(
+        opened_at={"$ne": None},
+        closed_at=None,
+        lost_at=None,
+        last_contact_at={"$lt": cutoff},
+    )
+    count, open_deals = await asyncio.gather(
+        db[DEALS].count_documents(flt),
+        db[DEALS].count_documents(
+            view.match(opened_at={"$ne": None}, closed_at=None, lost_at=None)
+        ),
+    )
+    docs = await db[DEALS].find(flt).sort("last_contact_at", ASCENDING).limit(limit).to_list(None)
+    return {
+        "days": days,
+        "count": count,
+        "open_deals": open_deals,
+        "deals": [
+            {
+                "deal_id": d["_id"],
+                "company": d.get("company"),
+                "seller_id": d.get("seller_id"),
+                "stage": d.get("stage"),
+                "days_without_contact": (view.now - d["last_contact_at"]).days,
+                "reminders": d.get("stale_reminders", 0),
+            }
+            for d in docs
+        ],
+    }
+
+
+async def confirmations(db: AsyncDatabase[Document], view: View, limit: int = 10) -> dict[str, Any]:
+    """Close -> confirmation sent latency (D11) and failures in the period."""
+    sent = await (
+        await db[DEALS].aggregate(
+            [
+                {"$match": view.match(confirmed_at={"$gte": view.since}, closed_at={"$ne": None})},
+                {"$project": {"ms": {"$subtract": ["$confirmed_at", "$closed_at"]}}},
+            ]
+        )
+    ).to_list(None)
+    latency = summarise([d["ms"] / 1000 for d in sent])
+    fail_filter = view.match(failed_at={"$gte": view.since})
+    failures, failed_unsent, awaiting = await asyncio.gather(
+        db[CONFIRMATION_FAILURES].count_documents(fail_filter),
+        db[DEALS].count_documents(
+            view.match(confirmation_failed_at={"$ne": None}, confirmed_at=None)
+        ),
+        db[DEALS].count_documents(
+            view.match(closed_at={"$ne": None}, confirmed_at=None, confirmation_failed_at=None)
+        ),
+    )
+    recent = (
+        await db[CONFIRMATION_FAILURES]
+        .find(fail_filter, {"_id": 0})
+        .sort("failed_at", DESCENDING)
+        .limit(limit)
+        .to_list(None)
+    )
+    return {
+        "latency": latency.as_dict(),
+        "failures": failures,
+        "failed_not_sent": failed_unsent,
+        "awaiting": awaiting,
+        "recent_failures": [{k: _iso(v) for k, v in f.items()} for f in recent],
+    }
+
+
+async def contacts_per_seller(
+    db: AsyncDatabase[Document], view: View, overdue_after: timedelta
+) -> dict[str, Any]:
+    """Open contacts per seller: upcoming, due, overdue (D13-D16)."""
+    overdue_before = view.now - overdue_after
+    cursor = await db[CONTACTS].aggregate(
+        [
+            {"$match": view.match(state={"$in": list(contact_rules.OPEN_STATES)})},
+            {
+                "$group": {
+                    "_id": {"$ifNull": ["$seller_id", "unassigned"]},
+                    "upcoming": {"$sum": {"$cond": [{"$gt": ["$due_at", view.now]}, 1, 0]}},
+                    "overdue": {"$sum": {"$cond": [{"$lt": ["$due_at", overdue_before]}, 1, 0]}},
+                    "open": {"$sum": 1},
+                }
+            },
+            {"$sort": {"overdue": -1, "_id": 1}},
+        ]
+    )
+    rows = []
+    for d in await cursor.to_list(None):
+        due = d["open"] - d["upcoming"] - d["overdue"]
+        rows.append(
+            {"seller_id": d["_id"], "upcoming": d["upcoming"], "due": due, "overdue": d["overdue"]}
+        )
+    return {
+        "sellers": rows,
+        "upcoming": sum(r["upcoming"] for r in rows),
+        "due": sum(r["due"] for r in rows),
+        "overdue": sum(r["overdue"] for r in rows),
+        "overdue_after_hours": overdue_after.total_seconds() / 3600,
+    }
+
+
+async def customers_without_next_contact(
+    db: AsyncDatabase[Document], view: View, grace: timedelta, limit: int = 10
+) -> dict[str, Any]:
+    """D15: every customer always has a next contact; this must be 0."""
+    cursor = await db[CUSTOMERS].aggregate(
+        [
+            {"$match": view.match(erased={"$ne": True}, first_seen_at={"$lt": view.now - grace})},
+            {
+                "$lookup": {
+                    "from": CONTACTS,
+                    "let": {"c": "$_id"},
+                    "pipeline": [
+                        {
+                            "$match": {
+                                "$expr": {"$eq": ["$customer_id", "$$c"]},
+                                "state": {"$in": list(contact_rules.OPEN_STATES)},
+                            }
+                        },
+                        {"$limit": 1},
+                    ],
+                    "as": "open",
+                }
+            },
+            {"$match": {"open": {"$size": 0}}},
+            {
+                "$facet": {
+                    "count": [{"$count": "n"}],
+                    "sample": [{"$limit": limit}, {"$project": {"seller_id": 1}}],
+                }
+            },
+        ]
+    )
+    docs = await cursor.to_list(None)
+    facet = docs[0] if docs else {"count": [], "sample": []}
+    customers = await db[CUSTOMERS].count_documents(view.match(erased={"$ne": True}))
+    return {
+        "count": facet["count"][0]["n"] if facet["count"] else 0,
+        "customers": customers,
+        "sample": [
+            {"customer_id": d["_id"], "seller_id": d.get("seller_id")} for d in facet["sample"]
+        ],
+    }
+
+
+async def relationship_facts(db: AsyncDatabase[Document], view: View) -> dict[str, Any]:
+    """Small counters around the relationship: open problems (D14), referrals (D8, D13)."""
+    open_problems, referrals = await asyncio.gather(
+        db[PROBLEMS].count_documents(view.match(reported_at={"$ne": None}, resolved_at=None)),
+        db[REFERRALS].count_documents(view.match(received_at={"$gte": view.since})),
+    )
+    return {"open_problems": open_problems, "referrals": referrals}
+
+
+async def overview(
+    db: AsyncDatabase[Document],
+    view: View,
+    *,
+    stale_days: int,
+    overdue_after: timedelta,
+    next_contact_grace: timedelta,
+) -> dict[str, Any]:
+    """Everything the dashboard's business sections show, in one answer."""
+    parts = await asyncio.gather(
+        funnel_counts(db, view),
+        lead_quality(db, view),
+        handoff_sla(db, view),
+        stale_deals(db, view, stale_days),
+        confirmations(db, view),
+        contacts_per_seller(db, view, overdue_after),
+        customers_without_next_contact(db, view, next_contact_grace),
+        relationship_facts(db, view),
+    )
+    names = (
+        "funnel",
+        "quality",
+        "handoff_sla",
+        "stale_deals",
+        "confirmations",
+        "contacts",
+        "without_next_contact",
+        "relationship",
+    )
+    return {
+        "organisation_id": view.organisation_id,
+        "since": view.since.isoformat(),
+        "now": view.now.isoformat(),
+        **dict(zip(names, parts, strict=True)),
+    }

@@ -1,0 +1,109 @@
+"""The browser test: Debian's chromium driven by Playwright opens the dashboard, signs
+in with an ops token, and reads the numbers for events this test produced through Kafka;
+then a new event shows up without a reload. Saves test-artifacts/dashboard.png."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kauppa.contracts import envelope, examples
+from kauppa.dashboard.api import router
+from kauppa.servicekit.auth import issue_token
+from kauppa.servicekit.http import create_app
+from kauppa.servicekit.testing import publish_envelopes
+from playwright.async_api import Page, async_playwright, expect
+
+from . import scenario
+from .browser import CHROMIUM_ARGS, ensure_chromium, free_port, serving
+
+pytestmark = pytest.mark.integration
+
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+TIMEOUT_MS = 20_000
+
+
+def by_id(page: Page, name: str):
+    return page.locator(f'[data-testid="{name}"]')
+
+
+async def test_browser_shows_the_numbers_of_the_events_produced(infra, start_dashboard):
+    chromium = ensure_chromium()
+    port, nobody = free_port(), free_port()
+    own_url = f"http://127.0.0.1:{port}"
+    # "mirror" is the dashboard itself scraped over real HTTP; "closing" answers nowhere.
+    rt = await start_dashboard(
+        http_port=port,
+        service_urls={"mirror": own_url, "closing": f"http://127.0.0.1:{nobody}"},
+        poll_interval_ms=500,
+    )
+    sc = scenario.build()
+    await publish_envelopes(infra.kafka_bootstrap_servers, sc.envelopes)
+    token = issue_token(rt.settings, "ops-anna", ["ops"], organisation_id=sc.org)
+    app = create_app(rt, [router], manage_runtime=False)
+
+    async with serving(app, port) as url, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 1000})
+            await page.goto(url)
+            await by_id(page, "token-input").fill(token)
+            await by_id(page, "login-button").click()
+            await expect(by_id(page, "who")).to_contain_text("ops-anna", timeout=TIMEOUT_MS)
+
+            # The funnel (wait for the last stage: everything before it is in by then).
+            await expect(by_id(page, "funnel-feedback_done")).to_have_text("1", timeout=TIMEOUT_MS)
+            for stage, count in scenario.FUNNEL.items():
+                await expect(by_id(page, f"funnel-{stage}")).to_have_text(
+                    str(count), timeout=TIMEOUT_MS
+                )
+            await expect(by_id(page, "funnel-accepted-percent")).to_contain_text("50.0 %")
+
+            # Lead quality per source (D2-D4).
+            alpha, beta = "quality-source-alpha-web", "quality-source-beta-list"
+            await expect(by_id(page, f"{alpha}-qualified")).to_have_text("3")
+            await expect(by_id(page, f"{alpha}-acceptance")).to_have_text("50.0 %")
+            await expect(by_id(page, f"{alpha}-conversion")).to_have_text("100.0 %")
+            await expect(by_id(page, f"{alpha}-reasons")).to_have_text("not interested 1")
+            await expect(by_id(page, f"{beta}-acceptance")).to_have_text("100.0 %")
+            await expect(by_id(page, f"{beta}-conversion")).to_have_text("0.0 %")
+
+            # Handoff SLA, stale deals, confirmations, contacts.
+            await expect(by_id(page, "sla-reminders")).to_have_text("1")
+            await expect(by_id(page, "sla-reassignments")).to_have_text("1")
+            await expect(by_id(page, "sla-unassigned")).to_have_text("1")
+            await expect(by_id(page, "sla-queue")).to_contain_text(sc.ids["L4"])
+            await expect(by_id(page, "stale-count")).to_have_text("1")
+            await expect(by_id(page, "confirm-sent")).to_have_text("1")
+            await expect(by_id(page, "confirm-p50")).to_have_text("1.5 h")
+            await expect(by_id(page, "confirm-failures")).to_have_text("1")
+            s1 = f"contacts-{sc.ids['s1']}"
+            await expect(by_id(page, f"{s1}-upcoming")).to_have_text("1")
+            await expect(by_id(page, f"{s1}-overdue")).to_have_text("1")
+            await expect(by_id(page, "without-next-contact")).to_have_text("1")
+
+            # Operational health, scraped over HTTP.
+            await expect(by_id(page, "health-mirror-status")).to_have_text(
+                "ready", timeout=TIMEOUT_MS
+            )
+            await expect(by_id(page, "health-closing-status")).to_have_text("down")
+            await expect(by_id(page, "health-mirror-dead-letters")).to_have_text("0")
+
+            # Live: a new lead appears without a reload.
+            extra = examples.lead_qualified(organisation_id=sc.org)
+            await publish_envelopes(
+                infra.kafka_bootstrap_servers, [envelope(extra, source="dashboard-test")]
+            )
+            await expect(by_id(page, "funnel-qualified")).to_have_text(
+                str(scenario.FUNNEL["qualified"] + 1), timeout=TIMEOUT_MS
+            )
+
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+
+            # Signing out forgets the token.
+            await page.get_by_role("button", name="Sign out").click()
+            await expect(by_id(page, "login-button")).to_be_visible()
+            assert await page.evaluate("sessionStorage.length") == 0
+        finally:
+            await browser.close()

@@ -24,7 +24,7 @@ from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 from kit_service import SCENARIO as KIT_SCENARIO
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("handoff", "closing", "confirmation", "followup")
+SERVICES = ("handoff", "closing", "confirmation", "followup", "dashboard")
 
 
 def service_modules() -> list[Any]:

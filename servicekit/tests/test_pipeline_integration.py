@@ -92,7 +92,7 @@ async def test_poison_message_is_dead_lettered_and_partition_keeps_flowing(
         await publish_raw(
             infra.kafka_bootstrap_servers,
             [
-                (LEADS_QUALIFIED.name, key, b"\x00not json", [("ce_type", b"x")]),
+                (LEADS_QUALIFIED.name, key, b"\x00not json", good_headers),
                 (LEADS_QUALIFIED.name, key, bad_value, bad_headers),
                 (LEADS_QUALIFIED.name, key, good_value, unknown_headers),
                 (LEADS_QUALIFIED.name, key, good_value, good_headers),

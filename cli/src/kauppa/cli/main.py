@@ -6,6 +6,7 @@ kauppa emit FILE.json      validate a contract event and send it to Kafka
 kauppa dlq list SERVICE    show a service's dead letters
 kauppa dlq replay SERVICE  re-publish them to their origin topics
 kauppa token ROLE          print a local access token
+kauppa demo                play a realistic scenario against a running `kauppa run`
 """
 
 from __future__ import annotations
@@ -307,6 +308,38 @@ def emit(
         raise typer.Exit(1)
     asyncio.run(publish_envelopes(bootstrap, [env]))
     console.print(f"sent {env.type} id={env.id} to {env.topic} (key {env.subject})")
+
+
+@app.command()
+def demo(
+    leads: Annotated[int, typer.Option(help="How many qualified leads to send")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed plays the same story")] = 7,
+    followup_wait: Annotated[
+        float,
+        typer.Option(help="Wait at most this many real seconds for calls to fall due"),
+    ] = 45.0,
+    timeout: Annotated[
+        float, typer.Option(help="Give up on a step after this many seconds")
+    ] = 180.0,
+    state_file: Annotated[
+        Path, typer.Option(help="The state file of the running `kauppa run`", hidden=True)
+    ] = STATE_FILE,
+    summary_json: Annotated[
+        Path | None, typer.Option(help="Also write the summary as JSON here")
+    ] = None,
+) -> None:
+    """Play a realistic scenario against a running `kauppa run` (events and HTTP APIs only):
+    leads from three sources of different quality, verdicts, deals, closes, confirmations,
+    deliveries, feedback calls and a segment campaign."""
+    from kauppa.cli.demo import DemoError, run_demo
+
+    try:
+        facts = run_demo(console, state_file, leads, seed, followup_wait, timeout)
+    except DemoError as exc:
+        console.print(f"[red]Demo stopped:[/] {exc}")
+        raise typer.Exit(1) from exc
+    if summary_json is not None:
+        summary_json.write_text(json.dumps(facts, indent=2, default=str))
 
 
 def _kafka_settings() -> Any:

@@ -53,6 +53,18 @@ def port_taken(port: int) -> bool:
     return False
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def on_free_ports(specs: tuple[ServiceSpec, ...] | list[ServiceSpec]) -> list[ServiceSpec]:
+    """The same services on free ports, so a test system can run beside `kauppa run`."""
+    return [ServiceSpec(s.name, free_port(), s.module) for s in specs]
+
+
 def running_pid() -> int | None:
     """The PID of a `kauppa run` that is still alive, if any."""
     try:

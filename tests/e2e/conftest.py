@@ -1,0 +1,216 @@
+"""The whole system for end-to-end tests: every service as its own process (spawned the way
+`kauppa run` spawns them, on free ports), a real SMTP server (aiosmtpd) and an accelerated
+business clock, on the session's real broker and mongod. Every process started here is
+stopped in the teardown, also when a test fails."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from kauppa.cli.system import SERVICES, ServiceSpec, free_port, on_free_ports, spawn_service
+from kauppa.servicekit.auth import issue_token
+from kauppa.servicekit.clock import AcceleratedClock
+from kauppa.servicekit.embedded import Infrastructure
+from kauppa.servicekit.settings import ServiceSettings
+
+# The business clock: a Monday morning in a week with no Finnish public holidays nearby,
+# running SPEED times faster than real time, so the next business morning (confirmation)
+# and three business days after delivery (feedback call) come within seconds.
+SPEED = 20_000.0
+CLOCK_START = "2027-02-01T07:00:00Z"
+CORE = ("handoff", "closing", "confirmation", "followup")
+
+
+@dataclass
+class ReceivedMail:
+    to: list[str]
+    message: EmailMessage
+
+    @property
+    def text(self) -> str:
+        part = self.message.get_body(preferencelist=("plain",))
+        return part.get_content() if part else ""
+
+    @property
+    def html(self) -> str:
+        part = self.message.get_body(preferencelist=("html",))
+        return part.get_content() if part else ""
+
+
+@dataclass
+class SmtpServer:
+    port: int
+    mails: list[ReceivedMail] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        with self.lock:
+            self.mails.append(ReceivedMail(list(envelope.rcpt_tos), msg))
+        return "250 OK"
+
+    def received(self, predicate: Any) -> list[ReceivedMail]:
+        with self.lock:
+            return [m for m in self.mails if predicate(m)]
+
+
+@dataclass
+class KauppaSystem:
+    specs: list[ServiceSpec]
+    env: dict[str, str]
+    state_file: Path
+    log_dir: Path
+    smtp: SmtpServer
+    bootstrap: str
+    clock: AcceleratedClock
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return next(s.url for s in self.specs if s.name == name)
+
+    def token(self, subject: str, role: str) -> str:
+        return issue_token(ServiceSettings(), subject, [role])
+
+    def logs(self, lines: int = 40) -> str:
+        out = []
+        for spec in self.specs:
+            path = self.log_dir / f"{spec.name}.log"
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                out.append(f"--- {spec.name} ---\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    def check_alive(self) -> None:
+        dead = {n: p.returncode for n, p in self.processes.items() if p.poll() is not None}
+        if dead:
+            raise AssertionError(f"service process(es) exited: {dead}\n{self.logs()}")
+
+
+def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in processes.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for proc in processes.values():
+        try:
+            proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def _scaled(seconds: float) -> str:
+    """A kit duration that is read on the business clock, kept at ``seconds`` of real time."""
+    return str(seconds * SPEED)
+
+
+@pytest.fixture(scope="module")
+def smtp_server() -> Iterator[SmtpServer]:
+    server = SmtpServer(port=free_port())
+    controller = Controller(server, hostname="127.0.0.1", port=server.port)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def kauppa_system(
+    infra: Infrastructure, smtp_server: SmtpServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KauppaSystem]:
+    run_dir = tmp_path_factory.mktemp("kauppa-e2e")
+    tag = uuid.uuid4().hex[:6]
+    specs = on_free_ports([s for s in SERVICES if s.name in CORE])
+    epoch = time.time()
+    env: dict[str, str] = {
+        **infra.env(),
+        "KAUPPA_CLOCK_SPEED": str(SPEED),
+        "KAUPPA_CLOCK_START": CLOCK_START,
+        "KAUPPA_CLOCK_EPOCH": str(epoch),
+        "CONFIRMATION_SMTP_HOST": "127.0.0.1",
+        "CONFIRMATION_SMTP_PORT": str(smtp_server.port),
+        # The handoff SLA (business hours) would reassign leads within a second at this
+        # speed; the reassignment itself is tested in the handoff service.
+        "HANDOFF_REMINDER_AFTER_HOURS": "2000",
+        "HANDOFF_REASSIGN_AFTER_HOURS": "4000",
+        "FOLLOWUP_AUDIT_INTERVAL_MINUTES": "1000000",
+        # The kit reads leases and grace periods on the business clock: keep them at their
+        # usual real-time length.
+        "CONFIRMATION_SENDER_LEASE_SECONDS": _scaled(120),
+        "CONFIRMATION_RETRY_BASE_SECONDS": _scaled(0.5),
+        "CONFIRMATION_RETRY_MAX_SECONDS": _scaled(5),
+    }
+    for spec in specs:
+        prefix = spec.name.upper()
+        env[f"{prefix}_DATABASE"] = f"e2e_{tag}_{spec.name}"
+        env[f"{prefix}_CONSUMER_GROUP"] = f"e2e-{tag}-{spec.name}"
+        env[f"{prefix}_TIMER_LEASE_SECONDS"] = _scaled(30)
+        env[f"{prefix}_OUTBOX_RELAY_GRACE_SECONDS"] = _scaled(5)
+    start = datetime.fromisoformat(CLOCK_START.replace("Z", "+00:00")).astimezone(UTC)
+    system = KauppaSystem(
+        specs=specs,
+        env=env,
+        state_file=run_dir / "state.json",
+        log_dir=run_dir / "logs",
+        smtp=smtp_server,
+        bootstrap=infra.kafka_bootstrap_servers,
+        clock=AcceleratedClock(SPEED, start, epoch),
+    )
+    # What `kauppa run` writes for `kauppa demo`, `kauppa status` and friends.
+    system.state_file.write_text(
+        json.dumps(
+            {
+                "origin": infra.origin,
+                "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
+                "mongodb_uri": infra.mongodb_uri,
+                "profile": infra.profile,
+                "clock": {k: v for k, v in env.items() if k.startswith("KAUPPA_CLOCK_")},
+                "services": {s.name: s.url for s in specs},
+                "smtp": {"host": "127.0.0.1", "port": smtp_server.port},
+            },
+            indent=2,
+        )
+    )
+    try:
+        for spec in specs:
+            system.processes[spec.name] = spawn_service(spec, env, system.log_dir)
+        _wait_ready(system)
+        yield system
+    finally:
+        _stop(system.processes)
+
+
+def _wait_ready(system: KauppaSystem, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(system.specs)
+    while pending:
+        system.check_alive()
+        spec = pending[0]
+        try:
+            if httpx.get(f"{spec.url}/health/ready", timeout=2).status_code == 200:
+                pending.pop(0)
+                continue
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{spec.name} not ready after {timeout} s\n{system.logs()}")
+        time.sleep(0.2)

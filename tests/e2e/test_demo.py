@@ -1,0 +1,117 @@
+"""`kauppa demo` end to end: the real command, in its own process, against the spawned
+system; the flow it plays must produce closes, confirmation mails at the SMTP server and
+ContactDue reminders, and its summary must match the events on the topics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from kauppa.contracts import topics as T
+from kauppa.servicekit.testing import TopicReader
+
+from .conftest import KauppaSystem
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+async def test_kauppa_demo_plays_the_whole_flow(
+    kauppa_system: KauppaSystem, tmp_path: Path
+) -> None:
+    system = kauppa_system
+    reader = await TopicReader(
+        system.bootstrap,
+        T.DEALS.name,
+        T.CONFIRMATIONS.name,
+        T.CONTACTS_DUE.name,
+        T.LEADS_HANDOFF.name,
+        T.CUSTOMERS.name,
+    ).start()
+    summary_file = tmp_path / "summary.json"
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "kauppa.cli.main",
+            "demo",
+            "--leads",
+            "30",
+            "--seed",
+            "11",
+            "--followup-wait",
+            "40",
+            "--timeout",
+            "60",
+            "--state-file",
+            str(system.state_file),
+            "--summary-json",
+            str(summary_file),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**system.env, "COLUMNS": "140"},
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=240)
+        output = out.decode(errors="replace")
+        print(output)
+        assert proc.returncode == 0, output
+        facts = json.loads(summary_file.read_text())
+        run = facts["run_id"]
+        assert "Where to look" in output and "http://127.0.0.1:8025" in output
+
+        def mine(lead_id: str | None) -> bool:
+            return bool(lead_id) and lead_id.startswith(f"lead-{run}-")
+
+        await asyncio.sleep(1)  # the reader catches up with the last events
+        # Three sources of different quality: the gate refused some, sellers returned some.
+        assert [e for e in reader.events("LeadRejected") if mine(e.lead_id)]
+        assert [e for e in reader.events("LeadReturned") if mine(e.lead_id)]
+        closes = [e for e in reader.events("DealClosed") if mine(e.lead_id)]
+        assert len(closes) >= 3, output
+        assert len(closes) == facts["deals_closed"]
+        # D10: closes signed in more than one way.
+        assert len({c.summary.signature.method for c in closes}) >= 2
+        assert any(line.upsell for c in closes for line in c.summary.lines)
+        deal_ids = {c.deal_id for c in closes}
+        customers = {c.customer_id for c in closes}
+
+        sent = {e.deal_id for e in reader.events("ConfirmationSent") if e.deal_id in deal_ids}
+        assert sent, output
+        # The mails themselves, at the SMTP server: the Message-ID names the deal.
+        mailed = {
+            d
+            for d in deal_ids
+            for m in system.smtp.received(lambda m: True)
+            if f"confirmation-{d}-v1@" in str(m.message["Message-ID"])
+        }
+        assert sent <= mailed  # the mail is accepted before ConfirmationSent is emitted
+
+        due = [e for e in reader.events("ContactDue") if e.customer_id in customers]
+        assert due, output
+        assert any(e.kind == "feedback_call" for e in due)
+        assert facts["contact_due"] >= len({e.contact_id for e in due}) > 0
+        assert facts["feedback_calls_completed"] >= 1
+        assert [e for e in reader.events("FeedbackCallCompleted") if e.customer_id in customers]
+    finally:
+        await reader.stop()
+        system.check_alive()
+
+
+async def test_kauppa_demo_says_clearly_when_nothing_runs(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kauppa.cli.main",
+        "demo",
+        "--leads",
+        "5",
+        "--state-file",
+        str(tmp_path / "absent.json"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 1
+    assert "Kauppa is not running" in out.decode() and "make run" in out.decode()

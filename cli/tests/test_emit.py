@@ -65,3 +65,25 @@ async def test_emit_refuses_an_invalid_event_with_exit_code_2(broker: str, tmp_p
         assert result.exit_code == 2 and "--type" in result.output
         with pytest.raises(AssertionError):
             await reader.wait_for_events("LeadQualified", lead_id=doc["lead_id"], timeout=2)
+
+
+def test_emit_refuses_a_file_that_is_not_json(tmp_path):
+    from kauppa.cli.main import app
+    from typer.testing import CliRunner
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    result = CliRunner().invoke(app, ["emit", str(bad)])
+    assert result.exit_code == 2
+    assert "is not JSON" in " ".join(result.output.split())
+
+
+def test_emit_names_an_unknown_event_type(tmp_path):
+    from kauppa.cli.main import app
+    from typer.testing import CliRunner
+
+    doc = tmp_path / "doc.json"
+    doc.write_text('{"type": "NoSuchEvent", "x": 1}')
+    result = CliRunner().invoke(app, ["emit", str(doc)])
+    assert result.exit_code == 2
+    assert "Unknown event type 'NoSuchEvent'" in " ".join(result.output.split())

@@ -117,11 +117,6 @@ def _stop(processes: dict[str, subprocess.Popen[bytes]]) -> None:
             proc.wait(timeout=5)
 
 
-def _scaled(seconds: float) -> str:
-    """A kit duration that is read on the business clock, kept at ``seconds`` of real time."""
-    return str(seconds * SPEED)
-
-
 @pytest.fixture(scope="module")
 def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer(port=free_port())
@@ -153,18 +148,11 @@ def kauppa_system(
         "HANDOFF_REMINDER_AFTER_HOURS": "2000",
         "HANDOFF_REASSIGN_AFTER_HOURS": "4000",
         "FOLLOWUP_AUDIT_INTERVAL_MINUTES": "1000000",
-        # The kit reads leases and grace periods on the business clock: keep them at their
-        # usual real-time length.
-        "CONFIRMATION_SENDER_LEASE_SECONDS": _scaled(120),
-        "CONFIRMATION_RETRY_BASE_SECONDS": _scaled(0.5),
-        "CONFIRMATION_RETRY_MAX_SECONDS": _scaled(5),
     }
     for spec in specs:
         prefix = spec.name.upper()
         env[f"{prefix}_DATABASE"] = f"e2e_{tag}_{spec.name}"
         env[f"{prefix}_CONSUMER_GROUP"] = f"e2e-{tag}-{spec.name}"
-        env[f"{prefix}_TIMER_LEASE_SECONDS"] = _scaled(30)
-        env[f"{prefix}_OUTBOX_RELAY_GRACE_SECONDS"] = _scaled(5)
     start = datetime.fromisoformat(CLOCK_START.replace("Z", "+00:00")).astimezone(UTC)
     system = KauppaSystem(
         specs=specs,

@@ -147,6 +147,7 @@ def run(
             }
         )
         logs = RUN_DIR / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
         sink = subprocess.Popen(
             [
                 sys.executable,
@@ -157,7 +158,7 @@ def run(
                 "--http-port",
                 str(MAIL_UI_PORT),
             ],
-            stdout=(logs.mkdir(parents=True, exist_ok=True) or (logs / "mailsink.log").open("ab")),
+            stdout=(logs / "mailsink.log").open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -286,15 +287,27 @@ def emit(
     from kauppa.contracts import DecodeError, envelope, event_class_by_name, from_structured
     from kauppa.servicekit.testing.kafka import publish_envelopes
 
-    doc = json.loads(file.read_text())
+    try:
+        doc = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        console.print(f"[red]{file} is not JSON:[/] {exc}")
+        raise typer.Exit(2) from exc
+    if not isinstance(doc, dict):
+        console.print(f"[red]{file} must hold one JSON object[/] (an event or a CloudEvent).")
+        raise typer.Exit(2)
     try:
         if "specversion" in doc:
             env = from_structured(doc)
         else:
             name = event_type or doc.pop("type", None)
-            cls = event_class_by_name(name) if name else None
-            if cls is None:
+            if not name:
                 console.print("[red]Name the event type[/] with --type (e.g. LeadQualified).")
+                raise typer.Exit(2)
+            cls = event_class_by_name(name)
+            if cls is None:
+                console.print(
+                    f"[red]Unknown event type {name!r}.[/] Known: see contracts/README.md"
+                )
                 raise typer.Exit(2)
             env = envelope(cls.model_validate(doc), source="kauppa-cli")
     except (DecodeError, ValueError) as exc:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from kauppa.contracts.base import Event
 from kauppa.contracts.catalogue import event_class
@@ -47,11 +47,15 @@ class SchemaInvalid(DecodeError):
     kind = "schema_invalid"
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """An event with its CloudEvents attributes."""
+EventT = TypeVar("EventT", bound=Event)
 
-    event: Event
+
+@dataclass(frozen=True)
+class Envelope(Generic[EventT]):
+    """An event with its CloudEvents attributes. ``Envelope[DealClosed]`` types the event
+    for handlers of one type; a bare ``Envelope`` holds any event."""
+
+    event: EventT
     id: str
     source: str
     time: datetime

@@ -16,6 +16,12 @@ class Clock(Protocol):
         """How long to sleep in real time for ``virtual`` time to pass."""
         ...
 
+    def span(self, real: timedelta) -> timedelta:
+        """How much clock time passes during ``real`` wall time. Leases and grace
+        periods are wall-time durations (a process must be able to do its work within
+        them), but they are compared with clock timestamps."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
@@ -23,6 +29,9 @@ class SystemClock:
 
     def real_seconds(self, virtual: timedelta) -> float:
         return max(virtual.total_seconds(), 0.0)
+
+    def span(self, real: timedelta) -> timedelta:
+        return real
 
 
 class ManualClock:
@@ -44,6 +53,9 @@ class ManualClock:
     def real_seconds(self, virtual: timedelta) -> float:
         return 0.05  # re-check soon; the test moves the clock
 
+    def span(self, real: timedelta) -> timedelta:
+        return real  # the test decides when leases run out, by moving the clock
+
 
 class AcceleratedClock:
     """Virtual time running ``speed`` times faster than real time, from a shared epoch."""
@@ -58,6 +70,9 @@ class AcceleratedClock:
 
     def real_seconds(self, virtual: timedelta) -> float:
         return max(virtual.total_seconds() / self.speed, 0.0)
+
+    def span(self, real: timedelta) -> timedelta:
+        return real * self.speed
 
 
 def clock_from_settings(settings: ClockSettings) -> Clock:

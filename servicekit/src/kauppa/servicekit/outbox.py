@@ -79,7 +79,7 @@ class OutboxPublisher:
         """Publish rows left behind. Returns how many were sent."""
         now = self.clock.now()  # rows carry the service clock's time
         claimable = {
-            "created_at": {"$lte": now - self.grace},
+            "created_at": {"$lte": now - self.clock.span(self.grace)},
             "$or": [{"claim_until": None}, {"claim_until": {"$lt": now}}],
         }
         ids = [d["_id"] async for d in self.db[OUTBOX].find(claimable, {"_id": 1}).limit(limit)]
@@ -88,7 +88,7 @@ class OutboxPublisher:
         token = f"{self.owner}-{uuid.uuid4().hex[:8]}"
         await self.db[OUTBOX].update_many(
             {"_id": {"$in": ids}, **claimable},
-            {"$set": {"claimed_by": token, "claim_until": now + self.lease}},
+            {"$set": {"claimed_by": token, "claim_until": now + self.clock.span(self.lease)}},
         )
         rows = await self.db[OUTBOX].find({"claimed_by": token}).sort("created_at", 1).to_list()
         if not rows:

@@ -105,7 +105,7 @@ class TimerScheduler:
         token = f"{self.owner}-{uuid.uuid4().hex[:8]}"
         await self.db[TIMERS].update_many(
             {"_id": {"$in": ids}, **claimable},
-            {"$set": {"claimed_by": token, "claim_until": now + self.lease}},
+            {"$set": {"claimed_by": token, "claim_until": now + self.clock.span(self.lease)}},
         )
         won = await self.db[TIMERS].find({"claimed_by": token}).to_list()
         return token, won

@@ -103,7 +103,7 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
                 doc.update(failed_at=uow.now, last_error="the customer has no email address")
             ops.append(UpdateOne({"_id": content.key}, {"$setOnInsert": doc}, upsert=True))
         result = await uow.db[CONFIRMATIONS].bulk_write(ops, ordered=True, session=uow.session)
-        for index in sorted(result.upserted_ids):
+        for index in sorted(result.upserted_ids or {}):
             env, content, decision, state = plans[index]
             if content.replaces_version:
                 await supersede_older(uow, content)

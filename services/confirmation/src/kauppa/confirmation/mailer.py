@@ -47,7 +47,7 @@ def build_email(
     msg["To"] = _address(name, recipient)
     # D12.3: answering reaches the seller; the office sends (D11).
     msg["Reply-To"] = _address(content.seller.name, content.seller.email)
-    msg["Subject"] = Header(rendered.subject, "utf-8")
+    msg["Subject"] = Header(rendered.subject, "utf-8")  # type: ignore[assignment]
     msg["X-Kauppa-Deal"] = content.deal_id
     msg["X-Kauppa-Version"] = str(content.version)
     if content.replaces_version:

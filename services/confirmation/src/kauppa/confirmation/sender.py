@@ -132,7 +132,7 @@ class ConfirmationSender:
                     "$set": {
                         "state": ConfirmationState.SENDING.value,
                         "claimed_by": token,
-                        "claim_until": now + self.lease,
+                        "claim_until": now + self.clock.span(self.lease),
                         "attempts": {"$add": [{"$ifNull": ["$attempts", 0]}, 1]},
                         "first_attempt_at": {"$ifNull": ["$first_attempt_at", now]},
                         "interrupted_attempts": {
@@ -245,7 +245,7 @@ class ConfirmationSender:
                             key,
                             {
                                 "state": "due",
-                                "next_attempt_at": uow.now + verdict.retry_in,
+                                "next_attempt_at": uow.now + self.clock.span(verdict.retry_in),
                                 "last_error": outcome.reason,
                             },
                             unset,

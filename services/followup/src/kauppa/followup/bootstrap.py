@@ -57,7 +57,7 @@ def build_runtime(settings: FollowupSettings, clock: Clock | None = None) -> Fol
     return FollowupRuntime(settings, clock=clock)
 
 
-def build_app(settings: FollowupSettings) -> FastAPI:  # type: ignore[override]
+def build_app(settings: FollowupSettings) -> FastAPI:
     runtime = build_runtime(settings)
     return create_app(
         runtime,

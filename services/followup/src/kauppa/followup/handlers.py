@@ -76,7 +76,7 @@ def followup_handlers(
         state = BatchState(uow)
         await state.load(e.event.customer_id for e in batch)
         for env in batch:
-            deal: DealClosed = env.event  # type: ignore[assignment]
+            deal: DealClosed = env.event
             customer = state.get(deal.customer_id) or new_customer(
                 deal.customer_id, deal.organisation_id, uow.now
             )
@@ -109,7 +109,7 @@ def followup_handlers(
         state = BatchState(uow)
         await state.load(e.event.customer_id for e in batch)
         for env in batch:
-            deal: DealAmended = env.event  # type: ignore[assignment]
+            deal: DealAmended = env.event
             customer = state.get(deal.customer_id)
             if customer is None:
                 continue  # its DealClosed creates the record; the amendment is in it already
@@ -126,7 +126,7 @@ def followup_handlers(
             uow, CONTACTS, [ids.feedback_contact_id(e.event.delivery_id) for e in batch]
         )
         for env in batch:
-            delivery: DeliveryCompleted = env.event  # type: ignore[assignment]
+            delivery: DeliveryCompleted = env.event
             contact_id = ids.feedback_contact_id(delivery.delivery_id)
             if contact_id in known:
                 continue  # the same delivery reported again
@@ -193,7 +193,7 @@ def followup_handlers(
         await state.load(e.event.customer_id for e in batch)
         for env in batch:
             try:
-                await record_contact(state, env.event, settings, cause=env)  # type: ignore[arg-type]
+                await record_contact(state, env.event, settings, cause=env)
             except ContactReportRefused:
                 continue  # a report for an unknown customer: nothing to attach it to
         await state.flush()
@@ -204,7 +204,7 @@ def followup_handlers(
         state = BatchState(uow)
         await state.load(e.event.customer_id for e in batch)
         for env in batch:
-            c: CustomerClassificationSubmitted = env.event  # type: ignore[assignment]
+            c: CustomerClassificationSubmitted = env.event
             customer = state.get(c.customer_id) or new_customer(
                 c.customer_id, c.organisation_id, uow.now
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -34,10 +35,11 @@ def ensure_chromium() -> Path:
     apt = shutil.which("apt-get")
     if apt is None:
         raise RuntimeError("chromium is missing and apt-get is not available")
-    install = [apt, "install", "-y", "chromium"]
-    if subprocess.run(install, check=False, capture_output=True).returncode != 0:
-        subprocess.run([apt, "update"], check=True, capture_output=True)
-        subprocess.run(install, check=True, capture_output=True)
+    install = [apt, "install", "-y", "--no-install-recommends", "chromium"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(install, check=False, capture_output=True, env=env).returncode != 0:
+        subprocess.run([apt, "update"], check=True, capture_output=True, env=env)
+        subprocess.run(install, check=True, capture_output=True, env=env)
     if not CHROMIUM.exists():
         raise RuntimeError("apt-get installed chromium but /usr/bin/chromium is missing")
     return CHROMIUM

@@ -1,8 +1,13 @@
 """`make bench`: the raw Kafka pipe and every scenario, in one run, on the same broker
 and database; reports rates and their ratio to the raw pipe.
 
-    make bench                          # 50,000 events per scenario
-    make bench BENCH_ARGS="--events 10000 --only kit"
+Each system under test (the raw pipe, each service runtime) runs in a child process of
+its own, as it would in production; this process produces the inputs and reads the
+outputs. Throughput: N outputs over the time from the first to the last output.
+Latency: inputs offered at --rate per second, output arrival minus input send time.
+
+    make bench                                  # 50,000 events per scenario
+    make bench BENCH_ARGS="--events 10000 --only handoff"
 """
 
 from __future__ import annotations
@@ -11,67 +16,35 @@ import argparse
 import asyncio
 import importlib
 import json
-import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from kauppa.servicekit import benchmarking as b
+from kauppa.servicekit.bench import inputs as kit_inputs
 from kauppa.servicekit.embedded import provide_infrastructure
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
-from kit_service import SCENARIO as KIT_SCENARIO
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("handoff", "closing", "confirmation", "followup", "dashboard")
+MODULES = (
+    "kauppa.servicekit.bench",
+    "kauppa.handoff.bench",
+    "kauppa.closing.bench",
+    "kauppa.confirmation.bench",
+    "kauppa.followup.bench",
+    "kauppa.dashboard.bench",
+)
 
 
-def service_modules() -> list[Any]:
+def bench_modules() -> list[Any]:
     found = []
-    for name in SERVICES:
+    for name in MODULES:
         try:
-            found.append(importlib.import_module(f"kauppa.{name}.bench"))
+            found.append(importlib.import_module(name))
         except ModuleNotFoundError:
             continue
     return found
-
-
-async def raw_pipe(kafka: KafkaSettings, n: int, latency_events: int, rate: float) -> b.Measurement:
-    src, dst = "bench.raw.in", "bench.raw.out"
-    await b.ensure_bench_topics(kafka.bootstrap_servers, src, dst)
-    pipe = b.RawPipe(kafka, src, dst)
-
-    inputs = KIT_SCENARIO.make_inputs(n)
-
-    async def start() -> None:
-        nonlocal pipe
-        pipe = b.RawPipe(kafka, src, dst)
-        await pipe.start()
-        while not pipe.consumer.assignment():
-            await asyncio.sleep(0.05)
-        for tp in pipe.consumer.assignment():
-            await pipe.consumer.position(tp)
-
-    async def stop() -> None:
-        await pipe.stop()
-
-    seconds = await b.throughput(
-        kafka.bootstrap_servers, start, stop, inputs, dst, None, input_topic=src
-    )
-    result = b.Measurement("raw aiokafka consume -> produce (baseline)", n, seconds)
-    if latency_events:
-        result.latency_ms = await b.latency(
-            kafka.bootstrap_servers,
-            start,
-            stop,
-            KIT_SCENARIO.make_inputs(latency_events),
-            dst,
-            None,
-            rate,
-            input_topic=src,
-        )
-    return result
 
 
 def show(results: list[b.Measurement], baseline: b.Measurement) -> None:
@@ -80,13 +53,76 @@ def show(results: list[b.Measurement], baseline: b.Measurement) -> None:
         f"{'scenario':58} {'events':>8} {'events/s':>10} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8}"
     )
     for r in results:
-        ratio = r.rate / baseline.rate if baseline.rate else 0
+        ratio = r.rate / baseline.rate if baseline.rate and r.events else float("nan")
         print(
             f"{r.name[:58]:58} {r.events:>8} {r.rate:>10,.0f} {ratio:>6.2f} "
             f"{r.latency_ms.get('p50', float('nan')):>8} {r.latency_ms.get('p99', float('nan')):>8}"
         )
         for key, value in r.extra.items():
             print(f"{'':60}{key}: {value}")
+
+
+async def run_all(infra: Any, args: argparse.Namespace) -> None:
+    kafka = KafkaSettings(
+        bootstrap_servers=infra.kafka_bootstrap_servers,
+        profile=infra.profile,
+        auto_offset_reset="latest",
+    )
+    mongo = MongoSettings(uri=infra.mongodb_uri)
+    print(f"raw pipe: {args.events} events ...", flush=True)
+    baseline = await b.run_raw_pipe(
+        kafka, mongo, kit_inputs, args.events, latency_events=args.latency_events, rate=args.rate
+    )
+    print(f"  {baseline.rate:,.0f} events/s", flush=True)
+    results = [baseline]
+    for module in bench_modules():
+        for index, scenario in enumerate(getattr(module, "SCENARIOS", [])):
+            if args.only and args.only not in scenario.name:
+                continue
+            print(f"{scenario.name}: {args.events} events ...", flush=True)
+            started = time.perf_counter()
+            try:
+                result = await b.run_scenario(
+                    module.__name__,
+                    index,
+                    kafka,
+                    mongo,
+                    args.events,
+                    latency_events=args.latency_events,
+                    rate=args.rate,
+                )
+            except Exception as exc:  # report and go on with the next scenario
+                traceback.print_exc()
+                result = b.Measurement(scenario.name, 0, 0, extra={"FAILED": repr(exc)})
+            print(
+                f"  {result.rate:,.0f} events/s ({time.perf_counter() - started:.0f} s)",
+                flush=True,
+            )
+            results.append(result)
+        if hasattr(module, "lateness_bench") and (not args.only or args.only in module.__name__):
+            print(f"{module.__name__}.lateness_bench: {args.timer_customers} customers ...")
+            extra = await module.lateness_bench(kafka, mongo, args.timer_customers)
+            results.append(b.Measurement(f"{module.__name__} timers", 0, 0, extra=extra))
+    show(results, baseline)
+    out = ROOT / ".local" / "bench" / "results.json"
+    out.write_text(
+        json.dumps(
+            [
+                {
+                    "name": r.name,
+                    "events": r.events,
+                    "rate": r.rate,
+                    "ratio": r.rate / baseline.rate if baseline.rate and r.events else None,
+                    "latency_ms": r.latency_ms,
+                    "extra": r.extra,
+                }
+                for r in results
+            ],
+            indent=2,
+            default=str,
+        )
+    )
+    print(f"\nresults written to {out.relative_to(ROOT)}")
 
 
 def main() -> None:
@@ -97,74 +133,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
     parser.add_argument("--timer-customers", type=int, default=100_000)
     args = parser.parse_args()
-
     with provide_infrastructure(ROOT / ".local" / "bench") as infra:
         print(infra.describe(), flush=True)
         asyncio.run(run_all(infra, args))
-
-
-async def run_all(infra: Any, args: argparse.Namespace) -> None:
-    if True:
-        kafka = KafkaSettings(
-            bootstrap_servers=infra.kafka_bootstrap_servers,
-            profile=infra.profile,
-            auto_offset_reset="latest",
-        )
-        mongo = MongoSettings(uri=infra.mongodb_uri)
-        print(f"raw pipe: {args.events} events ...", flush=True)
-        baseline = await raw_pipe(kafka, args.events, args.latency_events, args.rate)
-        print(f"  {baseline.rate:,.0f} events/s", flush=True)
-        results = [baseline]
-        scenarios = [KIT_SCENARIO]
-        extras = []
-        for module in service_modules():
-            scenarios += list(getattr(module, "SCENARIOS", []))
-            if hasattr(module, "lateness_bench"):
-                extras.append(module)
-        for scenario in scenarios:
-            if args.only and args.only not in scenario.name:
-                continue
-            print(f"{scenario.name}: {args.events} events ...", flush=True)
-            started = time.perf_counter()
-            result = await b.run_scenario(
-                scenario,
-                kafka,
-                mongo,
-                args.events,
-                latency_events=args.latency_events,
-                rate=args.rate,
-            )
-            print(
-                f"  {result.rate:,.0f} events/s ({time.perf_counter() - started:.0f} s)",
-                flush=True,
-            )
-            results.append(result)
-        for module in extras:
-            if args.only and args.only not in module.__name__:
-                continue
-            print(f"{module.__name__}.lateness_bench: {args.timer_customers} customers ...")
-            extra = await module.lateness_bench(kafka, mongo, args.timer_customers)
-            results.append(b.Measurement(f"{module.__name__} timers", 0, 0, extra=extra))
-        show(results, baseline)
-        out = ROOT / ".local" / "bench" / "results.json"
-        out.write_text(
-            json.dumps(
-                [
-                    {
-                        "name": r.name,
-                        "events": r.events,
-                        "rate": r.rate,
-                        "ratio": r.rate / baseline.rate if baseline.rate else None,
-                        "latency_ms": r.latency_ms,
-                        "extra": r.extra,
-                    }
-                    for r in results
-                ],
-                indent=2,
-                default=str,
-            )
-        )
-        print(f"\nresults written to {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ W3C ``traceparent``.
 
 from __future__ import annotations
 
-import secrets
+import random
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -83,8 +83,14 @@ def derived_event_id(cause_id: str, ce_type: str, key: str, index: int = 0) -> s
     return str(uuid.uuid5(_NAMESPACE, f"{cause_id}|{ce_type}|{key}|{index}"))
 
 
+def _span_id() -> str:
+    # W3C trace and span ids need uniqueness, not secrecy: the fast PRNG will do (and
+    # saves a system call per event on the hot path).
+    return f"{random.getrandbits(64):016x}"
+
+
 def new_traceparent() -> str:
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+    return f"00-{random.getrandbits(128):032x}-{_span_id()}-01"
 
 
 def child_traceparent(parent: str | None) -> str:
@@ -92,7 +98,7 @@ def child_traceparent(parent: str | None) -> str:
     if parent:
         parts = parent.split("-")
         if len(parts) == 4 and len(parts[1]) == 32:
-            return f"{parts[0]}-{parts[1]}-{secrets.token_hex(8)}-{parts[3]}"
+            return f"{parts[0]}-{parts[1]}-{_span_id()}-{parts[3]}"
     return new_traceparent()
 
 

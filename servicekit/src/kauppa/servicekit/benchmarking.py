@@ -11,6 +11,7 @@ input's send time, matched through the CloudEvents causation id.
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 import uuid
@@ -97,16 +98,23 @@ class OutputCounter:
         while True:
             batch = await self._consumer.getmany(timeout_ms=50, max_records=5000)
             now = time.perf_counter()
+            needle = f".{wanted}.".encode() if wanted else b""
             for messages in batch.values():
                 for m in messages:
-                    h = header_map(m.headers)
-                    ce_type = h.get("ce_type", "")
-                    if wanted and f".{wanted}." not in ce_type:
+                    # Cheap header scan: the harness shares the process with what it
+                    # measures, so it should cost as little as possible.
+                    cause = b""
+                    matched = not needle
+                    for name, value in m.headers:
+                        if name == "ce_type":
+                            matched = matched or needle in value
+                        elif name in ("ce_causationid", "bench_cause"):
+                            cause = value
+                    if not matched:
                         continue
                     self.arrivals.append(now)
-                    cause = h.get("ce_causationid") or h.get("bench_cause")
                     if cause:
-                        self.by_cause[cause] = now
+                        self.by_cause[cause.decode()] = now
 
     async def wait(self, n: int, timeout: float) -> None:
         deadline = time.perf_counter() + timeout
@@ -240,13 +248,17 @@ async def throughput(
     output_type: str | None,
     timeout: float = 600,
     input_topic: str | None = None,
+    go: Callable[[], Awaitable[None]] | None = None,
 ) -> float:
-    """Seconds from the first to the last of len(inputs) outputs."""
+    """Seconds from the first to the last of len(inputs) outputs. With ``go``, the system
+    under test starts paused; all inputs are loaded first, then ``go`` releases it."""
     counter = OutputCounter(bootstrap, output_topic, output_type)
     await counter.start()
     await start()
     try:
         await produce(bootstrap, inputs, topic_override=input_topic)
+        if go is not None:
+            await go()
         await counter.wait(len(inputs), timeout)
     finally:
         await stop()
@@ -263,11 +275,14 @@ async def latency(
     output_type: str | None,
     rate: float,
     input_topic: str | None = None,
+    go: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, float]:
     counter = OutputCounter(bootstrap, output_topic, output_type)
     await counter.start()
     await start()
     try:
+        if go is not None:
+            await go()
         await asyncio.sleep(0.5)
         sent = await produce(bootstrap, inputs, rate=rate, topic_override=input_topic)
         await counter.wait(len(inputs), 120)
@@ -281,8 +296,118 @@ async def ensure_bench_topics(bootstrap: str, *names: str, partitions: int = 3) 
     await create_topics(bootstrap, [Topic(n, "key", partitions=partitions) for n in names])
 
 
+# ----------------------------------------------------------- the system under test
+#
+# The service (or the raw pipe) runs in a child process of its own, as it would in
+# production; the parent produces the inputs and reads the outputs. Sharing one
+# interpreter would let the load generator steal the measured code's CPU.
+
+RAW_SOURCE, RAW_TARGET = "bench.raw.in", "bench.raw.out"
+
+
+class SystemUnderTest:
+    """A child process running the raw pipe or a scenario's runtime."""
+
+    def __init__(self, target: str, env: dict[str, str]) -> None:
+        self.target, self.env = target, env
+        self.proc: asyncio.subprocess.Process | None = None
+        self.result: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        import os
+        import sys
+
+        # BENCH_PROFILE=DIR: write a cProfile of each system under test there.
+        profile_dir = os.environ.get("BENCH_PROFILE")
+        profiling = (
+            ["-m", "cProfile", "-o", f"{profile_dir}/{self.target.replace(':', '_')}.prof"]
+            if profile_dir
+            else []
+        )
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *profiling,
+            "-m",
+            "kauppa.servicekit.benchmarking",
+            self.target,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **self.env},
+        )
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 120)
+        if line.strip() != b"READY":
+            await self.proc.wait()
+            raise RuntimeError(f"system under test did not start ({self.target}): {line!r}")
+
+    async def go(self) -> None:
+        """Release the paused consumer (inputs are loaded)."""
+        assert self.proc is not None and self.proc.stdin
+        self.proc.stdin.write(b"GO\n")
+        await self.proc.stdin.drain()
+
+    async def stop(self) -> None:
+        assert self.proc is not None and self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(b"STOP\n")
+        await self.proc.stdin.drain()
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 120)
+        if line.startswith(b"RESULT "):
+            self.result = json.loads(line[7:])
+        await asyncio.wait_for(self.proc.wait(), 60)
+
+
+def _child_env(kafka: KafkaSettings, mongo: MongoSettings, tag: str) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "KAUPPA_PROFILE": kafka.profile,
+        "KAFKA_AUTO_OFFSET_RESET": "latest",
+        "KAFKA_MAX_BATCH_RECORDS": str(kafka.max_batch_records),
+        "MONGODB_URI": mongo.uri,
+        "BENCH_TAG": tag,
+    }
+
+
+async def run_raw_pipe(
+    kafka: KafkaSettings,
+    mongo: MongoSettings,
+    inputs: Callable[[int], list[Envelope]],
+    n: int,
+    *,
+    latency_events: int = 0,
+    rate: float = 1000.0,
+) -> Measurement:
+    await ensure_bench_topics(kafka.bootstrap_servers, RAW_SOURCE, RAW_TARGET)
+    sut = SystemUnderTest("raw", _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
+    seconds = await throughput(
+        kafka.bootstrap_servers,
+        sut.start,
+        sut.stop,
+        inputs(n),
+        RAW_TARGET,
+        None,
+        input_topic=RAW_SOURCE,
+        go=sut.go,
+    )
+    result = Measurement("raw aiokafka consume -> produce (baseline)", n, seconds)
+    if latency_events:
+        sut = SystemUnderTest("raw", _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
+        result.latency_ms = await latency(
+            kafka.bootstrap_servers,
+            sut.start,
+            sut.stop,
+            inputs(latency_events),
+            RAW_TARGET,
+            None,
+            rate,
+            input_topic=RAW_SOURCE,
+            go=sut.go,
+        )
+    return result
+
+
 async def run_scenario(
-    scenario: Scenario,
+    module: str,
+    index: int,
     kafka: KafkaSettings,
     mongo: MongoSettings,
     n: int,
@@ -290,69 +415,116 @@ async def run_scenario(
     latency_events: int = 0,
     rate: float = 1000.0,
 ) -> Measurement:
-    """Throughput over n inputs, then (optionally) latency at ``rate`` per second."""
-    tag = uuid.uuid4().hex[:6]
+    """Throughput over n inputs, then (optionally) latency at ``rate`` per second, each
+    against a fresh runtime (own database, own consumer group) in a child process."""
+    import importlib
 
-    def overrides(suffix: str) -> dict[str, Any]:
-        return {
-            "database": f"bench_{tag}_{suffix}",
-            "consumer_group": f"bench-{tag}-{suffix}",
-            "kafka": kafka,
-            "mongo": mongo,
-            "log_level": "WARNING",
-        }
-
-    runtime = scenario.build_runtime(overrides("tp"))
-    extra: dict[str, Any] = {}
-
-    async def start() -> None:
-        await runtime.start()
-        if scenario.prepare:
-            await scenario.prepare(runtime)
-        await _wait_assigned(runtime)
-
-    async def stop() -> None:
-        if scenario.extra:
-            extra.update(await scenario.extra(runtime))
-        await runtime.stop()
-        from pymongo import AsyncMongoClient
-
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri)
-        await client.drop_database(runtime.settings.database)
-        await client.close()
-
+    scenario: Scenario = importlib.import_module(module).SCENARIOS[index]
+    target = f"scenario:{module}:{index}"
+    sut = SystemUnderTest(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
     seconds = await throughput(
         kafka.bootstrap_servers,
-        start,
-        stop,
+        sut.start,
+        sut.stop,
         scenario.make_inputs(n),
         scenario.output_topic,
         scenario.output_type,
+        go=sut.go,
     )
-    result = Measurement(scenario.name, n, seconds, extra=extra)
+    result = Measurement(scenario.name, n, seconds, extra=sut.result)
     if latency_events:
-        runtime = scenario.build_runtime(overrides("lat"))
+        sut = SystemUnderTest(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
         result.latency_ms = await latency(
             kafka.bootstrap_servers,
-            start,
-            stop,
+            sut.start,
+            sut.stop,
             scenario.make_inputs(latency_events),
             scenario.output_topic,
             scenario.output_type,
             rate,
+            go=sut.go,
         )
     return result
 
 
-async def _wait_assigned(runtime: ServiceRuntime, timeout: float = 30) -> None:
-    """Until the consumer group has given this runtime its partitions."""
-    consumer = runtime.consumer
-    if consumer is None or consumer._consumer is None:
-        return
+async def _wait_assigned(consumer: AIOKafkaConsumer, timeout: float = 60) -> None:
+    """Until the group has given this consumer partitions and their start positions
+    ('latest') are resolved, so no input produced afterwards is skipped."""
     deadline = time.perf_counter() + timeout
-    while not consumer._consumer.assignment():
+    while not consumer.assignment():
         if time.perf_counter() > deadline:
             raise TimeoutError("consumer got no partitions")
         await asyncio.sleep(0.05)
-    for tp in consumer._consumer.assignment():
-        await consumer._consumer.position(tp)  # resolves 'latest' before inputs arrive
+    for tp in consumer.assignment():
+        await consumer.position(tp)
+
+
+async def _child(target: str) -> None:
+    """The child's side: start, say READY, run until STOP, report, clean up."""
+    import importlib
+    import os
+    import sys
+
+    from kauppa.servicekit.logging import configure_logging
+
+    configure_logging("bench", fmt="console", level="WARNING")  # stderr; stdout is ours
+    kafka, mongo = KafkaSettings(), MongoSettings()
+    tag = os.environ.get("BENCH_TAG", uuid.uuid4().hex[:6])
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    extra: dict[str, Any] = {}
+    if target == "raw":
+        pipe = RawPipe(kafka, RAW_SOURCE, RAW_TARGET)
+        await pipe.start()
+        await _wait_assigned(pipe.consumer)
+        pipe.consumer.pause(*pipe.consumer.assignment())
+        print("READY", flush=True)
+        await reader.readline()  # GO
+        pipe.consumer.resume(*pipe.consumer.assignment())
+        await reader.readline()  # STOP
+        await pipe.stop()
+    else:
+        _, module, index = target.split(":")
+        scenario: Scenario = importlib.import_module(module).SCENARIOS[int(index)]
+        runtime = scenario.build_runtime(
+            {
+                "database": f"bench_{tag}",
+                "consumer_group": f"bench-{tag}",
+                "kafka": kafka,
+                "mongo": mongo,
+                "log_level": "WARNING",
+            }
+        )
+        await runtime.start()
+        if scenario.prepare:
+            await scenario.prepare(runtime)
+        consumer = runtime.consumer._consumer if runtime.consumer is not None else None
+        if consumer is not None:
+            await _wait_assigned(consumer)
+            consumer.pause(*consumer.assignment())
+        print("READY", flush=True)
+        await reader.readline()  # GO
+        if consumer is not None:
+            consumer.resume(*consumer.assignment())
+        await reader.readline()  # STOP
+        if scenario.extra:
+            extra = await scenario.extra(runtime)
+        for metric in runtime.metrics.batch_size.collect():
+            values = {s.name: s.value for s in metric.samples if not s.labels.get("le")}
+            count = values.get("kauppa_batch_size_count", 0)
+            if count:
+                extra["mean batch"] = round(values["kauppa_batch_size_sum"] / count, 1)
+        await runtime.stop()
+        from pymongo import AsyncMongoClient
+
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri)
+        await client.drop_database(f"bench_{tag}")
+        await client.close()
+    print("RESULT " + json.dumps(extra, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    asyncio.run(_child(sys.argv[1]))

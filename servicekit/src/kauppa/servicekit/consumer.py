@@ -41,7 +41,7 @@ def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
         "rebalance_timeout_ms": settings.rebalance_timeout_ms,
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "max_poll_records": settings.max_batch_records,
-        "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        "max_partition_fetch_bytes": settings.max_partition_fetch_bytes,
         "isolation_level": "read_committed",
         **kafka_security(settings),
     }

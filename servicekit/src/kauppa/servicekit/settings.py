@@ -38,6 +38,7 @@ class KafkaSettings(BaseSettings):
     rebalance_timeout_ms: int = 30_000
     fetch_max_wait_ms: int = 500
     max_batch_records: int = 1_000
+    max_partition_fetch_bytes: int = 4 * 1024 * 1024
     enable_idempotence: bool = True
     acks: Literal["all", "1", "0"] = "all"
     linger_ms: int = 5

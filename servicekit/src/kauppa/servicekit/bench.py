@@ -59,10 +59,12 @@ def inputs(n: int) -> list[Envelope]:
     ]
 
 
-SCENARIO = Scenario(
-    name="kit: minimal service (1 upsert + 1 event)",
-    build_runtime=build,
-    make_inputs=inputs,
-    output_type="LeadRejected",
-    output_topic=LEADS_HANDOFF.name,
-)
+SCENARIOS = [
+    Scenario(
+        name="kit: minimal service (1 upsert + 1 event)",
+        build_runtime=build,
+        make_inputs=inputs,
+        output_type="LeadRejected",
+        output_topic=LEADS_HANDOFF.name,
+    )
+]

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kauppa.contracts import (
     ContactPerson,
     CriterionEvidence,
@@ -58,6 +58,7 @@ from kauppa.contracts import topics as T
 from kauppa.contracts.cloudevents import header_map
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import Clock, clock_from_settings
+from kauppa.servicekit.kafka_admin import assign_all_partitions
 from kauppa.servicekit.settings import ClockSettings, ServiceSettings
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -556,22 +557,11 @@ class EventFeed:
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
         )
         await consumer.start()
-        tps: list[TopicPartition] = []
-        for topic in WATCHED_TOPICS:
-            parts = consumer.partitions_for_topic(topic)
-            for _ in range(50):
-                if parts:
-                    break
-                await consumer.topics()
-                parts = consumer.partitions_for_topic(topic)
-                await asyncio.sleep(0.1)
-            if not parts:
-                await consumer.stop()
-                raise DemoError(f"topic {topic} does not exist: is `kauppa run` running?")
-            tps += [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        for tp, end in (await consumer.end_offsets(tps)).items():
-            consumer.seek(tp, end)
+        try:
+            await assign_all_partitions(consumer, WATCHED_TOPICS, from_end=True)
+        except LookupError as exc:
+            await consumer.stop()
+            raise DemoError(f"{exc}: is `kauppa run` running?") from exc
         self._consumer = consumer
         self._task = asyncio.create_task(self._run())
 

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kauppa.contracts import Envelope, to_kafka
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import Topic
-from kauppa.servicekit.kafka_admin import create_topics
+from kauppa.servicekit.kafka_admin import assign_all_partitions, create_topics
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 
@@ -71,8 +71,6 @@ class OutputCounter:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        from aiokafka import TopicPartition
-
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
@@ -80,15 +78,7 @@ class OutputCounter:
             max_poll_records=5000,
         )
         await consumer.start()
-        parts = consumer.partitions_for_topic(self.topic)
-        while not parts:
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(self.topic)
-        tps = [TopicPartition(self.topic, p) for p in parts]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
-        for tp in tps:
-            await consumer.position(tp)
+        await assign_all_partitions(consumer, [self.topic], from_end=True, wait=30)
         self._consumer = consumer
         self._task = asyncio.create_task(self._run())
 
@@ -116,11 +106,17 @@ class OutputCounter:
                     if cause:
                         self.by_cause[cause.decode()] = now
 
-    async def wait(self, n: int, timeout: float) -> None:
-        deadline = time.perf_counter() + timeout
+    async def wait(self, n: int, timeout: float, stall: float = 60.0) -> None:
+        """Until n outputs arrived; fails after ``timeout`` or ``stall`` seconds without
+        a new output (a scenario that loses outputs should not hang the bench)."""
+        started = last_change = time.perf_counter()
+        seen = 0
         while len(self.arrivals) < n:
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"only {len(self.arrivals)} of {n} outputs in {timeout}s")
+            now = time.perf_counter()
+            if len(self.arrivals) != seen:
+                seen, last_change = len(self.arrivals), now
+            if now - started > timeout or now - last_change > stall:
+                raise TimeoutError(f"only {len(self.arrivals)} of {n} outputs arrived")
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:

@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
@@ -70,12 +70,6 @@ async def _raw_records(msg: StreamMessage[Any]) -> Any:
     return msg.raw_message
 
 
-def _to_raw(r: ConsumerRecord[bytes, bytes]) -> RawRecord:
-    return RawRecord(
-        r.topic, r.partition, r.offset, r.key, r.value, list(r.headers or ()), r.timestamp
-    )
-
-
 class KafkaBatchConsumer:
     """The service's FastStream broker and its one batch subscriber."""
 
@@ -121,7 +115,7 @@ class KafkaBatchConsumer:
         self._started = False
 
     async def _handle(self, records: Any) -> None:
-        batch = [_to_raw(r) for r in records]
+        batch = [RawRecord.of(r) for r in records]
         if not batch:
             return
         await self.sink(batch)

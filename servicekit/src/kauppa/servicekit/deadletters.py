@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import dead_letter_topic
+from kauppa.servicekit.kafka_admin import assign_all_partitions
 from kauppa.servicekit.producer import EventProducer, ProducerRecord, kafka_security
 from kauppa.servicekit.settings import KafkaSettings
 
@@ -33,6 +34,19 @@ class RawRecord:
     value: bytes | None
     headers: list[tuple[str, bytes]]
     timestamp_ms: int = 0
+
+    @classmethod
+    def of(cls, record: Any) -> RawRecord:
+        """From an aiokafka ``ConsumerRecord``."""
+        return cls(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            record.value,
+            list(record.headers or ()),
+            record.timestamp,
+        )
 
 
 @dataclass(frozen=True)
@@ -111,15 +125,10 @@ async def read_dead_letters(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer.topics()  # refreshes metadata
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
+        try:
+            await assign_all_partitions(consumer, [topic], from_end=False)
+        except LookupError:
             return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
         # Read until the topic goes quiet. (End offsets would be neater, but Tansu
         # reports them per stored batch, not per record.)
         out: list[DeadLetter] = []
@@ -130,19 +139,7 @@ async def read_dead_letters(
             quiet = 0 if batch else quiet + 1
             for messages in batch.values():
                 for m in messages:
-                    out.append(
-                        parse_dead_letter(
-                            RawRecord(
-                                m.topic,
-                                m.partition,
-                                m.offset,
-                                m.key,
-                                m.value,
-                                list(m.headers),
-                                m.timestamp,
-                            )
-                        )
-                    )
+                    out.append(parse_dead_letter(RawRecord.of(m)))
         return sorted(out, key=lambda d: (d.record.partition, d.record.offset))
     finally:
         await consumer.stop()

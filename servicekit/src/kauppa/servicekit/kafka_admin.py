@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from kauppa.contracts.topics import Topic, all_topics
@@ -45,3 +46,33 @@ async def create_topics(
         return created
     finally:
         await admin.close()
+
+
+async def assign_all_partitions(
+    consumer: AIOKafkaConsumer, topics: Iterable[str], *, from_end: bool, wait: float = 5.0
+) -> list[TopicPartition]:
+    """Assign every partition of ``topics`` to a group-less consumer and position it at the
+    end (only what arrives from now on) or at the beginning. Waits up to ``wait`` seconds
+    for the metadata of a topic created a moment ago; a topic still unknown then raises
+    ``LookupError`` naming it."""
+    tps: list[TopicPartition] = []
+    loop = asyncio.get_running_loop()
+    for topic in topics:
+        deadline = loop.time() + wait
+        parts = consumer.partitions_for_topic(topic)
+        while not parts and loop.time() < deadline:
+            await consumer.topics()  # refreshes metadata
+            parts = consumer.partitions_for_topic(topic)
+            if not parts:
+                await asyncio.sleep(0.1)
+        if not parts:
+            raise LookupError(f"topic {topic} does not exist")
+        tps += [TopicPartition(topic, p) for p in sorted(parts)]
+    consumer.assign(tps)
+    if from_end:
+        await consumer.seek_to_end(*tps)
+    else:
+        await consumer.seek_to_beginning(*tps)
+    for tp in tps:
+        await consumer.position(tp)  # resolve now, before anything new arrives
+    return tps

@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kauppa.contracts import DecodeError, Envelope, from_kafka, to_kafka
 from kauppa.servicekit.deadletters import RawRecord
+from kauppa.servicekit.kafka_admin import assign_all_partitions
 
 
 async def publish_raw(
@@ -46,25 +47,13 @@ class TopicReader:
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
         )
         await consumer.start()
-        tps: list[TopicPartition] = []
-        for topic in self.topics:
-            parts = consumer.partitions_for_topic(topic)
-            for _ in range(50):
-                if parts:
-                    break
-                await consumer.topics()  # refreshes metadata
-                parts = consumer.partitions_for_topic(topic)
-                await asyncio.sleep(0.1)
-            if not parts:
-                raise AssertionError(f"topic {topic} does not exist")
-            tps += [TopicPartition(topic, p) for p in parts]
-        consumer.assign(tps)
-        if self.from_beginning:
-            await consumer.seek_to_beginning(*tps)
-        else:
-            ends = await consumer.end_offsets(tps)
-            for tp, end in ends.items():
-                consumer.seek(tp, end)
+        try:
+            await assign_all_partitions(
+                consumer, self.topics, from_end=not self.from_beginning, wait=5.0
+            )
+        except LookupError as exc:
+            await consumer.stop()
+            raise AssertionError(str(exc)) from exc
         self._consumer = consumer
         self._task = asyncio.create_task(self._run())
         return self
@@ -75,17 +64,7 @@ class TopicReader:
             batch = await self._consumer.getmany(timeout_ms=100)
             for messages in batch.values():
                 for m in messages:
-                    self.records.append(
-                        RawRecord(
-                            m.topic,
-                            m.partition,
-                            m.offset,
-                            m.key,
-                            m.value,
-                            list(m.headers),
-                            m.timestamp,
-                        )
-                    )
+                    self.records.append(RawRecord.of(m))
 
     async def stop(self) -> None:
         if self._task:

@@ -6,7 +6,7 @@ its own, as it would in production; this process produces the inputs and reads t
 outputs. Throughput: N outputs over the time from the first to the last output.
 Latency: inputs offered at --rate per second, output arrival minus input send time.
 
-    make bench                                  # 50,000 events per scenario
+    make bench                                  # 50,000 events per scenario, 100,000 timers
     make bench BENCH_ARGS="--events 10000 --only handoff"
 """
 

@@ -131,9 +131,22 @@ def resolve(data_dir: Path) -> Infrastructure:
     return start_embedded(data_dir)
 
 
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(143)
+
+
 @contextmanager
 def provide_infrastructure(data_dir: Path, *, topics: bool = True) -> Iterator[Infrastructure]:
-    """Infrastructure for the duration of the block; what was started here is stopped."""
+    """Infrastructure for the duration of the block; what was started here is stopped,
+    also when the process is told to stop (SIGTERM becomes a normal exit, so the
+    servers, which run in sessions of their own, are not left behind)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and (
+        signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     infra = resolve(data_dir)
     try:
         if topics:

@@ -1,0 +1,84 @@
+"""Bearer tokens: HS256 locally, RS256 with a public key in production; roles enforced."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import Depends, FastAPI
+from kauppa.servicekit.auth import Principal, TokenVerifier, issue_token, require
+from kauppa.servicekit.settings import ServiceSettings
+
+
+def app_with(settings: ServiceSettings) -> FastAPI:
+    app = FastAPI()
+    app.state.token_verifier = TokenVerifier(settings)
+
+    @app.get("/ops-only")
+    def ops_only(who: Principal = Depends(require("ops"))) -> dict[str, str]:
+        return {"sub": who.subject}
+
+    return app
+
+
+async def call(app: FastAPI, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as http:
+        return await http.get("/ops-only", headers=headers)
+
+
+async def test_hs256_roles_are_enforced():
+    settings = ServiceSettings(service_name="auth")
+    app = app_with(settings)
+    assert (await call(app, None)).status_code == 401
+    assert (await call(app, "not-a-jwt")).status_code == 401
+    assert (await call(app, issue_token(settings, "s-1", ["seller"]))).status_code == 403
+    ok = await call(app, issue_token(settings, "o-1", ["ops"]))
+    assert ok.status_code == 200 and ok.json() == {"sub": "o-1"}
+    assert (await call(app, issue_token(settings, "a-1", ["admin"]))).status_code == 200
+    other = ServiceSettings(service_name="auth", jwt_secret="another-secret-entirely-32bytes!")
+    assert (await call(app, issue_token(other, "o-2", ["ops"]))).status_code == 401
+
+
+@pytest.fixture(scope="module")
+def rsa_keys() -> tuple[bytes, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public.decode()
+
+
+async def test_rs256_with_a_public_key(rsa_keys):
+    private, public = rsa_keys
+    settings = ServiceSettings(
+        service_name="auth", jwt_algorithm="RS256", jwt_public_key=public, jwt_issuer="idp"
+    )
+    app = app_with(settings)
+    now = datetime.now(UTC)
+    claims = {
+        "sub": "ops-9",
+        "roles": ["ops"],
+        "aud": "kauppa",
+        "iss": "idp",
+        "exp": now + timedelta(minutes=5),
+    }
+    good = jwt.encode(claims, private, algorithm="RS256")
+    assert (await call(app, good)).status_code == 200
+    wrong_issuer = jwt.encode({**claims, "iss": "evil"}, private, algorithm="RS256")
+    assert (await call(app, wrong_issuer)).status_code == 401
+    expired = jwt.encode({**claims, "exp": now - timedelta(minutes=1)}, private, algorithm="RS256")
+    assert (await call(app, expired)).status_code == 401
+    # An HS256 token signed with the public key as secret must not pass (alg confusion).
+    confused = jwt.encode(claims, "kauppa-local-development-secret-change-me", algorithm="HS256")
+    assert (await call(app, confused)).status_code == 401

@@ -183,3 +183,13 @@ def test_readme_catalogue_is_current():
 
     text = README.read_text()
     assert render_readme(text) == text, "contracts/README.md is stale; run `make schemas`"
+
+
+def test_derived_event_ids_are_rfc4122_uuid5():
+    import uuid
+
+    from kauppa.contracts.cloudevents import _NAMESPACE, derived_event_id
+
+    for cause in ("evt-1", "ä-ö-€", "x" * 200):
+        expected = uuid.uuid5(_NAMESPACE, f"{cause}|fi.kauppa.X.v1|key|2")
+        assert derived_event_id(cause, "fi.kauppa.X.v1", "key", 2) == str(expected)

@@ -41,7 +41,7 @@ def outbox_document(
         "topic": topic,
         "key": key,
         "value": value,
-        "headers": [[name, val] for name, val in headers],
+        "headers": headers,  # (name, bytes) pairs; BSON stores tuples as arrays
         "type": env.event.type_name,
         "created_at": created_at,
         "claimed_by": None,

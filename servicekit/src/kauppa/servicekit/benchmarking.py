@@ -511,6 +511,10 @@ async def _child(target: str) -> None:
             count = values.get("kauppa_batch_size_count", 0)
             if count:
                 extra["mean batch"] = round(values["kauppa_batch_size_sum"] / count, 1)
+        for metric in runtime.metrics.handler_seconds.collect():
+            for sample in metric.samples:
+                if sample.name == "kauppa_handler_seconds_sum":
+                    extra["seconds in pipeline (decode + transaction)"] = round(sample.value, 2)
         await runtime.stop()
         from pymongo import AsyncMongoClient
 

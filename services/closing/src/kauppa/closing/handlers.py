@@ -3,6 +3,7 @@ reminds its seller. Thin: load, ask the domain, write, emit."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kauppa.closing.deal_store import (
@@ -10,6 +11,11 @@ from kauppa.closing.deal_store import (
     history_entry,
     load_processes,
     stale_timer_key,
+)
+from kauppa.closing.domain.erasure import (
+    erase_customer_deal,
+    erase_referrals_of,
+    same_email,
 )
 from kauppa.closing.domain.identity import customer_id_for, deal_id_for
 from kauppa.closing.domain.sales_process import (
@@ -19,7 +25,13 @@ from kauppa.closing.domain.sales_process import (
     stale_reminder_due,
 )
 from kauppa.closing.settings import ClosingSettings
-from kauppa.contracts import DealOpened, Envelope, LeadAccepted, StaleDealReminder
+from kauppa.contracts import (
+    CustomerErased,
+    DealOpened,
+    Envelope,
+    LeadAccepted,
+    StaleDealReminder,
+)
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer, TimerHandler
@@ -105,7 +117,59 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
         if deals:
             await uow.db[DEALS].insert_many(deals, ordered=False, session=uow.session)
 
+    @handlers.on(CustomerErased)
+    async def erase_customer(env: Envelope, uow: UnitOfWork) -> None:
+        """GDPR erasure: anonymise the customer's contact person, referrals and free text
+        on its deals (by customer id, business id or the contact's email, within the
+        organisation), and the erased person as a referral on other deals. Ids, amounts,
+        dates, counts and statuses stay. Idempotent: an erased deal maps to itself, so a
+        second delivery writes nothing. Emits nothing; the stale-deal timer stays (it
+        reminds the seller, carries no personal data)."""
+        erased = env.event
+        assert isinstance(erased, CustomerErased)
+        email = erased.email.strip() if erased.email else None
+        email_match = {"$regex": f"^{re.escape(email)}$", "$options": "i"} if email else None
+        own: list[Document] = [{"customer_id": erased.customer_id}]
+        if erased.business_id:
+            own.append({"prospect.business_id": erased.business_id})
+        if email_match:
+            own.append({"prospect.contact.email": email_match})
+        referred = [{"referrals.email": email_match}] if email_match else []
+        query = {"organisation_id": erased.organisation_id, "$or": [*own, *referred]}
+        writes: list[UpdateOne] = []
+        async for deal in uow.db[DEALS].find(query, session=uow.session):
+            is_own = (
+                deal.get("customer_id") == erased.customer_id
+                or (erased.business_id and deal_business_id(deal) == erased.business_id)
+                or (email and same_email(deal_contact_email(deal), email))
+            )
+            if is_own:
+                changes = erase_customer_deal(deal)
+            else:
+                assert email is not None
+                changes = erase_referrals_of(deal, email)
+            if changes:
+                if is_own and "erased_at" not in deal:
+                    changes["erased_at"] = erased.erased_at
+                writes.append(UpdateOne({"_id": deal["_id"]}, {"$set": changes}))
+        if writes:
+            await uow.db[DEALS].bulk_write(writes, ordered=False, session=uow.session)
+        log.info(
+            "customer_erased",
+            customer_id=erased.customer_id,
+            organisation_id=erased.organisation_id,
+            deals_changed=len(writes),
+        )
+
     return handlers
+
+
+def deal_business_id(deal: Document) -> str | None:
+    return (deal.get("prospect") or {}).get("business_id")
+
+
+def deal_contact_email(deal: Document) -> str | None:
+    return ((deal.get("prospect") or {}).get("contact") or {}).get("email")
 
 
 def build_timer_handlers(settings: ClosingSettings) -> dict[str, TimerHandler]:

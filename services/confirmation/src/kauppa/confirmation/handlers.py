@@ -3,6 +3,7 @@ make it due when its time comes. Sending is the sender's job (``sender.py``)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -14,18 +15,24 @@ from kauppa.confirmation.domain.confirmation_content import (
     from_deal_closed,
     message_id,
 )
-from kauppa.confirmation.domain.delivery_attempts import SUPERSEDABLE, ConfirmationState
+from kauppa.confirmation.domain.delivery_attempts import (
+    SUPERSEDABLE,
+    UNSENT,
+    ConfirmationState,
+)
+from kauppa.confirmation.domain.erasure import ERASED_REASON, anonymise_content, scrub_emails
 from kauppa.confirmation.domain.send_policy import SendDecision, decide_send_time
 from kauppa.confirmation.policies import PolicyBook
 from kauppa.confirmation.settings import ConfirmationSettings
-from kauppa.confirmation.storage import CONFIRMATIONS
+from kauppa.confirmation.storage import CONFIRMATIONS, ERASURES
 from kauppa.contracts import Envelope
 from kauppa.contracts.events.confirmations import ConfirmationFailed, ConfirmationScheduled
 from kauppa.contracts.events.deals import DealAmended, DealClosed
+from kauppa.contracts.events.privacy import CustomerErased
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer, TimerHandler
-from kauppa.servicekit.unit_of_work import UnitOfWork
-from pymongo import UpdateOne
+from kauppa.servicekit.unit_of_work import IDEMPOTENCY, UnitOfWork
+from pymongo import UpdateMany, UpdateOne
 
 Document = dict[str, Any]
 SEND_TIMER = "send_confirmation"
@@ -61,6 +68,17 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
             else:
                 assert isinstance(event, DealAmended)
                 contents.append(from_deal_amended(event))
+        # A deal event that arrives after its customer's erasure (another topic, a
+        # replay) is drafted already erased: counted, never sent, nothing personal kept.
+        erased = {
+            d["_id"]
+            async for d in uow.db[ERASURES].find(
+                {"_id": {"$in": list({c.customer_id for c in contents})}},
+                {"_id": 1},
+                session=uow.session,
+            )
+        }
+        contents = [anonymise_content(c) if c.customer_id in erased else c for c in contents]
         by_org = await policies.for_organisations(
             uow.db, {c.organisation_id for c in contents}, uow.session
         )
@@ -74,7 +92,11 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
                 seller_timezone=content.seller.timezone,
                 country=content.customer.country or settings.default_country,
             )
-            state = initial_state(content, decision, uow.now)
+            state = (
+                ConfirmationState.ERASED.value
+                if content.customer_id in erased
+                else initial_state(content, decision, uow.now)
+            )
             plans.append((env, content, decision, state))
             doc: Document = {
                 "deal_id": content.deal_id,
@@ -101,10 +123,14 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
             }
             if state == "failed":
                 doc.update(failed_at=uow.now, last_error="the customer has no email address")
+            elif state == ConfirmationState.ERASED.value:
+                doc.update(erased_at=uow.now, erased_from_state=None, last_error=ERASED_REASON)
             ops.append(UpdateOne({"_id": content.key}, {"$setOnInsert": doc}, upsert=True))
         result = await uow.db[CONFIRMATIONS].bulk_write(ops, ordered=True, session=uow.session)
         for index in sorted(result.upserted_ids or {}):
             env, content, decision, state = plans[index]
+            if state == ConfirmationState.ERASED.value:
+                continue  # nothing to announce or schedule for an erased customer
             if content.replaces_version:
                 await supersede_older(uow, content)
             uow.emit(
@@ -146,7 +172,93 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
 
     handlers.add(DealClosed, draft_confirmations)
     handlers.add(DealAmended, draft_confirmations)
+
+    async def erase_customers(batch: list[Envelope], uow: UnitOfWork) -> None:
+        for env in batch:
+            assert isinstance(env.event, CustomerErased)
+            await erase_customer(env.event, uow)
+
+    handlers.add(CustomerErased, erase_customers)
     return handlers
+
+
+async def erase_customer(event: CustomerErased, uow: UnitOfWork) -> None:
+    """GDPR erasure: anonymise every confirmation of the customer (matched by
+    ``customer_id``, and by the recipient address within the organisation); versions not
+    yet sent become ``erased`` and are never sent. Sent, failed and superseded ones keep
+    their state. Idempotent: erased documents carry ``erased_at`` and are not touched
+    again; the ``erasures`` record (customer_id only) stops later deal events."""
+    await uow.db[ERASURES].update_one(
+        {"_id": event.customer_id},
+        {
+            "$setOnInsert": {
+                "organisation_id": event.organisation_id,
+                "erased_at": event.erased_at,
+                "requested_by": event.requested_by,
+                "recorded_at": uow.now,
+            }
+        },
+        upsert=True,
+        session=uow.session,
+    )
+    who: list[Document] = [{"content.customer_id": event.customer_id}]
+    if event.email:
+        who.append(
+            {
+                "organisation_id": event.organisation_id,
+                "recipient": {"$regex": f"^{re.escape(event.email)}$", "$options": "i"},
+            }
+        )
+    docs = await (
+        uow.db[CONFIRMATIONS]
+        .find({"$or": who, "erased_at": {"$exists": False}}, session=uow.session)
+        .to_list()
+    )
+    unsent = {s.value for s in UNSENT}
+    ops: list[UpdateOne] = []
+    scrub_replies: list[UpdateMany] = []
+    for doc in docs:
+        content = anonymise_content(ConfirmationContent.model_validate(doc["content"]))
+        lines = checklist(content)
+        fields: Document = {
+            "content": content.model_dump(mode="json"),
+            "recipient": None,
+            "note": None,
+            "checklist": lines,
+            "erased_at": uow.now,
+            "erased_from_state": doc["state"],
+        }
+        unset: Document = {}
+        if doc["state"] in unsent:
+            uow.cancel(timer_key(doc["deal_id"], doc["version"]))
+            fields.update(
+                state=ConfirmationState.ERASED.value,
+                next_attempt_at=None,
+                last_error=ERASED_REASON,
+            )
+            unset = {"claimed_by": "", "claim_until": ""}
+        elif doc.get("last_error"):
+            fields["last_error"] = scrub_emails(doc["last_error"])
+        update: Document = {"$set": fields}
+        if unset:
+            update["$unset"] = unset
+        ops.append(UpdateOne({"_id": doc["_id"]}, update))
+        # The kit's Idempotency-Key cache holds review answers (recipient, note).
+        scrub_replies.append(
+            UpdateMany(
+                {"response.deal_id": doc["deal_id"], "response.version": doc["version"]},
+                {
+                    "$set": {
+                        "response.recipient": None,
+                        "response.note": None,
+                        "response.checklist": lines,
+                    }
+                },
+            )
+        )
+    if ops:
+        await uow.db[CONFIRMATIONS].bulk_write(ops, ordered=True, session=uow.session)
+        await uow.db[IDEMPOTENCY].bulk_write(scrub_replies, ordered=False, session=uow.session)
 
 
 async def supersede_older(uow: UnitOfWork, content: ConfirmationContent) -> None:

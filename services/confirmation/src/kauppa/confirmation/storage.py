@@ -7,6 +7,7 @@ from pymongo import ASCENDING, IndexModel
 
 CONFIRMATIONS = "confirmations"  # one document per (deal, version)
 POLICIES = "policies"  # per-organisation send policy set through the ops API
+ERASURES = "erasures"  # customer_id of each erased customer (no personal data)
 
 INDEXES = (
     Indexes(
@@ -16,6 +17,10 @@ INDEXES = (
             IndexModel([("deal_id", ASCENDING), ("version", ASCENDING)], name="deal"),
             IndexModel([("claimed_by", ASCENDING)], name="claim", sparse=True),
             IndexModel([("seller_id", ASCENDING), ("state", ASCENDING)], name="seller_state"),
+            IndexModel([("content.customer_id", ASCENDING)], name="customer"),
+            IndexModel(
+                [("organisation_id", ASCENDING), ("recipient", ASCENDING)], name="recipient"
+            ),
         ),
     ),
 )

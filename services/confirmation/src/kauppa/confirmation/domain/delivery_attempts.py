@@ -7,6 +7,7 @@ States of one confirmation version::
     held ─approve─▶ due                    │ 5xx / retries exhausted ──▶ failed
     (unsent) ──newer version──▶ superseded │ crash ──lease expires──▶ sending again,
                                              same Message-ID (an interrupted attempt)
+    (unsent, incl. sending) ──CustomerErased──▶ erased (terminal: never sent)
 """
 
 from __future__ import annotations
@@ -25,6 +26,20 @@ class ConfirmationState(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SUPERSEDED = "superseded"
+    ERASED = "erased"  # GDPR erasure before it was sent: never sent afterwards
+
+
+# Not yet handed over for good: an erasure stops these (a ``sending`` one is taken back
+# from the sender, so a lease expiry cannot resend it).
+UNSENT = frozenset(
+    {
+        ConfirmationState.SCHEDULED,
+        ConfirmationState.AWAITING_APPROVAL,
+        ConfirmationState.HELD,
+        ConfirmationState.DUE,
+        ConfirmationState.SENDING,
+    }
+)
 
 
 # D12.1: the seller may review, annotate, hold or approve until sending starts.

@@ -7,8 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from kauppa.contracts import (
+    CustomerErased,
     DealClosed,
     DealLost,
+    DealOpened,
     Envelope,
     HandoffReminderDue,
     LeadLinkedAsDuplicate,
@@ -24,7 +26,12 @@ from kauppa.handoff.desk import (
     save_leads,
 )
 from kauppa.handoff.domain.gate import check_lead
-from kauppa.handoff.domain.identity import ProspectIdentity, identity_of
+from kauppa.handoff.domain.identity import (
+    ProspectIdentity,
+    identity_of,
+    normalise_business_id,
+    normalise_email,
+)
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused, judge_verdict
 from kauppa.handoff.store import LEADS, Roster, identity_doc, identity_from
@@ -32,7 +39,7 @@ from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer, TimerHandler
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from pymongo import UpdateMany
+from pymongo import UpdateMany, UpdateOne
 
 Document = dict[str, Any]
 log = get_logger(__name__)
@@ -244,7 +251,11 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
             event = env.event
             if isinstance(event, DealClosed) and event.lead_id:
                 lead_id = event.lead_id
-                fields = {"closed_at": event.closed_at, "deal_id": event.deal_id}
+                fields = {
+                    "closed_at": event.closed_at,
+                    "deal_id": event.deal_id,
+                    "customer_id": event.customer_id,
+                }
             elif isinstance(event, DealLost):
                 lead_id = event.lead_id
                 fields = {"lost_at": event.lost_at, "deal_id": event.deal_id}
@@ -261,6 +272,30 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
 
     handlers.on_batch(DealClosed)(record_deal_outcome)
     handlers.on_batch(DealLost)(record_deal_outcome)
+
+    @handlers.on_batch(DealOpened)
+    async def record_customer(batch: list[Envelope], uow: UnitOfWork) -> None:
+        """The customer id closing gave the lead's company, so an erasure by customer id
+        finds the lead (a close copies it to linked leads, with the outcome)."""
+        ops = [
+            UpdateOne({"_id": env.event.lead_id}, {"$set": {"customer_id": env.event.customer_id}})
+            for env in batch
+            if isinstance(env.event, DealOpened)
+        ]
+        if ops:
+            await uow.db[LEADS].bulk_write(ops, ordered=False, session=uow.session)
+
+    @handlers.on_batch(CustomerErased)
+    async def erase_customer(batch: list[Envelope], uow: UnitOfWork) -> None:
+        """GDPR erasure: the contact person's data goes from every lead about that
+        customer; ids, source, statuses, dates and counts stay (statistics stay true)."""
+        ops = []
+        for env in batch:
+            event = env.event
+            if isinstance(event, CustomerErased) and (query := erasure_query(event)):
+                ops.append(UpdateMany(query, erasure_update(event)))
+        if ops:
+            await uow.db[LEADS].bulk_write(ops, ordered=True, session=uow.session)
 
     async def remind_seller(timers: list[DueTimer], uow: UnitOfWork) -> None:
         """X hours without a verdict: remind the seller (counted on the lead)."""
@@ -314,6 +349,38 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
         ROSTER_CHANGED: roster_changed,
     }
     return handlers, timer_handlers
+
+
+# What erasure removes from a lead: the contact person (name, title, email, phone), the
+# normalised email kept for duplicate detection, and free text that may name the person
+# (discovery evidence in the booker's words, the seller's return text).
+ERASED_FIELDS: Document = {
+    "prospect.contact": None,
+    "identity.email": None,
+    **{f"criteria.{c}.evidence": None for c in ("benefit", "ready_now", "budget", "authority")},
+}
+ERASED_TEXT = ("return_text",)
+
+
+def erasure_query(event: CustomerErased) -> Document | None:
+    """Leads of the organisation about this customer, not yet erased: by the customer id
+    closing gave the lead, by business id, by contact email (both normalised as the
+    duplicate check does). None when the event names no key at all."""
+    keys: list[Document] = [{"customer_id": event.customer_id}] if event.customer_id else []
+    if business_id := normalise_business_id(event.business_id):
+        keys.append({"identity.business_id": business_id})
+    if email := normalise_email(event.email):
+        keys.append({"identity.email": email})
+    if not keys:
+        return None
+    return {"organisation_id": event.organisation_id, "erased_at": None, "$or": keys}
+
+
+def erasure_update(event: CustomerErased) -> Document:
+    return {
+        "$set": {**ERASED_FIELDS, "erased_at": event.erased_at},
+        "$unset": {field: "" for field in ERASED_TEXT},
+    }
 
 
 async def _current_assignments(uow: UnitOfWork, timers: list[DueTimer]) -> dict[str, Document]:

@@ -18,6 +18,7 @@ from kauppa.contracts.events.customers import (
 from kauppa.followup import campaigns
 from kauppa.followup.audit import latest_audit, run_audit
 from kauppa.followup.domain.segments import segment_filter
+from kauppa.followup.erasure import is_erased
 from kauppa.followup.handlers import ContactReportRefused, record_contact, set_attributes
 from kauppa.followup.relationships import new_customer
 from kauppa.followup.store import CAMPAIGNS, CONTACTS, CUSTOMERS, REPORTS, BatchState
@@ -118,6 +119,8 @@ async def classify(
     async def work(uow: UnitOfWork) -> Document:
         state = BatchState(uow)
         await state.load([customer_id])
+        if is_erased(state.get(customer_id)):
+            raise HTTPException(410, f"customer {customer_id} was erased")
         customer = state.get(customer_id) or new_customer(
             customer_id, body.organisation_id, uow.now
         )

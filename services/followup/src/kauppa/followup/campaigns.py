@@ -37,6 +37,7 @@ def progress(doc: Document) -> Document:
         "matched": doc["matched"],
         "scheduled": doc["scheduled"],
         "fired": doc["fired"],
+        "cancelled": doc.get("cancelled", 0),
         "due_from": doc["due_from"],
         "due_until": doc["due_until"],
         "started_at": doc["started_at"],
@@ -164,7 +165,7 @@ async def complete_finished(uow: UnitOfWork, campaign_ids: list[str]) -> None:
     async for c in uow.db[CAMPAIGNS].find(
         {"_id": {"$in": campaign_ids}, "state": "scheduled"}, session=uow.session
     ):
-        if c["fired"] < c["scheduled"]:
+        if c["fired"] + c.get("cancelled", 0) < c["scheduled"]:  # cancelled: erased
             continue
         await uow.db[CAMPAIGNS].update_one(
             {"_id": c["_id"]},

@@ -21,6 +21,7 @@ from kauppa.contracts.events.customers import (
     ProblemResolved,
 )
 from kauppa.contracts.events.deals import DealAmended, DealClosed, ReferralReceived
+from kauppa.contracts.events.privacy import CustomerErased
 from kauppa.followup import campaigns
 from kauppa.followup.audit import AUDIT, run_audit_timer
 from kauppa.followup.domain import identities as ids
@@ -28,6 +29,7 @@ from kauppa.followup.domain.calendar import feedback_call_due
 from kauppa.followup.domain.invariant import schedule_fields
 from kauppa.followup.domain.next_contact import decide_next_contact, repeat_reminder
 from kauppa.followup.domain.talking_points import talking_points
+from kauppa.followup.erasure import count_cancelled, erase_customer, is_erased
 from kauppa.followup.relationships import (
     CONTACT_DUE,
     apply_deal,
@@ -77,6 +79,8 @@ def followup_handlers(
         await state.load(e.event.customer_id for e in batch)
         for env in batch:
             deal: DealClosed = env.event
+            if is_erased(state.get(deal.customer_id)):
+                continue  # erased: a late or replayed deal must not bring the data back
             customer = state.get(deal.customer_id) or new_customer(
                 deal.customer_id, deal.organisation_id, uow.now
             )
@@ -111,7 +115,7 @@ def followup_handlers(
         for env in batch:
             deal: DealAmended = env.event
             customer = state.get(deal.customer_id)
-            if customer is None:
+            if customer is None or is_erased(customer):
                 continue  # its DealClosed creates the record; the amendment is in it already
             apply_deal(customer, deal)
             state.put(customer)
@@ -128,8 +132,8 @@ def followup_handlers(
         for env in batch:
             delivery: DeliveryCompleted = env.event
             contact_id = ids.feedback_contact_id(delivery.delivery_id)
-            if contact_id in known:
-                continue  # the same delivery reported again
+            if contact_id in known or is_erased(state.get(delivery.customer_id)):
+                continue  # the same delivery reported again, or an erased customer
             known.add(contact_id)
             customer = state.get(delivery.customer_id) or new_customer(
                 delivery.customer_id, delivery.organisation_id, uow.now
@@ -205,12 +209,19 @@ def followup_handlers(
         await state.load(e.event.customer_id for e in batch)
         for env in batch:
             c: CustomerClassificationSubmitted = env.event
+            if is_erased(state.get(c.customer_id)):
+                continue
             customer = state.get(c.customer_id) or new_customer(
                 c.customer_id, c.organisation_id, uow.now
             )
             set_attributes(customer, c.attributes.model_dump(mode="python"))
             state.put(customer)
         await state.flush()
+
+    @handlers.on(CustomerErased)
+    async def erase(env: Envelope, uow: UnitOfWork) -> None:
+        """GDPR erasure: scrub personal data, cancel contacts, keep the statistics."""
+        await erase_customer(uow, env.event)
 
     async def fire_contacts(timers: list[DueTimer], uow: UnitOfWork) -> None:
         await fire_contact_timers(timers, uow, settings)
@@ -247,7 +258,7 @@ async def record_contact(
     to the booking side, and the next contact is set, by the seller or by default."""
     uow, policy = state.uow, policy_of(settings)
     customer = state.get(report.customer_id)
-    if customer is None:
+    if customer is None or is_erased(customer):
         raise ContactReportRefused(report.customer_id)
     if await uow.db[REPORTS].find_one({"_id": report.report_id}, {"_id": 1}, session=uow.session):
         return {"report_id": report.report_id, "duplicate": True}
@@ -391,11 +402,14 @@ async def fire_contact_timers(
     await state.load(t.payload["customer_id"] for t in timers)
     customer_ops: list[UpdateOne] = []
     fired_per_campaign: Counter[str] = Counter()
+    cancelled_per_campaign: Counter[str] = Counter()
     for t in timers:
         p = t.payload
         customer = state.get(p["customer_id"])
-        if customer is None:
+        if customer is None or is_erased(customer):
             state.update_contact(p["contact_id"], "scheduled", {"state": "cancelled"})
+            if p.get("campaign_id"):
+                cancelled_per_campaign[p["campaign_id"]] += 1
             continue
         kind = ContactKind(p["kind"])
         points = talking_points(
@@ -469,3 +483,4 @@ async def fire_contact_timers(
             session=uow.session,
         )
         await campaigns.complete_finished(uow, list(fired_per_campaign))
+    await count_cancelled(uow, dict(cancelled_per_campaign))

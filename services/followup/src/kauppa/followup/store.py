@@ -57,7 +57,11 @@ INDEXES: tuple[Indexes, ...] = (
     ),
     Indexes(
         REPORTS,
-        (IndexModel([("customer_id", ASCENDING), ("contacted_at", DESCENDING)], name="history"),),
+        (
+            IndexModel([("customer_id", ASCENDING), ("contacted_at", DESCENDING)], name="history"),
+            # Erasure: the erased person named as a referral in another customer's report.
+            IndexModel([("referrals.email", ASCENDING)], name="referral_email", sparse=True),
+        ),
     ),
     Indexes(AUDITS, (IndexModel([("at", DESCENDING)], name="latest"),)),
 )

@@ -39,6 +39,10 @@ async def test_same_event_three_times_has_one_effect(infra, settings_for, runtim
     doc = await rt.db["tally"].find_one({"_id": lead.lead_id})
     assert doc is not None and doc["n"] == 1
     assert rt.metrics.events_duplicate.labels("tally", "LeadQualified")._value.get() == 2
+    assert (await rt.readiness())["consumer"] == "ok"
+    assert rt.consumer is not None
+    await rt.consumer.stop()
+    assert (await rt.readiness())["consumer"] == "stopped"
 
 
 async def test_crash_after_commit_before_publish_still_emits(infra, settings_for, runtimes):

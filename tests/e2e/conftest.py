@@ -24,10 +24,11 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from kauppa.cli.system import SERVICES, ServiceSpec, free_port, on_free_ports, spawn_service
+from kauppa.cli.system import SERVICES, ServiceSpec, on_free_ports, spawn_service
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import AcceleratedClock
 from kauppa.servicekit.embedded import Infrastructure
+from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.settings import ServiceSettings
 
 # The business clock: a Monday morning in a week with no Finnish public holidays nearby,

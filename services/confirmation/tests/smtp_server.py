@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,12 +12,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 from aiosmtpd.controller import Controller
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from kauppa.servicekit.embedded.servers import free_port
 
 
 @dataclass

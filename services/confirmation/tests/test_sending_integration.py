@@ -127,7 +127,7 @@ async def test_d11_smtp_550_emits_the_failed_event(start_service, smtp, kafka_se
 
 async def test_d11_connection_refused_retries_until_exhausted(start_service, smtp, kafka_settings):
     org = new_org()
-    from .smtp_server import free_port
+    from kauppa.servicekit.embedded.servers import free_port
 
     rt = await start_service({org: {"policy": "immediate"}}, smtp_port=free_port(), max_attempts=3)
     deal = deal_for(org)

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -43,12 +42,6 @@ def ensure_chromium() -> Path:
     if not CHROMIUM.exists():
         raise RuntimeError("apt-get installed chromium but /usr/bin/chromium is missing")
     return CHROMIUM
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

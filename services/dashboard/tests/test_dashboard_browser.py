@@ -10,12 +10,13 @@ import pytest
 from kauppa.contracts import envelope, examples
 from kauppa.dashboard.api import router
 from kauppa.servicekit.auth import issue_token
+from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.testing import publish_envelopes
 from playwright.async_api import Page, async_playwright, expect
 
 from . import scenario
-from .browser import CHROMIUM_ARGS, ensure_chromium, free_port, serving
+from .browser import CHROMIUM_ARGS, ensure_chromium, serving
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,6 @@ show as down."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,6 +16,7 @@ from kauppa.contracts.topics import LEADS_QUALIFIED, dead_letter_topic
 from kauppa.dashboard.api import router
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.deadletters import RawRecord, dead_letter_record
+from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.runtime import ServiceRuntime
@@ -47,12 +47,6 @@ async def eventually(
         if ok(value) or loop.time() > deadline:
             return value
         await asyncio.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def funnel_of(overview: dict[str, Any]) -> dict[str, int]:

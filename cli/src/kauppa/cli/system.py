@@ -10,6 +10,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from kauppa.servicekit.embedded.servers import free_port
+
 ROOT = Path(__file__).resolve().parents[4]
 RUN_DIR = ROOT / ".local" / "run"
 PID_FILE = RUN_DIR / "kauppa.pid"
@@ -51,13 +53,6 @@ def port_taken(port: int) -> bool:
         except OSError:
             return True
     return False
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now (for tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def on_free_ports(specs: tuple[ServiceSpec, ...] | list[ServiceSpec]) -> list[ServiceSpec]:

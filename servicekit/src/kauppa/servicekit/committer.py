@@ -40,6 +40,8 @@ class Committer:
         # Outgoing events are encoded once, in the transaction (for the outbox row);
         # publishing reuses those bytes.
         self._encoded: dict[str, ProducerRecord] = {}
+        self._queue: asyncio.Queue[list[Envelope]] | None = None
+        self._worker: asyncio.Task[None] | None = None
 
     async def transact(
         self, work: Callable[[UnitOfWork], Awaitable[T]], *, cause_id: str | None = None
@@ -72,7 +74,7 @@ class Committer:
         """Publish consumed batches' events from one ordered queue, so the next batch's
         transaction overlaps this batch's produce. Order is kept (one worker); the queue
         depth bounds memory and applies back-pressure."""
-        self._queue: asyncio.Queue[list[Envelope]] | None = asyncio.Queue(maxsize=depth)
+        self._queue = asyncio.Queue(maxsize=depth)
         self._worker = asyncio.create_task(self._publish_worker(), name="outbox publisher")
 
     async def _publish_worker(self) -> None:
@@ -87,20 +89,18 @@ class Committer:
     async def publish_soon(self, envelopes: list[Envelope]) -> None:
         """Queue for publishing (or publish now when no background worker runs). The
         events are committed already: the outbox covers a crash before they go out."""
-        queue = getattr(self, "_queue", None)
-        if queue is None:
+        if self._queue is None:
             await self.publish(envelopes)
         elif envelopes:
-            await queue.put(envelopes)
+            await self._queue.put(envelopes)
 
     async def stop_background_publishing(self) -> None:
-        queue = getattr(self, "_queue", None)
-        if queue is None:
+        if self._queue is None or self._worker is None:
             return
-        await queue.join()
+        await self._queue.join()
         self._worker.cancel()
         await asyncio.gather(self._worker, return_exceptions=True)
-        self._queue = None
+        self._queue, self._worker = None, None
 
     async def commit(
         self, work: Callable[[UnitOfWork], Awaitable[T]], *, cause_id: str | None = None

@@ -11,7 +11,6 @@ gets here), FastStream seeks back and the batch is delivered again.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -131,9 +130,10 @@ class KafkaBatchConsumer:
         await self.broker.start()
         self._started = True
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """FastStream runs the subscriber; this task lives as long as it should."""
-        await stop.wait()
+    @property
+    def running(self) -> bool:
+        """The subscriber has a live Kafka consumer (FastStream runs its fetch loop)."""
+        return self._started and self._consumer is not None
 
     async def stop(self) -> None:
         """Graceful: FastStream waits for the batch in hand (and its commit)."""

@@ -75,6 +75,7 @@ class ServiceRuntime:
         self.timer_handlers = timer_handlers or {}
         self.indexes = tuple(indexes)
         self.emits = tuple(emits)
+        self._publishers_declared = False
         self.clock = clock or clock_from_settings(settings.clock)
         self.metrics = ServiceMetrics(self.name)
         self.client = connect(settings.mongo)
@@ -128,7 +129,7 @@ class ServiceRuntime:
         from faststream.specification import AsyncAPI
 
         broker = self.consumer.broker if self.consumer else KafkaBroker(logger=None)
-        if not getattr(self, "_publishers_declared", False):
+        if not self._publishers_declared:
             for cls in self.emits:
                 broker.publisher(
                     cls.topic,
@@ -160,8 +161,6 @@ class ServiceRuntime:
         self._stop.clear()
         self._tune_gc()
         self.committer.start_background_publishing()
-        if self.consumer is not None:
-            self._spawn(self.consumer.run(self._stop), "consumer")
         if self._run_relay:
             self._spawn(
                 self.publisher.run_relay(self.settings.outbox_relay_interval_seconds, self._stop),
@@ -218,6 +217,10 @@ class ServiceRuntime:
     async def stop(self) -> None:
         """Graceful: the consumer finishes and commits its batch, then all closes."""
         self._stop.set()
+        if self.consumer is not None:
+            # First stop taking batches (FastStream finishes and commits the one in hand).
+            with contextlib.suppress(Exception):
+                await self.consumer.stop()
         self.timers.wake()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=15)
@@ -228,9 +231,6 @@ class ServiceRuntime:
         self._tasks.clear()
         await self.committer.stop_background_publishing()
         await self.publisher.drain()
-        if self.consumer is not None:
-            with contextlib.suppress(Exception):
-                await self.consumer.stop()
         with contextlib.suppress(Exception):
             await self.producer.stop()
         await self.client.close()
@@ -250,7 +250,7 @@ class ServiceRuntime:
         except Exception as exc:
             checks["kafka"] = f"unavailable: {type(exc).__name__}"
         if self.consumer is not None:
-            checks["consumer"] = "ok" if any(not t.done() for t in self._tasks) else "stopped"
+            checks["consumer"] = "ok" if self.consumer.running else "stopped"
         return checks
 
     async def refresh_gauges(self) -> None:

@@ -56,7 +56,7 @@ async def test_d9_d10_close_missing_one_item_is_refused_naming_exactly_it(
     assert item in r.json()["problems"]
     deal = await svc.runtime.db["deals"].find_one({"_id": deal_id})
     assert deal is not None and deal["status"] == "open"
-    assert await svc.runtime.db["_outbox"].count_documents({"type": "DealClosed"}) == 0
+    assert await svc.runtime.db["_outbox"].count_documents({"records.type": "DealClosed"}) == 0
 
 
 async def test_d12_close_for_seller_without_card_is_refused_naming_it(closing: ClosingFactory):

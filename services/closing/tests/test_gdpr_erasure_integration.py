@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from kauppa.contracts import ContactPerson, CustomerErased, envelope, examples
+from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.testing import publish_envelopes
 
 from .conftest import T0, Closing, ClosingFactory, close_body, lead_accepted
@@ -102,7 +103,7 @@ async def test_gdpr_customer_erased_anonymises_contact_referrals_and_notes(
     await publish_envelopes(bootstrap, [first])
 
     async def handled(env_id: str) -> bool:
-        return await svc.runtime.db["_inbox"].count_documents({"_id": env_id}) == 1
+        return await was_handled(svc.runtime.db, env_id)
 
     await wait_until(lambda: handled(first.id))
 

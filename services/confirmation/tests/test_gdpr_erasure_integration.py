@@ -18,6 +18,7 @@ from kauppa.contracts import envelope, examples, topics
 from kauppa.contracts.events.privacy import CustomerErased
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import ManualClock
+from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
 
 from .conftest import deal_for, new_org
@@ -166,7 +167,7 @@ async def test_gdpr_erasure_anonymises_confirmations_and_stops_the_unsent_one(
 
         async def handled() -> bool:
             return bool(
-                await rt.db["_inbox"].find_one({"_id": again.id})
+                await was_handled(rt.db, again.id)
                 and await confirmations.find_one({"_id": f"{late_deal.deal_id}:v1"})
             )
 

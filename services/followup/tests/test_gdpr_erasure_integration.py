@@ -16,8 +16,9 @@ from kauppa.contracts.topics import CONTACTS_DUE, CUSTOMERS
 from kauppa.followup.store import CONTACTS, REPORTS
 from kauppa.followup.store import CUSTOMERS as CUSTOMER_RECORDS
 from kauppa.servicekit.clock import ManualClock
+from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
-from kauppa.servicekit.unit_of_work import INBOX, TIMERS
+from kauppa.servicekit.unit_of_work import TIMERS
 
 from .support import START, eventually, http, started, token
 
@@ -116,7 +117,7 @@ async def test_gdpr_customer_erased_scrubs_personal_data_and_stops_contacts(
         await publish_envelopes(bootstrap, [first_delivery])
 
         async def handled(event_id: str) -> bool:
-            return await rt.db[INBOX].find_one({"_id": event_id}) is not None
+            return await was_handled(rt.db, event_id)
 
         await eventually(lambda: handled(first_delivery.id))
 

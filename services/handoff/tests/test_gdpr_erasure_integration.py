@@ -27,6 +27,7 @@ from kauppa.handoff.api import router
 from kauppa.handoff.store import LEADS
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.http import create_app
+from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
 
@@ -197,7 +198,7 @@ async def test_gdpr_customer_erased_removes_the_contact_person_and_keeps_the_sta
     await publish_envelopes(bootstrap, [env, again])
 
     async def redelivered() -> bool:
-        return await rt.db["_inbox"].find_one({"_id": again.id}) is not None
+        return await was_handled(rt.db, again.id)
 
     await eventually(redelivered)
     await asyncio.sleep(0.2)

@@ -40,6 +40,8 @@ class Committer:
         # Outgoing events are encoded once, in the transaction (for the outbox row);
         # publishing reuses those bytes.
         self._encoded: dict[str, ProducerRecord] = {}
+        # Outbox rows by the id of the last event they hold.
+        self._rows: dict[str, list[str]] = {}
         self._queue: asyncio.Queue[list[Envelope]] | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -50,23 +52,27 @@ class Committer:
 
         async def body(
             session: AsyncClientSession,
-        ) -> tuple[T, list[Envelope], list[ProducerRecord]]:
+        ) -> tuple[T, UnitOfWork]:
             uow = UnitOfWork(self.db, session, self.clock.now(), self.source, cause_id=cause_id)
             result = await work(uow)
             await uow.flush()
-            return result, list(uow.outgoing), list(uow.records)
+            return result, uow
 
-        result, outgoing, records = await in_transaction(self.client, body)
-        for env, record in zip(outgoing, records, strict=True):
+        result, uow = await in_transaction(self.client, body)
+        for env, record in zip(uow.outgoing, uow.records, strict=True):
             self._encoded[env.id] = record
-        return result, outgoing
+        if uow.outbox_ids:
+            # Published together; the rows are deleted once the last of them went out.
+            self._rows[uow.outgoing[-1].id] = uow.outbox_ids
+        return result, list(uow.outgoing)
 
     async def publish(self, envelopes: list[Envelope]) -> None:
         """Publish committed events. A failure here loses nothing: the rows stay in the
         outbox and the relay sends them."""
         records = [self._encoded.pop(e.id, None) for e in envelopes]
+        rows = [row for e in envelopes for row in self._rows.pop(e.id, ())]
         try:
-            await self.publisher.publish_committed(envelopes, records)
+            await self.publisher.publish_committed(envelopes, records, rows)
         except Exception as exc:
             log.warning("publish_after_commit_failed", error=str(exc), count=len(envelopes))
 

@@ -1,10 +1,12 @@
 """The transactional outbox: publish after commit, and a relay for what a crash left.
 
-The happy path publishes a batch's events right after its transaction commits and then
-deletes their outbox rows. Rows older than a grace period were left behind (a crash, a
-broker hiccup); the relay claims them with a lease (so several replicas do not all send
-the same rows), publishes, and deletes them. Consumers dedupe by event id, so a row sent
-twice (crash between publish and delete) is harmless.
+One row per transaction holds the events it emitted, in order (a transaction emitting a
+thousand events writes one row, not a thousand). The happy path publishes a batch's
+events right after its transaction commits and then deletes the row. Rows older than a
+grace period were left behind (a crash, a broker hiccup); the relay claims them with a
+lease (so several replicas do not all send the same rows), publishes, and deletes them.
+Consumers dedupe by event id, so a row sent twice (crash between publish and delete) is
+harmless.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class OutboxPublisher:
         self,
         envelopes: Sequence[Envelope],
         records: Sequence[ProducerRecord | None] | None = None,
+        rows: Sequence[str] = (),
     ) -> None:
         """After commit: send, then forget the rows (in the background: the delete is
         housekeeping, correctness does not wait for it)."""
@@ -61,7 +64,9 @@ class OutboxPublisher:
         )
         for type_name, n in Counter(e.event.type_name for e in envelopes).items():
             self.metrics.events_out.labels(self.metrics.service, type_name).inc(n)
-        task = asyncio.create_task(self._delete([e.id for e in envelopes]))
+        if not rows:
+            return
+        task = asyncio.create_task(self._delete(list(rows)))
         self._pending_deletes.add(task)
         task.add_done_callback(self._pending_deletes.discard)
 
@@ -75,8 +80,9 @@ class OutboxPublisher:
         if self._pending_deletes:
             await asyncio.gather(*self._pending_deletes, return_exceptions=True)
 
-    async def relay_once(self, limit: int = 1000) -> int:
-        """Publish rows left behind. Returns how many were sent."""
+    async def relay_once(self, limit: int = 50) -> int:
+        """Publish rows left behind (at most ``limit`` rows). Returns how many events
+        were sent."""
         now = self.clock.now()  # rows carry the service clock's time
         claimable = {
             "created_at": {"$lte": now - self.clock.span(self.grace)},
@@ -93,22 +99,27 @@ class OutboxPublisher:
         rows = await self.db[OUTBOX].find({"claimed_by": token}).sort("created_at", 1).to_list()
         if not rows:
             return 0
+        events = [record for row in rows for record in row["records"]]
         await self.producer.send_all(
             [
                 ProducerRecord(
                     r["topic"], r["key"], r["value"], [(h[0], bytes(h[1])) for h in r["headers"]]
                 )
-                for r in rows
+                for r in events
             ]
         )
         await self.db[OUTBOX].delete_many({"_id": {"$in": [r["_id"] for r in rows]}})
-        for row in rows:
-            self.metrics.events_out.labels(self.metrics.service, row.get("type", "?")).inc()
-        self.metrics.outbox_relayed.labels(self.metrics.service).inc(len(rows))
-        return len(rows)
+        for type_name, n in Counter(r.get("type", "?") for r in events).items():
+            self.metrics.events_out.labels(self.metrics.service, type_name).inc(n)
+        self.metrics.outbox_relayed.labels(self.metrics.service).inc(len(events))
+        return len(events)
 
     async def backlog(self) -> int:
-        return await self.db[OUTBOX].estimated_document_count()
+        """Events committed but not yet published."""
+        found = await (
+            await self.db[OUTBOX].aggregate([{"$group": {"_id": None, "n": {"$sum": "$count"}}}])
+        ).to_list()
+        return int(found[0]["n"]) if found else 0
 
     async def run_relay(self, interval: float, stop: asyncio.Event) -> None:
         while not stop.is_set():

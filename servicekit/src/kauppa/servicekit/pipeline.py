@@ -13,6 +13,7 @@ handler can load and write in bulk. Order within a partition is kept.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,11 +28,29 @@ from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
 from kauppa.servicekit.unit_of_work import INBOX, UnitOfWork
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
 
 BatchHandler = Callable[[list[Envelope], UnitOfWork], Awaitable[None]]
 EventHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 Document = dict[str, Any]
 log = get_logger(__name__)
+
+
+async def seen_ids(
+    db: AsyncDatabase[Document], ids: list[str], *, session: AsyncClientSession | None = None
+) -> set[str]:
+    """Which of these event ids the inbox holds (i.e. were handled before)."""
+    wanted = set(ids)
+    seen: set[str] = set()
+    async for row in db[INBOX].find({"ids": {"$in": ids}}, {"ids": 1}, session=session):
+        seen.update(i for i in row["ids"] if i in wanted)
+    return seen
+
+
+async def was_handled(db: AsyncDatabase[Document], event_id: str) -> bool:
+    """Whether the service took this event (its inbox holds the id)."""
+    return bool(await seen_ids(db, [event_id]))
 
 
 def per_event(handler: EventHandler) -> BatchHandler:
@@ -188,12 +207,7 @@ class EventPipeline:
 
         async def work(uow: UnitOfWork) -> int:
             ids = [env.id for _, env in batch]
-            seen = {
-                d["_id"]
-                async for d in uow.db[INBOX].find(
-                    {"_id": {"$in": ids}}, {"_id": 1}, session=uow.session
-                )
-            }
+            seen = await seen_ids(uow.db, ids, session=uow.session)
             fresh: list[Envelope] = []
             for _, env in batch:
                 if env.id not in seen:
@@ -210,9 +224,8 @@ class EventPipeline:
             if run:
                 await handlers[run[-1].type](run, uow)
             if fresh:
-                await uow.db[INBOX].insert_many(
-                    [{"_id": e.id, "type": e.type, "at": uow.now} for e in fresh],
-                    ordered=False,
+                await uow.db[INBOX].insert_one(
+                    {"_id": uuid.uuid4().hex, "ids": [e.id for e in fresh], "at": uow.now},
                     session=uow.session,
                 )
             return len(fresh)

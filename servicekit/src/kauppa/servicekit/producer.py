@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from kauppa.servicekit.settings import KafkaSettings
 
 
@@ -41,6 +42,7 @@ class EventProducer:
         self.settings, self.client_id = settings, client_id
         self._producer: AIOKafkaProducer | None = None
         self._started = False
+        self._partitioner = DefaultPartitioner()
 
     async def start(self) -> None:
         settings, client_id = self.settings, self.client_id
@@ -63,15 +65,39 @@ class EventProducer:
             await self._producer.stop()
 
     async def send_all(self, records: Sequence[ProducerRecord]) -> None:
-        """Send every record and wait until the broker has acknowledged all of them."""
+        """Send every record and wait until the broker has acknowledged all of them.
+
+        Records are partitioned as the producer itself would (murmur2 of the key, the
+        Java client's rule) and appended to one record batch per partition, in order;
+        each batch is handed to the producer whole. This costs a fraction of a
+        ``send()`` per record, which builds a future and takes locks for each one."""
         if not records:
             return
-        if self._producer is None:
+        producer = self._producer
+        if producer is None:
             raise RuntimeError("producer not started")
-        futures = [
-            await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers)
-            for r in records
-        ]
+        by_partition: dict[tuple[str, int], list[ProducerRecord]] = {}
+        partitions: dict[str, list[int]] = {}
+        for r in records:
+            parts = partitions.get(r.topic)
+            if parts is None:
+                parts = partitions[r.topic] = sorted(await producer.partitions_for(r.topic))
+            p = self._partitioner(r.key, parts, parts)
+            group = by_partition.get((r.topic, p))
+            if group is None:
+                group = by_partition[(r.topic, p)] = []
+            group.append(r)
+        futures = []
+        for (topic, partition), group in by_partition.items():
+            batch = producer.create_batch()
+            for r in group:
+                if batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers):
+                    continue
+                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batch = producer.create_batch()
+                if not batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers):
+                    raise ValueError(f"record for {topic} larger than the producer's batch size")
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)
 
     async def check(self, timeout: float = 3.0) -> None:

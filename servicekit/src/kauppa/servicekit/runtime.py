@@ -36,9 +36,15 @@ from pymongo import ASCENDING, IndexModel
 log = get_logger(__name__)
 
 KIT_INDEXES: tuple[Indexes, ...] = (
-    # Kafka keeps records 30 days; the inbox remembers ids a little longer than that.
+    # One inbox row per transaction lists the event ids it took; the unique multikey
+    # index finds a repeat and refuses a racing replica's second take. Kafka keeps
+    # records 30 days; the inbox remembers ids a little longer than that.
     Indexes(
-        INBOX, (IndexModel([("at", ASCENDING)], name="inbox_ttl", expireAfterSeconds=35 * 86400),)
+        INBOX,
+        (
+            IndexModel([("ids", ASCENDING)], name="inbox_ids", unique=True, sparse=True),
+            IndexModel([("at", ASCENDING)], name="inbox_ttl", expireAfterSeconds=35 * 86400),
+        ),
     ),
     Indexes(
         OUTBOX,

@@ -3,6 +3,7 @@ and a way to emit events and schedule timers that commit with the state change."
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +20,7 @@ INBOX = "_inbox"
 OUTBOX = "_outbox"
 TIMERS = "_timers"
 IDEMPOTENCY = "_idempotency"
+OUTBOX_ROW_BYTES = 4 * 1024 * 1024
 
 Document = dict[str, Any]
 
@@ -32,17 +34,30 @@ def record_of(env: Envelope) -> ProducerRecord:
     return ProducerRecord(topic, key, value, headers)
 
 
-def outbox_document(
-    env: Envelope, created_at: datetime, record: ProducerRecord | None = None
-) -> Document:
+def outbox_record(env: Envelope, record: ProducerRecord | None = None) -> Document:
     topic, key, value, headers = record_tuple(env) if record is None else record.as_tuple()
     return {
-        "_id": env.id,
+        "id": env.id,
+        "type": env.event.type_name,
         "topic": topic,
         "key": key,
         "value": value,
         "headers": headers,  # (name, bytes) pairs; BSON stores tuples as arrays
-        "type": env.event.type_name,
+    }
+
+
+def outbox_document(
+    outbox_id: str,
+    envelopes: list[Envelope],
+    records: list[ProducerRecord],
+    created_at: datetime,
+) -> Document:
+    """One outbox row per transaction, holding its events in order: one write to commit
+    and one delete after publishing, however many events the transaction emitted."""
+    return {
+        "_id": outbox_id,
+        "records": [outbox_record(e, r) for e, r in zip(envelopes, records, strict=True)],
+        "count": len(envelopes),
         "created_at": created_at,
         "claimed_by": None,
         "claim_until": None,
@@ -62,6 +77,7 @@ class UnitOfWork:
     records: list[ProducerRecord] = field(default_factory=list)
     timer_ops: list[UpdateOne | DeleteOne] = field(default_factory=list)
     cause_id: str | None = None
+    outbox_ids: list[str] = field(default_factory=list)
     _per_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def collection(self, name: str) -> AsyncCollection[Document]:
@@ -115,11 +131,27 @@ class UnitOfWork:
         if self.timer_ops:
             await self.db[TIMERS].bulk_write(self.timer_ops, ordered=True, session=self.session)
         if self.outgoing:
-            await self.db[OUTBOX].insert_many(
-                [
-                    outbox_document(e, self.now, r)
-                    for e, r in zip(self.outgoing, self.records, strict=True)
-                ],
-                ordered=False,
-                session=self.session,
-            )
+            rows = []
+            for start, end in _chunks(self.records, OUTBOX_ROW_BYTES):
+                outbox_id = uuid.uuid4().hex
+                self.outbox_ids.append(outbox_id)
+                rows.append(
+                    outbox_document(
+                        outbox_id, self.outgoing[start:end], self.records[start:end], self.now
+                    )
+                )
+            await self.db[OUTBOX].insert_many(rows, session=self.session)
+
+
+def _chunks(records: list[ProducerRecord], limit: int) -> list[tuple[int, int]]:
+    """Index ranges of records whose encoded size stays under ``limit`` (one outbox row
+    each; a MongoDB document holds at most 16 MB)."""
+    ranges, start, size = [], 0, 0
+    for i, r in enumerate(records):
+        n = len(r.value or b"") + len(r.key or b"") + sum(len(v) + 16 for _, v in r.headers) + 64
+        if size + n > limit and i > start:
+            ranges.append((start, i))
+            start, size = i, 0
+        size += n
+    ranges.append((start, len(records)))
+    return ranges

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -22,8 +23,11 @@ REPO_ROOT = Path(__file__).resolve().parents[5]
 def infra() -> Iterator[Infrastructure]:
     """A broker and a mongod for the whole test session (explicit > Docker > embedded)."""
     data_dir = REPO_ROOT / ".local" / f"test-infra-{os.getpid()}"
-    with provide_infrastructure(data_dir) as infrastructure:
-        yield infrastructure
+    try:
+        with provide_infrastructure(data_dir) as infrastructure:
+            yield infrastructure
+    finally:  # the servers are stopped: their data goes too
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

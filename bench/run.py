@@ -50,13 +50,16 @@ def bench_modules() -> list[Any]:
 def show(results: list[b.Measurement], baseline: b.Measurement) -> None:
     print()
     print(
-        f"{'scenario':58} {'events':>8} {'events/s':>10} {'ratio':>6} {'p50 ms':>8} {'p99 ms':>8}"
+        f"{'scenario':58} {'events':>8} {'events/s':>10} {'ratio':>6} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'CPU us/ev':>10}"
     )
     for r in results:
         ratio = r.rate / baseline.rate if baseline.rate and r.events else float("nan")
+        cpu = r.cpu_us_per_event
         print(
             f"{r.name[:58]:58} {r.events:>8} {r.rate:>10,.0f} {ratio:>6.2f} "
             f"{r.latency_ms.get('p50', float('nan')):>8} {r.latency_ms.get('p99', float('nan')):>8}"
+            f" {cpu if cpu is not None else float('nan'):>10.1f}"
         )
         for key, value in r.extra.items():
             print(f"{'':60}{key}: {value}")
@@ -114,6 +117,7 @@ async def run_all(infra: Any, args: argparse.Namespace) -> None:
                     "rate": r.rate,
                     "ratio": r.rate / baseline.rate if baseline.rate and r.events else None,
                     "latency_ms": r.latency_ms,
+                    "cpu_us_per_event": r.cpu_us_per_event,
                     "extra": r.extra,
                 }
                 for r in results

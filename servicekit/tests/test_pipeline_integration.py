@@ -166,3 +166,57 @@ async def test_producer_event_ids_are_deterministic_per_cause():
     assert derived_event_id("a", "t", "k", 0) == derived_event_id("a", "t", "k", 0)
     assert derived_event_id("a", "t", "k", 0) != derived_event_id("a", "t", "k", 1)
     assert isinstance(LeadQualified.ce_type(), str)
+
+
+async def test_failed_batch_is_delivered_again_and_nothing_behind_it_lost(
+    infra, settings_for, runtimes
+):
+    """A batch that fails outside the handlers (a bug: the pipeline handles handler errors
+    and retries infrastructure trouble itself) is not committed: the consumer rejoins
+    and it comes again, with whatever was fetched behind it. One failure strikes before
+    the transaction, one after it committed; every lead still has exactly one effect."""
+    rt = tally_runtime(settings_for)
+    runtimes.append(rt)
+    assert rt.consumer is not None
+    real_apply = rt.consumer.apply
+    calls = 0
+
+    async def flaky_apply(decoded):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("bug before the transaction")
+        result = await real_apply(decoded)
+        if calls == 2:
+            raise RuntimeError("bug after the commit")
+        return result
+
+    rt.consumer.apply = flaky_apply
+    await rt.start()
+    leads = [examples.lead_qualified() for _ in range(30)]
+    async with TopicReader(infra.kafka_bootstrap_servers, LEADS_HANDOFF.name) as out:
+        for lead in leads:  # one by one: several batches
+            await publish_envelopes(infra.kafka_bootstrap_servers, [envelope(lead, source="t")])
+        for lead in leads:
+            await out.wait_for_events("LeadRejected", lead_id=lead.lead_id, timeout=40)
+        await asyncio.sleep(1.0)
+        for lead in leads:
+            assert (
+                len(
+                    {
+                        e.causation_id
+                        for e in out.envelopes("LeadRejected")
+                        if e.event.lead_id == lead.lead_id
+                    }
+                )
+                == 1
+            )
+    # The batch that failed after its commit is delivered again; the inbox drops it.
+    for _ in range(300):
+        if calls >= 3:
+            break
+        await asyncio.sleep(0.1)
+    assert calls >= 3, "the failed batch came again"
+    assert rt.metrics.events_duplicate.labels("tally", "LeadQualified")._value.get() >= 1
+    for lead in leads:
+        assert (await rt.db["tally"].find_one({"_id": lead.lead_id}))["n"] == 1

@@ -54,10 +54,20 @@ class Measurement:
     seconds: float
     latency_ms: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    cpu_seconds: float | None = None  # the system under test's own CPU time
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us_per_event(self) -> float | None:
+        """CPU time of the system under test per event (its process only: the broker's
+        and mongod's work is not in it). Unlike the rate, it hardly moves when the
+        machine is shared, so it tells code changes apart on a noisy host."""
+        if self.cpu_seconds is None or not self.events:
+            return None
+        return self.cpu_seconds / self.events * 1e6
 
 
 class OutputCounter:
@@ -384,7 +394,12 @@ async def run_raw_pipe(
         input_topic=RAW_SOURCE,
         go=sut.go,
     )
-    result = Measurement("raw aiokafka consume -> produce (baseline)", n, seconds)
+    result = Measurement(
+        "raw aiokafka consume -> produce (baseline)",
+        n,
+        seconds,
+        cpu_seconds=sut.result.get("cpu_seconds"),
+    )
     if latency_events:
         sut = SystemUnderTest("raw", _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
         result.latency_ms = await latency(
@@ -427,7 +442,8 @@ async def run_scenario(
         scenario.output_type,
         go=sut.go,
     )
-    result = Measurement(scenario.name, n, seconds, extra=sut.result)
+    cpu_seconds = sut.result.pop("cpu_seconds", None)
+    result = Measurement(scenario.name, n, seconds, extra=sut.result, cpu_seconds=cpu_seconds)
     if latency_events:
         sut = SystemUnderTest(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
         result.latency_ms = await latency(
@@ -477,8 +493,10 @@ async def _child(target: str) -> None:
         pipe.consumer.pause(*pipe.consumer.assignment())
         print("READY", flush=True)
         await reader.readline()  # GO
+        cpu = time.process_time()
         pipe.consumer.resume(*pipe.consumer.assignment())
         await reader.readline()  # STOP
+        extra["cpu_seconds"] = time.process_time() - cpu
         await pipe.stop()
     else:
         _, module, index = target.split(":")
@@ -501,9 +519,11 @@ async def _child(target: str) -> None:
             consumer.pause(*consumer.assignment())
         print("READY", flush=True)
         await reader.readline()  # GO
+        cpu = time.process_time()
         if consumer is not None:
             consumer.resume(*consumer.assignment())
         await reader.readline()  # STOP
+        extra["cpu_seconds"] = time.process_time() - cpu
         if scenario.extra:
             extra = await scenario.extra(runtime)
         for metric in runtime.metrics.batch_size.collect():

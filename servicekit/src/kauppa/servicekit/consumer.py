@@ -1,16 +1,24 @@
-"""Batch consumption from Kafka through FastStream.
+"""Batch consumption from Kafka through FastStream, two batches in flight.
 
 One batch subscriber per service over all the topics it handles. Records reach the
-pipeline raw (FastStream's decoder is replaced: we decode CloudEvents ourselves, and a
-bad record must be dead-lettered, not crash the decoder). Auto-commit is off
-(``AckPolicy.NACK_ON_ERROR``): offsets are committed only after the pipeline returned,
-i.e. after the batch's transaction committed and its dead letters were acknowledged.
-Should the pipeline raise (it retries database/broker trouble itself, so only a bug
-gets here), FastStream seeks back and the batch is delivered again.
+kit raw (FastStream's decoder is replaced: we decode CloudEvents ourselves, and a bad
+record must be dead-lettered, not crash the decoder).
+
+Pipelining: while batch N's transaction waits for MongoDB, batch N+1 is fetched and
+decoded (pure CPU). N+1's transaction starts only after N's committed, so handlers see
+state in partition order, exactly as if batches ran one by one.
+
+Offsets: FastStream's own acknowledgement is off (``AckPolicy.MANUAL``); after a batch's
+transaction committed (and its dead letters were acknowledged) the kit commits exactly
+that batch's offsets, never a position fetched past it. Should a batch fail (the
+pipeline retries database and broker trouble itself, so only a bug gets here), nothing
+after it is committed and the consumer rejoins the group: the failed batch and whatever
+was fetched behind it are delivered again from the last committed offsets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -26,7 +34,8 @@ from kauppa.servicekit.settings import KafkaSettings
 
 log = get_logger(__name__)
 
-BatchSink = Callable[[list[RawRecord]], Awaitable[object]]
+Decode = Callable[[list[RawRecord]], Awaitable[Any]]
+Apply = Callable[[Any], Awaitable[object]]
 
 
 def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -70,20 +79,25 @@ async def _raw_records(msg: StreamMessage[Any]) -> Any:
 
 
 class KafkaBatchConsumer:
-    """The service's FastStream broker and its one batch subscriber."""
+    """The service's FastStream broker and its one batch subscriber.
+
+    ``decode(records)`` prepares a batch without I/O; ``apply(decoded)`` commits it. The
+    consumer calls ``apply`` for one batch at a time, in order, and overlaps it with the
+    next batch's ``decode``."""
 
     def __init__(
         self,
         settings: KafkaSettings,
         group_id: str,
         topics: Sequence[str],
-        sink: BatchSink,
+        decode: Decode,
+        apply: Apply,
         client_id: str,
         *,
         description: str = "",
     ) -> None:
         self.settings, self.group_id, self.topics = settings, group_id, list(topics)
-        self.sink, self.client_id = sink, client_id
+        self.decode, self.apply, self.client_id = decode, apply, client_id
         self.broker = KafkaBroker(
             settings.bootstrap_servers,
             client_id=client_id,
@@ -103,7 +117,7 @@ class KafkaBatchConsumer:
             max_records=settings.max_batch_records,
             batch_timeout_ms=200,
             group_id=group_id,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            ack_policy=AckPolicy.MANUAL,
             decoder=_raw_records,
             title=f"{client_id}: consume",
             description=description or f"Consumes {', '.join(self.topics)}",
@@ -112,14 +126,68 @@ class KafkaBatchConsumer:
         self.subscriber(self._handle)
         self._positions: dict[TopicPartition, int] = {}
         self._started = False
+        self._stopping = False
+        self._handling = 0
+        self._in_flight: asyncio.Task[bool] | None = None
+        self._restarting = False
+        self._restart_task: asyncio.Task[None] | None = None
 
     async def _handle(self, records: Any) -> None:
         batch = [RawRecord.of(r) for r in records]
-        if not batch:
-            return
-        await self.sink(batch)
-        for r in batch:  # committed by FastStream right after this returns
-            self._positions[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        if not batch or self._stopping or self._restarting:
+            return  # not committed: delivered again
+        self._handling += 1
+        try:
+            decoded = await self.decode(batch)
+            if not await self._previous_succeeded() or self._stopping:
+                return  # the batch before failed (or we stop): this one comes again
+            self._in_flight = asyncio.create_task(self._apply(decoded, batch))
+        finally:
+            self._handling -= 1
+
+    async def _previous_succeeded(self) -> bool:
+        if self._in_flight is None:
+            return not self._restarting
+        task, self._in_flight = self._in_flight, None
+        return await task
+
+    async def _apply(self, decoded: Any, batch: list[RawRecord]) -> bool:
+        """Commit one batch, then its offsets. False: it failed; the consumer restarts
+        from the last committed offsets, so this batch and those behind it come again."""
+        try:
+            await self.apply(decoded)
+        except Exception:
+            log.exception("batch_failed_redelivering", records=len(batch))
+            if not self._restarting:
+                self._restarting = True
+                self._restart_task = asyncio.create_task(self._restart())
+            return False
+        ends: dict[TopicPartition, int] = {}
+        for r in batch:
+            ends[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        self._positions.update(ends)
+        consumer = self._consumer
+        if consumer is not None:
+            try:
+                await consumer.commit(ends)
+            except Exception as exc:  # e.g. a rebalance took the partition: the new
+                # owner starts at the last commit and its inbox drops what we did
+                log.warning("offset_commit_failed", error=str(exc)[:300])
+        return True
+
+    async def _restart(self, pause: float = 1.0) -> None:
+        """Leave the group and join again: every fetched-ahead record is dropped and
+        consumption resumes at the committed offsets."""
+        await asyncio.sleep(pause)
+        try:
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+            self._in_flight = None
+            if self._started:
+                await self.broker.start()
+        finally:
+            self._restarting = False
+            log.info("consumer_restarted_after_failure")
 
     @property
     def _consumer(self) -> AIOKafkaConsumer | None:
@@ -127,6 +195,7 @@ class KafkaBatchConsumer:
         return consumer
 
     async def start(self) -> None:
+        self._stopping = False
         await self.broker.start()
         self._started = True
 
@@ -135,12 +204,25 @@ class KafkaBatchConsumer:
         """The subscriber has a live Kafka consumer (FastStream runs its fetch loop)."""
         return self._started and self._consumer is not None
 
-    async def stop(self) -> None:
-        """Graceful: FastStream waits for the batch in hand (and its commit)."""
-        if self._started:
-            self._started = False
-            with contextlib.suppress(Exception):
-                await self.broker.stop()
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Graceful: no new batch starts; the one in flight commits with its offsets;
+        then the consumer leaves the group."""
+        if not self._started:
+            return
+        self._started, self._stopping = False, True
+        if self._restart_task is not None and not self._restart_task.done():
+            self._restart_task.cancel()
+            await asyncio.gather(self._restart_task, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (self._handling or self._in_flight is not None) and loop.time() < deadline:
+            if self._in_flight is not None and not self._handling:
+                with contextlib.suppress(Exception):
+                    await self._previous_succeeded()
+            else:
+                await asyncio.sleep(0.01)
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Records behind the end of each assigned partition."""

@@ -12,6 +12,7 @@ handler can load and write in bulk. Order within a partition is kept.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import Counter
@@ -100,6 +101,17 @@ class Handlers:
 
 
 @dataclass
+class DecodedBatch:
+    """A batch after decoding: what to handle (in partition order) and what to
+    dead-letter."""
+
+    batch: list[tuple[RawRecord, Envelope]] = field(default_factory=list)
+    dead: list[ProducerRecord] = field(default_factory=list)
+    ignored: int = 0
+    seconds: float = 0.0  # spent decoding
+
+
+@dataclass
 class BatchOutcome:
     handled: int = 0
     duplicates: int = 0
@@ -123,7 +135,10 @@ class EventPipeline:
     async def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
         """Apply, dead-letter and publish one batch. When this returns, the batch's
         offsets may be committed."""
-        outcome = await self.apply(records)
+        return await self.process_decoded(self.decode(records))
+
+    async def process_decoded(self, decoded: DecodedBatch) -> BatchOutcome:
+        outcome = await self.apply_decoded(decoded)
         await self.committer.publish_soon(outcome.published)
         return outcome
 
@@ -144,16 +159,34 @@ class EventPipeline:
     async def apply(self, records: Sequence[RawRecord]) -> BatchOutcome:
         """Everything up to and including the commit, and the dead letters; not the
         publishing of outgoing events (``process`` does that)."""
-        started = time.perf_counter()
+        return await self.apply_decoded(self.decode(records))
+
+    def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
+        """Decode a batch (pure CPU, no I/O): the events to handle, and dead letters
+        for what cannot be decoded."""
+        decoded = DecodedBatch()
+        self._decode_into(decoded, records)
         self.metrics.batch_size.labels(self.service).observe(len(records))
-        outcome = BatchOutcome()
-        dead: list[ProducerRecord] = []
-        batch: list[tuple[RawRecord, Envelope]] = []
+        return decoded
+
+    async def decode_yielding(self, records: Sequence[RawRecord], every: int = 100) -> DecodedBatch:
+        """``decode`` in slices, letting the event loop run between them: the previous
+        batch's transaction gets its database replies while this batch decodes."""
+        decoded = DecodedBatch()
+        for start in range(0, len(records), every):
+            self._decode_into(decoded, records[start : start + every])
+            await asyncio.sleep(0)
+        self.metrics.batch_size.labels(self.service).observe(len(records))
+        return decoded
+
+    def _decode_into(self, decoded: DecodedBatch, records: Sequence[RawRecord]) -> None:
+        started = time.perf_counter()
+        handled_types = self.handlers.by_type
         for raw in records:
             try:
                 env = from_kafka(raw.headers, raw.value)
             except DecodeError as exc:
-                dead.append(dead_letter_record(self.service, raw, exc.kind, exc.message))
+                decoded.dead.append(dead_letter_record(self.service, raw, exc.kind, exc.message))
                 self.metrics.dead_letters.labels(self.service, exc.kind).inc()
                 log.warning(
                     "dead_lettered",
@@ -164,12 +197,18 @@ class EventPipeline:
                     offset=raw.offset,
                 )
                 continue
-            if env.type not in self.handlers.by_type:
-                outcome.ignored += 1
+            if env.type not in handled_types:
+                decoded.ignored += 1
                 self.metrics.events_ignored.labels(self.service, env.event.type_name).inc()
                 continue
-            batch.append((raw, env))
+            decoded.batch.append((raw, env))
+        decoded.seconds += time.perf_counter() - started
 
+    async def apply_decoded(self, decoded: DecodedBatch) -> BatchOutcome:
+        """The transaction for a decoded batch, and its dead letters."""
+        started = time.perf_counter()
+        outcome = BatchOutcome(ignored=decoded.ignored)
+        dead, batch = decoded.dead, decoded.batch
         if batch:
             try:
                 await self._commit(batch, outcome)
@@ -198,7 +237,9 @@ class EventPipeline:
         if dead:
             await retry_transient(lambda: self.producer.send_all(dead), self.metrics)
             outcome.dead_lettered = len(dead)
-        self.metrics.handler_seconds.labels(self.service).observe(time.perf_counter() - started)
+        self.metrics.handler_seconds.labels(self.service).observe(
+            decoded.seconds + time.perf_counter() - started
+        )
         return outcome
 
     async def _commit(self, batch: list[tuple[RawRecord, Envelope]], outcome: BatchOutcome) -> None:

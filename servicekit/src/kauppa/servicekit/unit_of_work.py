@@ -21,6 +21,7 @@ OUTBOX = "_outbox"
 TIMERS = "_timers"
 IDEMPOTENCY = "_idempotency"
 OUTBOX_ROW_BYTES = 4 * 1024 * 1024
+RECORD_ALLOWANCE = 2048  # bytes per record beyond its value: key, headers, framing
 
 Document = dict[str, Any]
 
@@ -144,11 +145,12 @@ class UnitOfWork:
 
 
 def _chunks(records: list[ProducerRecord], limit: int) -> list[tuple[int, int]]:
-    """Index ranges of records whose encoded size stays under ``limit`` (one outbox row
-    each; a MongoDB document holds at most 16 MB)."""
+    """Index ranges of records whose size stays under ``limit`` (one outbox row each; a
+    MongoDB document holds at most 16 MB). The size is estimated: the value plus a
+    generous allowance for key, headers and BSON framing."""
     ranges, start, size = [], 0, 0
     for i, r in enumerate(records):
-        n = len(r.value or b"") + len(r.key or b"") + sum(len(v) + 16 for _, v in r.headers) + 64
+        n = len(r.value or b"") + RECORD_ALLOWANCE
         if size + n > limit and i > start:
             ranges.append((start, i))
             start, size = i, 0

@@ -12,7 +12,6 @@ from kauppa.confirmation.sender import ConfirmationSender, SenderMetrics
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.confirmation.storage import INDEXES
 from kauppa.servicekit.clock import Clock
-from kauppa.servicekit.deadletters import RawRecord
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.pipeline import BatchOutcome
 from kauppa.servicekit.runtime import ServiceRuntime
@@ -59,11 +58,9 @@ class ConfirmationRuntime(ServiceRuntime):
         self.sender.wake()
         await super().stop()
 
-    async def process(self, records: list[RawRecord]) -> BatchOutcome:
-        outcome = await super().process(records)
+    async def after_batch(self, outcome: BatchOutcome) -> None:
         if outcome.handled:
             self.sender.wake()
-        return outcome
 
 
 def build_runtime(

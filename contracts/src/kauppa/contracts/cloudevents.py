@@ -68,7 +68,7 @@ class Envelope(Generic[EventT]):
 
     @property
     def type(self) -> str:
-        return self.event.ce_type()
+        return self.event._ce_type or self.event.ce_type()
 
     @property
     def subject(self) -> str:
@@ -149,15 +149,23 @@ def encode_body(event: Event) -> bytes:
     return event.model_dump_json().encode()
 
 
+_SPECVERSION_BYTES = SPECVERSION.encode()
+_CONTENT_TYPE_BYTES = CONTENT_TYPE.encode()
+
+
 def to_kafka_headers(env: Envelope) -> Headers:
+    return _headers(env, env.subject.encode())
+
+
+def _headers(env: Envelope, subject: bytes) -> Headers:
     headers: Headers = [
-        ("ce_specversion", SPECVERSION.encode()),
+        ("ce_specversion", _SPECVERSION_BYTES),
         ("ce_id", env.id.encode()),
         ("ce_type", env.type.encode()),
         ("ce_source", env.source.encode()),
         ("ce_time", _iso(env.time).encode()),
-        ("ce_subject", env.subject.encode()),
-        ("content-type", CONTENT_TYPE.encode()),
+        ("ce_subject", subject),
+        ("content-type", _CONTENT_TYPE_BYTES),
         ("ce_correlationid", env.correlation_id.encode()),
     ]
     if env.causation_id:
@@ -170,7 +178,8 @@ def to_kafka_headers(env: Envelope) -> Headers:
 
 def to_kafka(env: Envelope) -> tuple[str, bytes, bytes, Headers]:
     """(topic, key, value, headers) for a producer."""
-    return env.topic, env.subject.encode(), encode_body(env.event), to_kafka_headers(env)
+    key = env.subject.encode()
+    return env.topic, key, encode_body(env.event), _headers(env, key)
 
 
 def header_map(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
@@ -235,12 +244,20 @@ def _build(attrs: Mapping[str, Any], data: Any, *, raw_json: bytes | None = None
 
 def from_kafka(headers: Iterable[tuple[str, bytes | None]] | None, value: bytes | None) -> Envelope:
     """Decode a binary-mode record; raises a ``DecodeError`` naming what is wrong."""
-    hmap = header_map(headers)
     if value is None:
         raise DecodeError("empty record value (tombstone)")
-    attrs = {k[3:]: v for k, v in hmap.items() if k.startswith("ce_")}
-    if "traceparent" in hmap:
-        attrs["traceparent"] = hmap["traceparent"]
+    attrs: dict[str, str] = {}
+    for name, raw in headers or ():
+        if raw is None:
+            continue
+        if name.startswith("ce_"):
+            name = name[3:]
+        elif name != "traceparent":
+            continue
+        try:
+            attrs[name] = raw.decode()
+        except UnicodeDecodeError:
+            attrs[name] = raw.decode("latin-1")
     return _build(attrs, None, raw_json=value)
 
 

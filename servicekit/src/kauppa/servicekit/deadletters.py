@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer
 from kauppa.contracts.cloudevents import header_map
@@ -23,9 +23,9 @@ from kauppa.servicekit.settings import KafkaSettings
 DLQ_PREFIX = "dlq_"
 
 
-@dataclass(frozen=True)
-class RawRecord:
-    """A consumed Kafka record, before decoding."""
+class RawRecord(NamedTuple):
+    """A consumed Kafka record, before decoding (a named tuple: immutable, and cheap to
+    make by the thousand)."""
 
     topic: str
     partition: int

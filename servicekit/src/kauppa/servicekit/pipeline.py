@@ -257,13 +257,18 @@ class EventPipeline:
             fresh_holder[:] = [fresh]
             # Runs of consecutive events with the same handler, in partition order.
             run: list[Envelope] = []
+            run_handler: BatchHandler | None = None
             for env in fresh:
-                if run and handlers[run[-1].type] is not handlers[env.type]:
-                    await handlers[run[-1].type](run, uow)
+                handler = handlers[env.type]
+                if run and handler is not run_handler:
+                    assert run_handler is not None
+                    await run_handler(run, uow)
                     run = []
                 run.append(env)
+                run_handler = handler
             if run:
-                await handlers[run[-1].type](run, uow)
+                assert run_handler is not None
+                await run_handler(run, uow)
             if fresh:
                 await uow.db[INBOX].insert_one(
                     {"_id": uuid.uuid4().hex, "ids": [e.id for e in fresh], "at": uow.now},
@@ -276,15 +281,10 @@ class EventPipeline:
         outcome.handled += len(fresh)
         outcome.duplicates += len(batch) - len(fresh)
         outcome.published.extend(outgoing)
-        handled: Counter[str] = Counter()
+        handled: Counter[str] = Counter(type(e.event).type_name for e in fresh)
         repeated: Counter[str] = Counter()
-        pending = {e.id for e in fresh}
-        for _, env in batch:
-            if env.id in pending:
-                pending.discard(env.id)
-                handled[env.event.type_name] += 1
-            else:
-                repeated[env.event.type_name] += 1
+        if len(fresh) < len(batch):
+            repeated = Counter(type(env.event).type_name for _, env in batch) - handled
         for type_name, n in handled.items():
             self.metrics.events_in.labels(self.service, type_name).inc(n)
         for type_name, n in repeated.items():

@@ -3,7 +3,7 @@ unit of work (one transaction per batch with the inbox, timers and outbox)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kauppa.contracts import (
@@ -142,6 +142,8 @@ class OpenHandoffs:
 
 def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]]:
     """The service's event handlers and timer handlers, bound to its SLA policy."""
+    if policy.calendar is not None:
+        policy.calendar.warm(datetime.now(UTC).date())
     handlers = Handlers()
 
     @handlers.on_batch(LeadQualified)

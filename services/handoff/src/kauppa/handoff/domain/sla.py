@@ -32,6 +32,12 @@ class BusinessCalendar:
             self._holidays[day.year] = holidays.country_holidays(self.country, years=day.year)
         return day not in self._holidays[day.year]
 
+    def warm(self, today: date) -> None:
+        """Load this year's and next year's public holidays now (the first lookup of a
+        year takes ~0.2 s; better at start-up than inside the first batch)."""
+        for year in (today.year, today.year + 1):
+            self.is_working_day(date(year, 1, 2))
+
     def _open_close(self, day: date) -> tuple[datetime, datetime]:
         start = datetime.combine(day, time(self.day_start_hour), self.zone)
         if self.day_end_hour >= 24:

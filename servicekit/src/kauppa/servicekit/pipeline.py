@@ -4,7 +4,7 @@ For each batch: decode every record by ``ce_type``; what cannot be decoded, or i
 unknown type, is dead-lettered; known types this service does not handle are skipped.
 Then ONE transaction holds the inbox records (event ids seen before are dropped), the
 handlers' state changes, their timers and their outgoing events (outbox). After commit
-the outgoing events are published; the caller commits offsets after ``process`` returns.
+the outgoing events are published; the caller commits offsets after ``process_decoded`` returns.
 
 Handlers take a list: consecutive events of the same handler arrive together, so a
 handler can load and write in bulk. Order within a partition is kept.
@@ -132,12 +132,9 @@ class EventPipeline:
         self.service, self.handlers, self.committer = service, handlers, committer
         self.producer, self.metrics = producer, metrics
 
-    async def process(self, records: Sequence[RawRecord]) -> BatchOutcome:
-        """Apply, dead-letter and publish one batch. When this returns, the batch's
-        offsets may be committed."""
-        return await self.process_decoded(self.decode(records))
-
     async def process_decoded(self, decoded: DecodedBatch) -> BatchOutcome:
+        """Apply, dead-letter and queue for publishing one decoded batch. When this
+        returns, the batch's offsets may be committed."""
         outcome = await self.apply_decoded(decoded)
         await self.committer.publish_soon(outcome.published)
         return outcome
@@ -158,7 +155,7 @@ class EventPipeline:
 
     async def apply(self, records: Sequence[RawRecord]) -> BatchOutcome:
         """Everything up to and including the commit, and the dead letters; not the
-        publishing of outgoing events (``process`` does that)."""
+        publishing of outgoing events (``process_decoded`` does that)."""
         return await self.apply_decoded(self.decode(records))
 
     def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:

@@ -45,6 +45,29 @@ async def test_same_event_three_times_has_one_effect(infra, settings_for, runtim
     assert (await rt.readiness())["consumer"] == "stopped"
 
 
+async def test_batch_mixing_new_and_seen_events_applies_only_the_new(
+    infra, settings_for, runtimes
+):
+    """The inbox is written optimistically (no lookup); a batch holding an event taken
+    before is re-run with the lookup, and only its new events take effect."""
+    rt = ServiceRuntime(settings_for(service_name="tally"), handlers, consume=False)
+    runtimes.append(rt)
+    await rt.start()
+    old, new = examples.lead_qualified(), examples.lead_qualified()
+    raws = {}
+    for n, lead in enumerate((old, new)):
+        _topic, key, value, headers = to_kafka(envelope(lead, source="test"))
+        raws[lead.lead_id] = RawRecord(LEADS_QUALIFIED.name, 0, n, key, value, headers)
+    first = await rt.pipeline.apply([raws[old.lead_id]])
+    assert first.handled == 1
+    again = await rt.pipeline.apply([raws[old.lead_id], raws[new.lead_id], raws[old.lead_id]])
+    assert (again.handled, again.duplicates) == (1, 2)
+    assert [e.event.lead_id for e in again.published] == [new.lead_id]
+    for lead in (old, new):
+        assert (await rt.db["tally"].find_one({"_id": lead.lead_id}))["n"] == 1
+    assert rt.metrics.events_duplicate.labels("tally", "LeadQualified")._value.get() == 2
+
+
 async def test_crash_after_commit_before_publish_still_emits(infra, settings_for, runtimes):
     """Commit, 'crash' (never publish), restart: the relay sends the event; a redelivery
     of the input after restart is dropped by the inbox, so exactly one event goes out."""

@@ -31,11 +31,16 @@ from kauppa.servicekit.producer import EventProducer, ProducerRecord
 from kauppa.servicekit.unit_of_work import INBOX, UnitOfWork
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 BatchHandler = Callable[[list[Envelope], UnitOfWork], Awaitable[None]]
 EventHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 Document = dict[str, Any]
 log = get_logger(__name__)
+
+
+class _SeenBefore(Exception):
+    """The optimistic inbox insert met an event id taken before."""
 
 
 async def seen_ids(
@@ -243,15 +248,32 @@ class EventPipeline:
         handlers = self.handlers.by_type
         fresh_holder: list[list[Envelope]] = []
 
-        async def work(uow: UnitOfWork) -> int:
-            ids = [env.id for _, env in batch]
-            seen = await seen_ids(uow.db, ids, session=uow.session)
+        async def work(uow: UnitOfWork, *, check: bool) -> int:
+            # The inbox row is written first, under a unique index on the event ids.
+            # Optimistically (check=False) nothing is looked up: a repeat fails the insert
+            # at once and the batch is re-run with the lookup (check=True). Repeats are
+            # rare (redelivery after a crash or a rebalance), lookups of every id are not.
+            seen = (
+                await seen_ids(uow.db, [env.id for _, env in batch], session=uow.session)
+                if check
+                else set()
+            )
             fresh: list[Envelope] = []
             for _, env in batch:
                 if env.id not in seen:
                     seen.add(env.id)
                     fresh.append(env)
             fresh_holder[:] = [fresh]
+            if fresh:
+                try:
+                    await uow.db[INBOX].insert_one(
+                        {"_id": uuid.uuid4().hex, "ids": [e.id for e in fresh], "at": uow.now},
+                        session=uow.session,
+                    )
+                except DuplicateKeyError as exc:
+                    if check:
+                        raise  # taken meanwhile by another consumer: the retry sorts it out
+                    raise _SeenBefore from exc
             # Runs of consecutive events with the same handler, in partition order.
             run: list[Envelope] = []
             run_handler: BatchHandler | None = None
@@ -266,14 +288,15 @@ class EventPipeline:
             if run:
                 assert run_handler is not None
                 await run_handler(run, uow)
-            if fresh:
-                await uow.db[INBOX].insert_one(
-                    {"_id": uuid.uuid4().hex, "ids": [e.id for e in fresh], "at": uow.now},
-                    session=uow.session,
-                )
             return len(fresh)
 
-        _, outgoing = await retry_transient(lambda: self.committer.transact(work), self.metrics)
+        async def attempt() -> tuple[int, list[Envelope]]:
+            try:
+                return await self.committer.transact(lambda uow: work(uow, check=False))
+            except _SeenBefore:
+                return await self.committer.transact(lambda uow: work(uow, check=True))
+
+        _, outgoing = await retry_transient(attempt, self.metrics)
         fresh = fresh_holder[0] if fresh_holder else []
         outcome.handled += len(fresh)
         outcome.duplicates += len(batch) - len(fresh)

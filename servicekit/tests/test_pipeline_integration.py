@@ -45,9 +45,7 @@ async def test_same_event_three_times_has_one_effect(infra, settings_for, runtim
     assert (await rt.readiness())["consumer"] == "stopped"
 
 
-async def test_batch_mixing_new_and_seen_events_applies_only_the_new(
-    infra, settings_for, runtimes
-):
+async def test_batch_mixing_new_and_seen_events_applies_only_the_new(infra, settings_for, runtimes):
     """The inbox is written optimistically (no lookup); a batch holding an event taken
     before is re-run with the lookup, and only its new events take effect."""
     rt = ServiceRuntime(settings_for(service_name="tally"), handlers, consume=False)
@@ -113,6 +111,10 @@ async def test_poison_message_is_dead_lettered_and_partition_keeps_flowing(
         (k, b"fi.kauppa.NoSuchThing.v1" if k == "ce_type" else v) for k, v in bad_headers
     ]
     _t, _k, good_value, good_headers = to_kafka(envelope(good, source="test"))
+    # Valid, with an upstream header that is not UTF-8: handled like any other.
+    odd = examples.lead_qualified(lead_id=good.lead_id + "-odd")
+    _t, _k, odd_value, odd_headers = to_kafka(envelope(odd, source="test"))
+    odd_headers = [*odd_headers, ("x-upstream", b"\xff\xfe")]
     async with TopicReader(
         infra.kafka_bootstrap_servers, LEADS_HANDOFF.name, dead_letter_topic("tally").name
     ) as out:
@@ -122,10 +124,12 @@ async def test_poison_message_is_dead_lettered_and_partition_keeps_flowing(
                 (LEADS_QUALIFIED.name, key, b"\x00not json", good_headers),
                 (LEADS_QUALIFIED.name, key, bad_value, bad_headers),
                 (LEADS_QUALIFIED.name, key, good_value, unknown_headers),
+                (LEADS_QUALIFIED.name, key, odd_value, odd_headers),
                 (LEADS_QUALIFIED.name, key, good_value, good_headers),
             ],
         )
         await out.wait_for_events("LeadRejected", lead_id=good.lead_id)
+        await out.wait_for_events("LeadRejected", lead_id=odd.lead_id)
         await out.wait_for(
             lambda r: sum(1 for x in r.records if x.topic.startswith("kauppa.dlq")) >= 3,
             what="3 dead letters",

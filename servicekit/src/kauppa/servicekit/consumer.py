@@ -10,7 +10,9 @@ state in partition order, exactly as if batches ran one by one.
 
 Offsets: FastStream's own acknowledgement is off (``AckPolicy.MANUAL``); after a batch's
 transaction committed (and its dead letters were acknowledged) the kit commits exactly
-that batch's offsets, never a position fetched past it. Should a batch fail (the
+that batch's offsets, never a position fetched past it. Offset commits run in the
+background, in batch order, so the next transaction does not wait for the broker's
+answer; a graceful stop waits for them. Should a batch fail (the
 pipeline retries database and broker trouble itself, so only a bug gets here), nothing
 after it is committed and the consumer rejoins the group: the failed batch and whatever
 was fetched behind it are delivered again from the last committed offsets.
@@ -23,9 +25,10 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
+from faststream.kafka.message import FAKE_CONSUMER, KafkaMessage
 from faststream.message import StreamMessage
 from kauppa.servicekit.deadletters import RawRecord
 from kauppa.servicekit.logging import get_logger
@@ -73,6 +76,22 @@ def faststream_security(settings: KafkaSettings) -> Any:
     return BaseSecurity(ssl_context=context) if use_ssl else None
 
 
+async def _batch_message(records: tuple[ConsumerRecord[Any, Any], ...]) -> StreamMessage[Any]:
+    """FastStream parser: wrap the aiokafka records as they are. FastStream's own batch
+    parser decodes every header of every record as UTF-8: work the kit does not need,
+    and a single header that is not UTF-8 would fail the whole batch, over and over (the
+    kit dead-letters what cannot be decoded, record by record). A plain ``KafkaMessage``
+    cannot commit offsets: the kit commits them itself."""
+    first, last = records[0], records[-1]
+    return KafkaMessage(
+        records,
+        body=records,
+        message_id=f"{first.topic}-{first.partition}-{first.offset}-{last.offset}",
+        correlation_id=f"{first.topic}-{first.partition}-{first.offset}",
+        consumer=FAKE_CONSUMER,
+    )
+
+
 async def _raw_records(msg: StreamMessage[Any]) -> Any:
     """FastStream decoder: hand over the aiokafka records untouched."""
     return msg.raw_message
@@ -118,6 +137,7 @@ class KafkaBatchConsumer:
             batch_timeout_ms=200,
             group_id=group_id,
             ack_policy=AckPolicy.MANUAL,
+            parser=_batch_message,
             decoder=_raw_records,
             title=f"{client_id}: consume",
             description=description or f"Consumes {', '.join(self.topics)}",
@@ -131,6 +151,8 @@ class KafkaBatchConsumer:
         self._in_flight: asyncio.Task[bool] | None = None
         self._restarting = False
         self._restart_task: asyncio.Task[None] | None = None
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._offset_task: asyncio.Task[None] | None = None
 
     async def _handle(self, records: Any) -> None:
         batch = [RawRecord.of(r) for r in records]
@@ -166,20 +188,42 @@ class KafkaBatchConsumer:
         for r in batch:
             ends[TopicPartition(r.topic, r.partition)] = r.offset + 1
         self._positions.update(ends)
-        consumer = self._consumer
-        if consumer is not None:
+        self._commit_offsets_soon(ends)
+        return True
+
+    def _commit_offsets_soon(self, ends: dict[TopicPartition, int]) -> None:
+        """Commit the batch's offsets in the background, in batch order: the next
+        batch's transaction need not wait for the broker's answer. Offsets of batches
+        that finish meanwhile are merged into the next commit."""
+        for tp, end in ends.items():
+            if end > self._uncommitted.get(tp, -1):
+                self._uncommitted[tp] = end
+        if self._offset_task is None or self._offset_task.done():
+            self._offset_task = asyncio.create_task(self._commit_offsets())
+
+    async def _commit_offsets(self) -> None:
+        while self._uncommitted:
+            ends, self._uncommitted = self._uncommitted, {}
+            consumer = self._consumer
+            if consumer is None:
+                return
             try:
                 await consumer.commit(ends)
             except Exception as exc:  # e.g. a rebalance took the partition: the new
                 # owner starts at the last commit and its inbox drops what we did
                 log.warning("offset_commit_failed", error=str(exc)[:300])
-        return True
+
+    async def _flush_offsets(self) -> None:
+        if self._offset_task is not None:
+            await asyncio.gather(self._offset_task, return_exceptions=True)
+            self._offset_task = None
 
     async def _restart(self, pause: float = 1.0) -> None:
         """Leave the group and join again: every fetched-ahead record is dropped and
         consumption resumes at the committed offsets."""
         await asyncio.sleep(pause)
         try:
+            await self._flush_offsets()  # what succeeded before the failure
             with contextlib.suppress(Exception):
                 await self.broker.stop()
             self._in_flight = None
@@ -221,6 +265,7 @@ class KafkaBatchConsumer:
                     await self._previous_succeeded()
             else:
                 await asyncio.sleep(0.01)
+        await self._flush_offsets()
         with contextlib.suppress(Exception):
             await self.broker.stop()
 

@@ -161,11 +161,27 @@ class KafkaBatchConsumer:
         self._handling += 1
         try:
             decoded = await self.decode(batch)
-            if not await self._previous_succeeded() or self._stopping:
-                return  # the batch before failed (or we stop): this one comes again
-            self._in_flight = asyncio.create_task(self._apply(decoded, batch))
+            if self._stopping or self._restarting:
+                return  # not committed: delivered again
+            # Chained to the batch before: its transaction starts the moment that one
+            # ends, not once FastStream has come round with the next fetch.
+            previous = self._in_flight
+            self._in_flight = asyncio.create_task(self._apply_after(previous, decoded, batch))
+            if previous is not None:
+                # Back-pressure: fetch and decode the next batch while this one applies,
+                # never further ahead.
+                await asyncio.wait([previous])
         finally:
             self._handling -= 1
+
+    async def _apply_after(
+        self, previous: asyncio.Task[bool] | None, decoded: Any, batch: list[RawRecord]
+    ) -> bool:
+        if previous is not None and not await previous:
+            return False  # the batch before failed: this one comes again
+        if self._stopping:
+            return False  # not committed: delivered again
+        return await self._apply(decoded, batch)
 
     async def _previous_succeeded(self) -> bool:
         if self._in_flight is None:
@@ -185,8 +201,12 @@ class KafkaBatchConsumer:
                 self._restart_task = asyncio.create_task(self._restart())
             return False
         ends: dict[TopicPartition, int] = {}
-        for r in batch:
-            ends[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        last = batch[0]
+        for r in batch:  # a partition's records come in order: its last sets the end
+            if r.partition != last.partition or r.topic != last.topic:
+                ends[TopicPartition(last.topic, last.partition)] = last.offset + 1
+            last = r
+        ends[TopicPartition(last.topic, last.partition)] = last.offset + 1
         self._positions.update(ends)
         self._commit_offsets_soon(ends)
         return True

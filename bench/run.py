@@ -1,13 +1,18 @@
 """`make bench`: the raw Kafka pipe and every scenario, in one run, on the same broker
 and database; reports rates and their ratio to the raw pipe.
 
+Every scenario runs right after a raw-pipe run of its own and the pair is repeated
+(--rounds, default 3); the median ratio is reported, with every round's figures. A
+shared machine's speed drifts from one minute to the next; pairing and the median keep
+that drift out of the ratio.
+
 Each system under test (the raw pipe, each service runtime) runs in a child process of
 its own, as it would in production; this process produces the inputs and reads the
 outputs. Throughput: N outputs over the time from the first to the last output.
 Latency: inputs offered at --rate per second, output arrival minus input send time.
 
     make bench                                  # 50,000 events per scenario, 100,000 timers
-    make bench BENCH_ARGS="--events 10000 --only handoff"
+    make bench BENCH_ARGS="--events 10000 --only handoff --rounds 1"
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import importlib
 import json
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +53,59 @@ def bench_modules() -> list[Any]:
     return found
 
 
-def show(results: list[b.Measurement], baseline: b.Measurement) -> None:
+@dataclass
+class Row:
+    """One scenario over all rounds: each round pairs it with a raw-pipe run just before
+    it, so a ratio compares two runs on the same machine minutes apart at most."""
+
+    name: str
+    runs: list[b.Measurement] = field(default_factory=list)
+    baselines: list[b.Measurement] = field(default_factory=list)
+
+    def ratios(self) -> list[float]:
+        if not self.baselines:
+            return []
+        return [
+            r.rate / raw.rate
+            for r, raw in zip(self.runs, self.baselines, strict=True)
+            if raw.rate and r.events
+        ]
+
+    def median_run(self) -> tuple[b.Measurement, float | None]:
+        """The round with the median ratio (the median rate for the raw pipe itself)."""
+        ratios = self.ratios()
+        if ratios:
+            order = sorted(range(len(ratios)), key=ratios.__getitem__)
+            i, ratio = order[len(order) // 2], ratios[order[len(order) // 2]]
+        else:
+            order = sorted(range(len(self.runs)), key=lambda k: self.runs[k].rate)
+            i, ratio = order[len(order) // 2], None
+        run = self.runs[i]
+        if not run.latency_ms:  # latency is measured in the first round only
+            run.latency_ms = next((r.latency_ms for r in self.runs if r.latency_ms), {})
+        return run, ratio
+
+
+def show(rows: list[Row]) -> None:
     print()
     print(
         f"{'scenario':58} {'events':>8} {'events/s':>10} {'ratio':>6} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'CPU us/ev':>10}"
     )
-    for r in results:
-        ratio = r.rate / baseline.rate if baseline.rate and r.events else float("nan")
+    for row in rows:
+        r, ratio = row.median_run()
         cpu = r.cpu_us_per_event
         print(
-            f"{r.name[:58]:58} {r.events:>8} {r.rate:>10,.0f} {ratio:>6.2f} "
+            f"{r.name[:58]:58} {r.events:>8} {r.rate:>10,.0f} "
+            f"{ratio if ratio is not None else (1.0 if r.events else float('nan')):>6.2f} "
             f"{r.latency_ms.get('p50', float('nan')):>8} {r.latency_ms.get('p99', float('nan')):>8}"
             f" {cpu if cpu is not None else float('nan'):>10.1f}"
         )
+        if len(row.runs) > 1 and r.events:
+            rates = ", ".join(f"{x.rate:,.0f}" for x in row.runs)
+            print(f"{'':60}events/s by round: {rates}")
+            if row.ratios():
+                print(f"{'':60}ratio by round: {', '.join(f'{x:.2f}' for x in row.ratios())}")
         for key, value in r.extra.items():
             print(f"{'':60}{key}: {value}")
 
@@ -72,17 +117,31 @@ async def run_all(infra: Any, args: argparse.Namespace) -> None:
         auto_offset_reset="latest",
     )
     mongo = MongoSettings(uri=infra.mongodb_uri)
-    print(f"raw pipe: {args.events} events ...", flush=True)
-    baseline = await b.run_raw_pipe(
-        kafka, mongo, kit_inputs, args.events, latency_events=args.latency_events, rate=args.rate
-    )
-    print(f"  {baseline.rate:,.0f} events/s", flush=True)
-    results = [baseline]
-    for module in bench_modules():
-        for index, scenario in enumerate(getattr(module, "SCENARIOS", [])):
-            if args.only and args.only not in scenario.name:
-                continue
-            print(f"{scenario.name}: {args.events} events ...", flush=True)
+    raw_row = Row("raw aiokafka consume -> produce (baseline)")
+    rows: dict[str, Row] = {}
+    timers: list[Row] = []
+    selected = [
+        (module, index, scenario)
+        for module in bench_modules()
+        for index, scenario in enumerate(getattr(module, "SCENARIOS", []))
+        if not args.only or args.only in scenario.name
+    ]
+    for round_no in range(args.rounds):
+        latency_events = args.latency_events if round_no == 0 else 0  # latency: once
+        print(f"round {round_no + 1} of {args.rounds}", flush=True)
+        for module, index, scenario in selected:
+            print(f"  raw pipe: {args.events} events ...", end=" ", flush=True)
+            baseline = await b.run_raw_pipe(
+                kafka,
+                mongo,
+                kit_inputs,
+                args.events,
+                latency_events=latency_events if not raw_row.runs else 0,
+                rate=args.rate,
+            )
+            raw_row.runs.append(baseline)
+            print(f"{baseline.rate:,.0f} events/s", flush=True)
+            print(f"  {scenario.name}: {args.events} events ...", end=" ", flush=True)
             started = time.perf_counter()
             try:
                 result = await b.run_scenario(
@@ -91,41 +150,47 @@ async def run_all(infra: Any, args: argparse.Namespace) -> None:
                     kafka,
                     mongo,
                     args.events,
-                    latency_events=args.latency_events,
+                    latency_events=latency_events,
                     rate=args.rate,
                 )
             except Exception as exc:  # report and go on with the next scenario
                 traceback.print_exc()
                 result = b.Measurement(scenario.name, 0, 0, extra={"FAILED": repr(exc)})
+            row = rows.setdefault(scenario.name, Row(scenario.name))
+            row.runs.append(result)
+            row.baselines.append(baseline)
+            paired = result.rate / baseline.rate if baseline.rate else float("nan")
             print(
-                f"  {result.rate:,.0f} events/s ({time.perf_counter() - started:.0f} s)",
+                f"{result.rate:,.0f} events/s, ratio {paired:.2f} "
+                f"({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
-            results.append(result)
+    for module in bench_modules():
         if hasattr(module, "lateness_bench") and (not args.only or args.only in module.__name__):
             print(f"{module.__name__}.lateness_bench: {args.timer_customers} customers ...")
             extra = await module.lateness_bench(kafka, mongo, args.timer_customers)
-            results.append(b.Measurement(f"{module.__name__} timers", 0, 0, extra=extra))
-    show(results, baseline)
+            name = f"{module.__name__} timers"
+            timers.append(Row(name, [b.Measurement(name, 0, 0, extra=extra)]))
+    all_rows = [raw_row, *rows.values(), *timers]
+    show(all_rows)
     out = ROOT / ".local" / "bench" / "results.json"
-    out.write_text(
-        json.dumps(
-            [
-                {
-                    "name": r.name,
-                    "events": r.events,
-                    "rate": r.rate,
-                    "ratio": r.rate / baseline.rate if baseline.rate and r.events else None,
-                    "latency_ms": r.latency_ms,
-                    "cpu_us_per_event": r.cpu_us_per_event,
-                    "extra": r.extra,
-                }
-                for r in results
-            ],
-            indent=2,
-            default=str,
+    report = []
+    for row in all_rows:
+        r, ratio = row.median_run()
+        report.append(
+            {
+                "name": r.name,
+                "events": r.events,
+                "rate": r.rate,
+                "ratio": ratio if ratio is not None else (1.0 if row is raw_row else None),
+                "ratio_by_round": row.ratios(),
+                "rate_by_round": [x.rate for x in row.runs],
+                "latency_ms": r.latency_ms,
+                "cpu_us_per_event": r.cpu_us_per_event,
+                "extra": r.extra,
+            }
         )
-    )
+    out.write_text(json.dumps(report, indent=2, default=str))
     print(f"\nresults written to {out.relative_to(ROOT)}")
 
 
@@ -136,6 +201,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1_000.0)
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
     parser.add_argument("--timer-customers", type=int, default=100_000)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="repeat every scenario, each time right after a raw-pipe run; the median "
+        "ratio is reported (a shared machine's speed drifts between minutes)",
+    )
     args = parser.parse_args()
     with provide_infrastructure(ROOT / ".local" / "bench") as infra:
         print(infra.describe(), flush=True)

@@ -298,8 +298,31 @@ async def latency(
     return latency_summary(sent, counter.by_cause)
 
 
-async def ensure_bench_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
-    await create_topics(bootstrap, [Topic(n, "key", partitions=partitions) for n in names])
+async def fresh_topics(bootstrap: str, names: set[str], partitions: int = 3) -> None:
+    """Delete the named topics and create them again, empty, with their contract's
+    partitions (``partitions`` for bench-only topics). Every measured run starts on
+    empty topics: the embedded broker (Tansu, in memory) fetches more slowly from a
+    topic holding an earlier run's records, which would make whichever ran later look
+    slower."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from kauppa.contracts.topics import all_topics
+
+    specs = {t.name: t for t in all_topics()}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        doomed = sorted(names & set(await admin.list_topics()))
+        if doomed:
+            await admin.delete_topics(doomed)
+            for _ in range(100):
+                if not set(doomed) & set(await admin.list_topics()):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await admin.close()
+    await create_topics(
+        bootstrap, [specs.get(n) or Topic(n, "key", partitions=partitions) for n in sorted(names)]
+    )
 
 
 # ----------------------------------------------------------- the system under test
@@ -382,7 +405,7 @@ async def run_raw_pipe(
     latency_events: int = 0,
     rate: float = 1000.0,
 ) -> Measurement:
-    await ensure_bench_topics(kafka.bootstrap_servers, RAW_SOURCE, RAW_TARGET)
+    await fresh_topics(kafka.bootstrap_servers, {RAW_SOURCE, RAW_TARGET})
     sut = SystemUnderTest("raw", _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
     seconds = await throughput(
         kafka.bootstrap_servers,
@@ -432,12 +455,14 @@ async def run_scenario(
 
     scenario: Scenario = importlib.import_module(module).SCENARIOS[index]
     target = f"scenario:{module}:{index}"
+    inputs = scenario.make_inputs(n)
+    await fresh_topics(kafka.bootstrap_servers, {e.topic for e in inputs} | {scenario.output_topic})
     sut = SystemUnderTest(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
     seconds = await throughput(
         kafka.bootstrap_servers,
         sut.start,
         sut.stop,
-        scenario.make_inputs(n),
+        inputs,
         scenario.output_topic,
         scenario.output_type,
         go=sut.go,

@@ -424,6 +424,7 @@ async def run_raw_pipe(
         cpu_seconds=sut.result.get("cpu_seconds"),
     )
     if latency_events:
+        await fresh_topics(kafka.bootstrap_servers, {RAW_SOURCE, RAW_TARGET})
         sut = SystemUnderTest("raw", _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
         result.latency_ms = await latency(
             kafka.bootstrap_servers,
@@ -470,6 +471,9 @@ async def run_scenario(
     cpu_seconds = sut.result.pop("cpu_seconds", None)
     result = Measurement(scenario.name, n, seconds, extra=sut.result, cpu_seconds=cpu_seconds)
     if latency_events:
+        await fresh_topics(
+            kafka.bootstrap_servers, {e.topic for e in inputs} | {scenario.output_topic}
+        )
         sut = SystemUnderTest(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
         result.latency_ms = await latency(
             kafka.bootstrap_servers,

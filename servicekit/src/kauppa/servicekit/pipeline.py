@@ -272,7 +272,7 @@ class EventPipeline:
                     )
                 except DuplicateKeyError as exc:
                     if check:
-                        raise  # taken meanwhile by another consumer: the retry sorts it out
+                        raise  # taken meanwhile by another consumer: event by event, it is skipped
                     raise _SeenBefore from exc
             # Runs of consecutive events with the same handler, in partition order.
             run: list[Envelope] = []

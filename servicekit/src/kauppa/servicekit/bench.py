@@ -62,7 +62,11 @@ def inputs(n: int) -> list[Envelope]:
     return [
         envelope(
             template.model_copy(
-                update={"delivery_id": f"bench-{i}", "customer_id": f"cust-bench-{i}"}
+                update={
+                    "delivery_id": f"bench-{i}",
+                    "deal_id": f"deal-bench-{i}",
+                    "customer_id": f"cust-bench-{i}",
+                }
             ),
             source="bench",
         )

@@ -82,3 +82,37 @@ async def test_rs256_with_a_public_key(rsa_keys):
     # An HS256 token signed with the public key as secret must not pass (alg confusion).
     confused = jwt.encode(claims, "kauppa-local-development-secret-change-me", algorithm="HS256")
     assert (await call(app, confused)).status_code == 401
+
+
+def test_tenant_scope_of_a_token():
+    """A token with an ``org`` claim acts in that organisation only; a platform token
+    (no claim) in any, but must then name one."""
+    from fastapi import HTTPException
+    from kauppa.servicekit.auth import organisation_in_scope, visible_to
+
+    tenant = Principal("ops-a", frozenset({"ops"}), "org-a")
+    platform = Principal("ops-x", frozenset({"ops"}))
+    assert tenant.may_act_in("org-a") and not tenant.may_act_in("org-b")
+    assert platform.may_act_in("org-a") and platform.may_act_in("org-b")
+    assert organisation_in_scope(tenant, None) == "org-a"
+    assert organisation_in_scope(tenant, "org-a") == "org-a"
+    assert organisation_in_scope(platform, "org-b") == "org-b"
+    with pytest.raises(HTTPException) as refused:
+        organisation_in_scope(tenant, "org-b")
+    assert refused.value.status_code == 403
+    with pytest.raises(HTTPException) as unnamed:
+        organisation_in_scope(platform, None)
+    assert unnamed.value.status_code == 422
+    visible_to(tenant, "org-a", "lead")
+    visible_to(platform, "org-b", "lead")
+    with pytest.raises(HTTPException) as hidden:
+        visible_to(tenant, "org-b", "lead")
+    assert hidden.value.status_code == 404
+
+
+async def test_the_org_claim_reaches_the_principal():
+    settings = ServiceSettings(service_name="auth")
+    verifier = TokenVerifier(settings)
+    bound = verifier.verify(issue_token(settings, "o-1", ["ops"], organisation_id="org-a"))
+    assert bound.organisation_id == "org-a"
+    assert verifier.verify(issue_token(settings, "o-2", ["ops"])).organisation_id is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -59,6 +60,27 @@ async def test_d5_buying_path_commands_emit_events_and_build_history(
     other = {"Authorization": f"Bearer {issue_token(svc.runtime.settings, 'seller-2', ['seller'])}"}
     assert (await svc.client.get("/sellers/seller-1/deals", headers=other)).status_code == 403
     assert (await svc.client.get(f"/deals/{deal_id}", headers=other)).status_code == 403
+
+    # Tenant scope: ops of another organisation do not find the deal, nor act on it, nor
+    # read or set that organisation's sales process; ops of its own organisation do.
+    def bound(subject: str, org: str, *roles: str) -> dict[str, str]:
+        token = issue_token(svc.runtime.settings, subject, roles, organisation_id=org)
+        return {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
+
+    foreign, own = bound("ops-9", "org-other", "ops"), bound("ops-2", "org-demo", "ops")
+    assert (await svc.client.get(f"/deals/{deal_id}", headers=foreign)).status_code == 404
+    assert (await svc.client.get(f"/deals/{deal_id}", headers=own)).status_code == 200
+    r = await svc.client.post(
+        f"/deals/{deal_id}/contacts",
+        json={"channel": "phone", "summary": "x"},
+        headers=bound("seller-1", "org-other", "seller"),
+    )
+    assert r.status_code == 404
+    process = "/organisations/org-demo/sales-process"
+    assert (await svc.client.get(process, headers=foreign)).status_code == 403
+    assert (await svc.client.get(process, headers=own)).status_code == 200
+    current = (await svc.client.get(process, headers=own)).json()
+    assert (await svc.client.put(process, json=current, headers=foreign)).status_code == 403
 
     history = (await svc.client.get(f"/deals/{deal_id}", headers=svc.seller)).json()
     assert [h["type"] for h in history["history"]] == [

@@ -146,3 +146,71 @@ async def test_roster_queue_verdict_and_source_quality_over_http(service, kafka_
     assert row["acceptance_rate"] == 0.0 and row["suitable_rate"] == 0.5
     r = await client.get("/stats/sources", params={"organisation_id": org}, headers=seller)
     assert r.status_code == 403
+
+
+async def test_a_token_bound_to_an_organisation_acts_in_it_only(service):
+    """Tenant scope: ops, intake and sellers of org A neither see nor change org B's
+    roster, queue, leads or statistics; a platform token (no org claim) may name any."""
+    rt, client = service
+    org_a, org_b = new_org(), new_org()
+
+    def bound(subject: str, org: str, *roles: str) -> dict[str, str]:
+        token = issue_token(rt.settings, subject, roles, organisation_id=org)
+        return {"Authorization": f"Bearer {token}"}
+
+    ops_a, ops_b = bound("ops-a", org_a, "ops"), bound("ops-b", org_b, "ops")
+    platform = auth(rt, "ops-x", "ops")
+    lead_b = examples.lead_qualified(organisation_id=org_b)
+    doc_b = to_structured(envelope(lead_b, source="t"))
+    r = await client.post(
+        "/intake/lead-qualified", json=doc_b, headers=bound("crm-a", org_a, "intake")
+    )
+    assert r.status_code == 403
+    r = await client.post(
+        "/intake/lead-qualified", json=doc_b, headers=bound("crm-b", org_b, "intake")
+    )
+    assert r.status_code == 202
+    await seed_sellers(rt, [seller_doc("seller-b", org_b)])
+
+    for path in ("/queue", "/sellers", "/stats/sources"):
+        r = await client.get(path, params={"organisation_id": org_b}, headers=ops_a)
+        assert r.status_code == 403, path
+        r = await client.get(path, params={"organisation_id": org_b}, headers=platform)
+        assert r.status_code == 200, path
+        assert (await client.get(path, headers=platform)).status_code == 422, path
+    # Without a parameter a bound token gets its own organisation.
+    own = (await client.get("/sellers", headers=ops_b)).json()
+    assert [s["seller_id"] for s in own] == ["seller-b"]
+    assert (await client.get("/sellers", headers=ops_a)).json() == []
+
+    r = await client.put(
+        "/sellers/seller-a2",
+        json={"organisation_id": org_b, "name": "Mallory"},
+        headers={**ops_a, "Idempotency-Key": "t1"},
+    )
+    assert r.status_code == 403
+    r = await client.put(
+        "/sellers/seller-b",
+        json={"organisation_id": org_a, "name": "Taken over"},
+        headers={**ops_a, "Idempotency-Key": "t2"},
+    )
+    assert r.status_code == 404  # another tenant's seller does not exist for org A
+
+    async def routed() -> bool:
+        r = await client.get(f"/leads/{lead_b.lead_id}", headers=ops_b)
+        return r.status_code == 200 and r.json().get("seller_id") == "seller-b"
+
+    await client.put(
+        "/sellers/seller-b",
+        json={"organisation_id": org_b, "name": "Bea"},
+        headers={**ops_b, "Idempotency-Key": "t3"},
+    )
+    await eventually(routed)
+    r = await client.get(f"/leads/{lead_b.lead_id}", headers=ops_a)
+    assert r.status_code == 404
+    r = await client.post(
+        f"/leads/{lead_b.lead_id}/verdict",
+        json={"verdict": "accept"},
+        headers=bound("seller-b", org_a, "seller"),
+    )
+    assert r.status_code == 404

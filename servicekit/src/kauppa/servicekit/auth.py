@@ -32,6 +32,37 @@ class Principal:
         # admin may do everything; ops may read what sellers read.
         return role in self.roles or Role.ADMIN in self.roles
 
+    def may_act_in(self, organisation_id: str | None) -> bool:
+        """Tenant scope: a token bound to an organisation (its ``org`` claim) acts within
+        that organisation only; a platform token (no claim) in any."""
+        return not self.organisation_id or organisation_id == self.organisation_id
+
+
+def organisation_in_scope(principal: Principal, organisation_id: str | None) -> str:
+    """The organisation a request is about: the one it names, which a tenant-bound token
+    must own (403 otherwise), or the token's own when it names none (422 when neither
+    says). For endpoints taking ``organisation_id`` as a parameter or in the body."""
+    if organisation_id:
+        if not principal.may_act_in(organisation_id):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"this token acts for organisation {principal.organisation_id} only",
+            )
+        return organisation_id
+    if principal.organisation_id:
+        return principal.organisation_id
+    raise HTTPException(
+        422,
+        "organisation_id is required (the token is not bound to an organisation)",
+    )
+
+
+def visible_to(principal: Principal, organisation_id: str | None, what: str) -> None:
+    """A resource found by id belongs to the caller's organisation, or, to the caller,
+    does not exist (404: a tenant cannot learn another's ids)."""
+    if not principal.may_act_in(organisation_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {what}")
+
 
 class TokenVerifier:
     def __init__(self, settings: ServiceSettings) -> None:

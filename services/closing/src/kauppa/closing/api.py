@@ -23,7 +23,7 @@ from kauppa.closing.domain.amendment import AmendmentDraft
 from kauppa.closing.domain.close_summary import CloseTerms
 from kauppa.closing.settings import ClosingSettings, SalesProcessConfig
 from kauppa.contracts import Referral, SellerCard
-from kauppa.servicekit.auth import Principal, require
+from kauppa.servicekit.auth import Principal, organisation_in_scope, require
 from kauppa.servicekit.http import idempotent_command, runtime_of
 
 Document = dict[str, Any]
@@ -127,7 +127,7 @@ async def seller_deals(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """A seller's deals (open by default), newest first."""
-    if not may_act_for(reader, seller_id, None):
+    if not may_act_for(reader, seller_id):
         raise HTTPException(403, "sellers see their own deals")
     db = runtime_of(request).db
     query: Document = {"seller_id": seller_id, "status": status}
@@ -142,9 +142,9 @@ async def deal_with_history(deal_id: str, request: Request, reader: Reader) -> d
     """A deal's current state and its full history, oldest first."""
     db = runtime_of(request).db
     deal = await db[DEALS].find_one({"_id": deal_id})
-    if deal is None:
+    if deal is None or not reader.may_act_in(deal["organisation_id"]):
         raise HTTPException(404, f"no deal {deal_id}")
-    if not may_act_for(reader, deal["seller_id"], deal["organisation_id"]):
+    if not may_act_for(reader, deal["seller_id"]):
         raise HTTPException(403, f"deal {deal_id} belongs to another seller")
     history = sorted(deal.get("history", []), key=lambda h: h["at"])
     return {"deal": _public(deal), "history": history}
@@ -172,6 +172,7 @@ async def put_sales_process(
     organisation_id: str, config: SalesProcessConfig, request: Request, ops: Ops
 ) -> Any:
     """Stages, stale-deal windows per stage and bundle price rules of one organisation."""
+    organisation_in_scope(ops, organisation_id)
     return await _run(request, ops, commands.put_sales_process(organisation_id, config))
 
 
@@ -179,6 +180,7 @@ async def put_sales_process(
 async def get_sales_process(
     organisation_id: str, request: Request, reader: Reader
 ) -> SalesProcessConfig:
+    organisation_in_scope(reader, organisation_id)
     configs = await load_processes(
         runtime_of(request).db, None, [organisation_id], _settings(request).default_process()
     )

@@ -102,22 +102,17 @@ class LossReport(Draft):
 # ------------------------------------------------------------------ helpers
 
 
-def may_act_for(principal: Principal, seller_id: str, organisation_id: str | None) -> bool:
-    """Sellers act on their own deals; ops and admin on any in their organisation."""
-    if (
-        principal.organisation_id
-        and organisation_id
-        and principal.organisation_id != (organisation_id)
-    ):
-        return False
+def may_act_for(principal: Principal, seller_id: str) -> bool:
+    """Sellers act on their own deals; ops and admin on any (of their organisation: a
+    deal of another is not found, see ``load_deal``)."""
     return principal.subject == seller_id or principal.has("ops")
 
 
 async def load_deal(uow: UnitOfWork, deal_id: str, principal: Principal) -> Document:
     deal = await uow.db[DEALS].find_one({"_id": deal_id}, session=uow.session)
-    if deal is None:
+    if deal is None or not principal.may_act_in(deal["organisation_id"]):
         raise Refused(404, {"detail": f"no deal {deal_id}"})
-    if not may_act_for(principal, deal["seller_id"], deal["organisation_id"]):
+    if not may_act_for(principal, deal["seller_id"]):
         raise Refused(403, {"detail": f"deal {deal_id} belongs to another seller"})
     return deal
 

@@ -17,7 +17,7 @@ from kauppa.dashboard.deadletter_desk import list_dead_letters, replay_dead_lett
 from kauppa.dashboard.domain.periods import Period, period_start
 from kauppa.dashboard.health import HealthBoard, own_health
 from kauppa.dashboard.settings import DashboardSettings
-from kauppa.servicekit.auth import Principal, require
+from kauppa.servicekit.auth import Principal, organisation_in_scope, require
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
@@ -38,11 +38,10 @@ def _settings(runtime: ServiceRuntime) -> DashboardSettings:
 
 
 def _organisation(principal: Principal, org: str | None) -> str | None:
-    """A tenant-bound token sees its own organisation only; others may choose."""
+    """A tenant-bound token sees its own organisation only; a platform token may choose
+    one, or see them all (None)."""
     if principal.organisation_id:
-        if org and org != principal.organisation_id:
-            raise HTTPException(403, "this token sees only its own organisation")
-        return principal.organisation_id
+        return organisation_in_scope(principal, org)
     return org or None
 
 

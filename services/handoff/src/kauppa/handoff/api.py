@@ -24,7 +24,7 @@ from kauppa.handoff.store import (
     seller_from,
     seller_view,
 )
-from kauppa.servicekit.auth import Principal, require
+from kauppa.servicekit.auth import Principal, organisation_in_scope, require, visible_to
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
@@ -48,7 +48,7 @@ def _settings(request: Request) -> HandoffSettings:
 
 
 @router.post("/intake/lead-qualified", status_code=202, tags=["intake"])
-async def take_in_lead(request: Request, _principal: Intake) -> JSONResponse:
+async def take_in_lead(request: Request, principal: Intake) -> JSONResponse:
     """A ``LeadQualified`` as a CloudEvents structured JSON document. It goes through the
     same handlers and inbox as Kafka: the same event id by both routes has one effect."""
     try:
@@ -61,6 +61,7 @@ async def take_in_lead(request: Request, _principal: Intake) -> JSONResponse:
         raise HTTPException(400, exc.message) from exc
     if not isinstance(env.event, LeadQualified):
         raise HTTPException(400, f"this endpoint takes LeadQualified, not {env.type}")
+    organisation_in_scope(principal, env.event.organisation_id)
     outcome = await runtime_of(request).pipeline.process_envelopes([env])
     return JSONResponse(
         {"id": env.id, "lead_id": env.event.lead_id, "duplicate": outcome.duplicates > 0},
@@ -94,11 +95,14 @@ async def put_seller(
 ) -> JSONResponse:
     """Add or change a seller. Queued leads the change makes assignable are assigned."""
     policy = _settings(request).sla_policy()
+    organisation_in_scope(principal, profile.organisation_id)
 
     async def work(uow: UnitOfWork) -> Document:
         existing = await uow.db[SELLERS].find_one({"_id": seller_id}, session=uow.session)
-        if existing and existing["organisation_id"] != profile.organisation_id:
-            raise HTTPException(409, "seller belongs to another organisation")
+        if existing:
+            visible_to(principal, existing["organisation_id"], "seller")
+            if existing["organisation_id"] != profile.organisation_id:
+                raise HTTPException(409, "seller belongs to another organisation")
         fields = profile.model_dump()
         fields["absences"] = [
             {"start": a.start.astimezone(UTC), "end": a.end.astimezone(UTC) if a.end else None}
@@ -132,7 +136,11 @@ async def put_seller(
 
 
 @router.get("/sellers", tags=["roster"])
-async def list_sellers(organisation_id: str, request: Request, _p: Ops) -> list[Document]:
+async def list_sellers(
+    request: Request, principal: Ops, organisation_id: str | None = None
+) -> list[Document]:
+    """The organisation's roster (a tenant-bound token: its own, by default)."""
+    organisation_id = organisation_in_scope(principal, organisation_id)
     runtime = runtime_of(request)
     now = runtime.clock.now()
     docs = runtime.db[SELLERS].find({"organisation_id": organisation_id}).sort("_id", 1)
@@ -143,8 +151,11 @@ async def list_sellers(organisation_id: str, request: Request, _p: Ops) -> list[
 
 
 @router.get("/queue", tags=["leads"])
-async def unassigned_queue(organisation_id: str, request: Request, _p: Ops) -> Document:
+async def unassigned_queue(
+    request: Request, principal: Ops, organisation_id: str | None = None
+) -> Document:
     """Leads waiting for an eligible seller, oldest first."""
+    organisation_id = organisation_in_scope(principal, organisation_id)
     db = runtime_of(request).db
     docs = (
         await db[LEADS]
@@ -162,6 +173,7 @@ async def get_lead(lead_id: str, request: Request, principal: SellerOrOps) -> Do
     doc = await runtime_of(request).db[LEADS].find_one({"_id": lead_id})
     if doc is None:
         raise HTTPException(404, "no such lead")
+    visible_to(principal, doc["organisation_id"], "lead")
     if not principal.has("ops") and doc.get("seller_id") != principal.subject:
         raise HTTPException(404, "no such lead")  # sellers see their own leads only
     return lead_view(doc)
@@ -187,6 +199,11 @@ async def give_verdict(
     policy = _settings(request).sla_policy()
 
     async def work(uow: UnitOfWork) -> Document:
+        if principal.organisation_id:
+            found = await uow.db[LEADS].find_one(
+                {"_id": lead_id}, {"organisation_id": 1}, session=uow.session
+            )
+            visible_to(principal, found["organisation_id"] if found else None, "lead")
         outcome = await submit_verdict(
             uow,
             policy,
@@ -209,9 +226,9 @@ async def give_verdict(
 
 @router.get("/stats/sources", tags=["quality"])
 async def source_quality_report(
-    organisation_id: str,
     request: Request,
-    _p: Ops,
+    principal: Ops,
+    organisation_id: str | None = None,
     since: Annotated[AwareDatetime | None, Query(description="Leads received from")] = None,
     until: Annotated[AwareDatetime | None, Query(description="Leads received before")] = None,
     by: Annotated[list[str] | None, Query(description="system, partner, campaign, booker")] = None,
@@ -219,6 +236,7 @@ async def source_quality_report(
     """D2/D4: per source, partner, list/campaign and booker, for leads received in the
     period: what came in, what the gate refused and why, what sellers accepted or
     returned and why, what closed; rates and time to verdict."""
+    organisation_id = organisation_in_scope(principal, organisation_id)
     dims = by or list(DIMENSIONS)
     if unknown := [d for d in dims if d not in DIMENSIONS]:
         raise HTTPException(422, f"unknown dimension(s): {', '.join(unknown)}")

@@ -35,8 +35,12 @@ def http(rt: FollowupRuntime) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc")
 
 
-def token(rt: FollowupRuntime, subject: str, *roles: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(rt.settings, subject, roles)}"}
+def token(
+    rt: FollowupRuntime, subject: str, *roles: str, organisation_id: str | None = None
+) -> dict[str, str]:
+    """A bearer header; with ``organisation_id``, a token bound to that organisation."""
+    bearer = issue_token(rt.settings, subject, roles, organisation_id=organisation_id)
+    return {"Authorization": f"Bearer {bearer}"}
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:

@@ -1,5 +1,9 @@
 """HTTP API: the seller's review of a draft (D12.1), a deal's confirmations, and the
-organisations' send policies (ops)."""
+organisations' send policies (ops).
+
+Tenant scope: a token bound to an organisation (its ``org`` claim) sees and reviews only
+its own organisation's confirmations (another's are 404), lists only those, and reads or
+sets only its own policy (403); a platform token acts in any."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from kauppa.confirmation.domain.send_policy import OrganisationPolicy
 from kauppa.confirmation.handlers import timer_key
 from kauppa.confirmation.storage import CONFIRMATIONS, POLICIES
 from kauppa.contracts.events.confirmations import SendPolicy
-from kauppa.servicekit.auth import Principal, require
+from kauppa.servicekit.auth import Principal, organisation_in_scope, require, visible_to
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, Field
@@ -56,6 +60,7 @@ def view(doc: Document) -> Document:
 
 
 def _may_see(principal: Principal, doc: Document) -> None:
+    visible_to(principal, doc["organisation_id"], "confirmation")  # before the seller check
     if principal.has("ops") or principal.subject == doc["seller_id"]:
         return
     raise HTTPException(403, "this confirmation belongs to another seller")
@@ -66,6 +71,8 @@ async def deal_confirmations(deal_id: str, request: Request, principal: Seller) 
     """Every version of a deal's confirmation and its state."""
     db = runtime_of(request).db
     docs = await db[CONFIRMATIONS].find({"deal_id": deal_id}).sort("version", 1).to_list()
+    if not docs:  # to a tenant-bound token, a deal unknown here is as unseen as another's
+        visible_to(principal, None, "confirmation")
     for doc in docs:
         _may_see(principal, doc)
     return [view(d) for d in docs]
@@ -75,9 +82,12 @@ async def deal_confirmations(deal_id: str, request: Request, principal: Seller) 
 async def confirmations_in_state(
     request: Request, principal: Ops, state: ConfirmationState, limit: int = 100
 ) -> list[Document]:
-    """Ops: e.g. every failed confirmation."""
+    """Ops: e.g. every failed confirmation (of the token's organisation, if it is bound)."""
     db = runtime_of(request).db
-    docs = await db[CONFIRMATIONS].find({"state": state.value}).limit(min(limit, 1000)).to_list()
+    query: Document = {"state": state.value}
+    if principal.organisation_id:
+        query["organisation_id"] = principal.organisation_id
+    docs = await db[CONFIRMATIONS].find(query).limit(min(limit, 1000)).to_list()
     return [view(d) for d in docs]
 
 
@@ -169,6 +179,7 @@ class PolicyBody(BaseModel):
 
 @router.get("/policies/{organisation_id}")
 async def get_policy(organisation_id: str, request: Request, principal: Ops) -> Document:
+    organisation_in_scope(principal, organisation_id)
     runtime = runtime_of(request)
     policies = await runtime.policies.for_organisations(runtime.db, [organisation_id])  # type: ignore[attr-defined]
     return {"organisation_id": organisation_id, **policies[organisation_id].as_mapping()}
@@ -179,6 +190,7 @@ async def set_policy(
     organisation_id: str, body: PolicyBody, request: Request, principal: Ops
 ) -> JSONResponse:
     """Ops: change when an organisation's confirmations go out (applies to new drafts)."""
+    organisation_in_scope(principal, organisation_id)
     policy = OrganisationPolicy(body.policy, body.country, body.morning_hour)
 
     async def work(uow: UnitOfWork) -> Document:

@@ -1,5 +1,9 @@
 """HTTP: sellers log contacts; ops classify, query segments, run campaigns and audits;
-everyone reads agendas and histories."""
+everyone reads agendas and histories.
+
+Tenant scope: a token bound to an organisation (its ``org`` claim) names only its own
+organisation (403 otherwise), sees only its own customers and campaigns (another's are
+404), and lists (agendas, the audit) only its own; a platform token acts in any."""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from kauppa.followup.erasure import is_erased
 from kauppa.followup.handlers import ContactReportRefused, record_contact, set_attributes
 from kauppa.followup.relationships import new_customer
 from kauppa.followup.store import CAMPAIGNS, CONTACTS, CUSTOMERS, REPORTS, BatchState
-from kauppa.servicekit.auth import Principal, require
+from kauppa.servicekit.auth import Principal, organisation_in_scope, require, visible_to
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, Field
@@ -72,9 +76,17 @@ class CampaignCommand(BaseModel):
     due_until: datetime | None = None
 
 
+def _visible(principal: Principal, customer: Document | None) -> None:
+    """404 for a customer of another organisation than a tenant-bound token's (and, to
+    such a token, for one not known here at all)."""
+    visible_to(principal, customer["organisation_id"] if customer else None, "customer")
+
+
 def _public(doc: Document) -> Document:
+    # A customer's _id is its customer_id; contacts and reports name theirs (and contacts
+    # carry organisation_id too, so that cannot tell them apart).
     doc = dict(doc)
-    doc["customer_id" if "organisation_id" in doc else "id"] = doc.pop("_id")
+    doc["id" if "customer_id" in doc else "customer_id"] = doc.pop("_id")
     return doc
 
 
@@ -100,6 +112,7 @@ async def log_contact(
         )
         state = BatchState(uow)
         await state.load([customer_id])
+        _visible(principal, state.get(customer_id))
         try:
             result = await record_contact(state, report, runtime_of(request).settings, cause=None)  # type: ignore[arg-type]
         except ContactReportRefused as exc:
@@ -115,10 +128,13 @@ async def classify(
     customer_id: str, body: Classification, request: Request, principal: Ops
 ) -> JSONResponse:
     """Set the customer's classification for segments (D17)."""
+    organisation_in_scope(principal, body.organisation_id)
 
     async def work(uow: UnitOfWork) -> Document:
         state = BatchState(uow)
         await state.load([customer_id])
+        if state.get(customer_id) is not None:
+            _visible(principal, state.get(customer_id))
         if is_erased(state.get(customer_id)):
             raise HTTPException(410, f"customer {customer_id} was erased")
         customer = state.get(customer_id) or new_customer(
@@ -133,19 +149,23 @@ async def classify(
 
 
 @router.get("/customers/{customer_id}")
-async def customer_record(customer_id: str, request: Request, _p: Reader) -> Document:
+async def customer_record(customer_id: str, request: Request, principal: Reader) -> Document:
     doc = await runtime_of(request).db[CUSTOMERS].find_one({"_id": customer_id})
     if doc is None:
         raise HTTPException(404, f"unknown customer {customer_id}")
+    _visible(principal, doc)
     return _public(doc)
 
 
 @router.get("/customers/{customer_id}/history")
 async def customer_history(
-    customer_id: str, request: Request, _p: Reader, limit: int = Query(100, le=1000)
+    customer_id: str, request: Request, principal: Reader, limit: int = Query(100, le=1000)
 ) -> Document:
     """Scheduled and fired contacts, and what was logged, newest first."""
     db = runtime_of(request).db
+    # Reports carry no organisation: the customer's record decides (and a tenant-bound
+    # token sees no history of a customer unknown here).
+    _visible(principal, await db[CUSTOMERS].find_one({"_id": customer_id}, {"organisation_id": 1}))
     contacts = (
         await db[CONTACTS]
         .find({"customer_id": customer_id})
@@ -184,15 +204,17 @@ async def seller_agenda(
         if when == "upcoming"
         else {"seller_id": seller_id, "state": "due"}
     )
+    if principal.organisation_id:
+        query["organisation_id"] = principal.organisation_id
     docs = await db[CONTACTS].find(query).sort("due_at", 1).limit(limit).to_list()
     return {"seller_id": seller_id, "when": when, "contacts": [_public(d) for d in docs]}
 
 
 @router.post("/segments/query")
-async def query_segment(body: SegmentQuery, request: Request, _p: Ops) -> Document:
+async def query_segment(body: SegmentQuery, request: Request, principal: Ops) -> Document:
     """Customers matching the criteria (D17): how many, and the first ``limit``."""
     db = runtime_of(request).db
-    query = segment_filter(body.organisation_id, body.criteria)
+    query = segment_filter(organisation_in_scope(principal, body.organisation_id), body.criteria)
     count = await db[CUSTOMERS].count_documents(query)
     docs = await (
         db[CUSTOMERS]
@@ -217,6 +239,7 @@ async def query_segment(body: SegmentQuery, request: Request, _p: Ops) -> Docume
 async def start_campaign(body: CampaignCommand, request: Request, principal: Ops) -> JSONResponse:
     """One ContactDue per matching customer, throttled; repeating the same campaign id
     changes nothing and returns its progress."""
+    organisation_in_scope(principal, body.organisation_id)
     if body.due_on is not None:
         due_from = datetime.combine(body.due_on, time(0), tzinfo=UTC)
         due_until = datetime.combine(body.due_on, time(23, 59), tzinfo=UTC)
@@ -226,6 +249,11 @@ async def start_campaign(body: CampaignCommand, request: Request, principal: Ops
         raise HTTPException(422, "give due_on, or due_from (and optionally due_until)")
 
     async def work(uow: UnitOfWork) -> Document:
+        existing = await uow.db[CAMPAIGNS].find_one(
+            {"_id": body.campaign_id}, {"organisation_id": 1}, session=uow.session
+        )
+        if existing is not None:  # a repeat: only the owner learns its progress
+            visible_to(principal, existing["organisation_id"], "campaign")
         state, created = await campaigns.start_campaign(
             uow,
             campaign_id=body.campaign_id,
@@ -243,29 +271,41 @@ async def start_campaign(body: CampaignCommand, request: Request, principal: Ops
 
 
 @router.get("/campaigns/{campaign_id}")
-async def campaign_progress(campaign_id: str, request: Request, _p: Ops) -> Document:
+async def campaign_progress(campaign_id: str, request: Request, principal: Ops) -> Document:
     doc = await runtime_of(request).db[CAMPAIGNS].find_one({"_id": campaign_id})
     if doc is None:
         raise HTTPException(404, f"unknown campaign {campaign_id}")
+    visible_to(principal, doc["organisation_id"], "campaign")
     return campaigns.progress(doc)
 
 
 @router.get("/audit")
-async def audit_result(request: Request, _p: Ops) -> Document:
-    """The latest invariant audit (D15/D16): violations must be 0."""
-    return await latest_audit(runtime_of(request).db) or {"at": None, "total": None}
+async def audit_result(request: Request, principal: Ops) -> Document:
+    """The latest invariant audit (D15/D16): violations must be 0. A tenant-bound token
+    sees the latest audit of its own organisation (run with ``POST /audit``)."""
+    latest = await latest_audit(runtime_of(request).db, principal.organisation_id)
+    return latest or {"at": None, "total": None}
 
 
 @router.post("/audit")
 async def audit_now(request: Request, principal: Ops, repair: bool = True) -> JSONResponse:
-    """Run the invariant audit now (and repair what it finds unless repair=false)."""
+    """Run the invariant audit now (and repair what it finds unless repair=false); a
+    tenant-bound token audits (and repairs) its own organisation's customers only."""
     runtime = runtime_of(request)
+    organisation_id = principal.organisation_id
 
     async def work(uow: UnitOfWork) -> Document:
-        result = await run_audit(uow, runtime.settings, repair=repair)  # type: ignore[arg-type]
+        result = await run_audit(
+            uow,
+            runtime.settings,  # type: ignore[arg-type]
+            repair=repair,
+            organisation_id=organisation_id,
+        )
         return {k: v for k, v in result.items() if k != "_id"}
 
     response = await idempotent_command(request, principal, work)
+    if organisation_id:
+        return response  # the gauge is the whole service's audit, not one tenant's
     latest = await latest_audit(runtime.db)
     if latest is not None and hasattr(runtime, "record_audit"):
         runtime.record_audit(latest["violations"])

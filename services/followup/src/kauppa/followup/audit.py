@@ -32,12 +32,22 @@ def violation_queries(uow: UnitOfWork, settings: FollowupSettings) -> dict[Viola
     }
 
 
-async def run_audit(uow: UnitOfWork, settings: FollowupSettings, *, repair: bool) -> Document:
-    """Find (and optionally repair) violations; the result is stored and returned."""
+async def run_audit(
+    uow: UnitOfWork,
+    settings: FollowupSettings,
+    *,
+    repair: bool,
+    organisation_id: str | None = None,
+) -> Document:
+    """Find (and optionally repair) violations; the result is stored and returned. With
+    ``organisation_id``, only that organisation's customers (a tenant's own audit, stored
+    apart from the whole service's)."""
     policy = policy_of(settings)
     state = BatchState(uow)
     found: dict[str, int] = {}
     for violation, query in violation_queries(uow, settings).items():
+        if organisation_id:
+            query = {**query, "organisation_id": organisation_id}
         docs = (
             await uow.db[CUSTOMERS]
             .find(query, session=uow.session)
@@ -73,6 +83,8 @@ async def run_audit(uow: UnitOfWork, settings: FollowupSettings, *, repair: bool
         "total": sum(found.values()),
         "repaired": repaired,
     }
+    if organisation_id:
+        result["organisation_id"] = organisation_id
     await uow.db[AUDITS].insert_one(dict(result), session=uow.session)
     return result
 
@@ -106,8 +118,11 @@ async def run_audit_timer(uow: UnitOfWork, settings: FollowupSettings) -> Docume
     return result
 
 
-async def latest_audit(uow_db: Any) -> Document | None:
-    doc = await uow_db[AUDITS].find_one({}, sort=[("at", -1), ("_id", -1)])
+async def latest_audit(uow_db: Any, organisation_id: str | None = None) -> Document | None:
+    """The latest audit of the whole service, or of one organisation's customers."""
+    doc = await uow_db[AUDITS].find_one(
+        {"organisation_id": organisation_id}, sort=[("at", -1), ("_id", -1)]
+    )
     if doc is not None:
         doc.pop("_id", None)
     return doc

@@ -63,7 +63,17 @@ INDEXES: tuple[Indexes, ...] = (
             IndexModel([("referrals.email", ASCENDING)], name="referral_email", sparse=True),
         ),
     ),
-    Indexes(AUDITS, (IndexModel([("at", DESCENDING)], name="latest"),)),
+    Indexes(
+        AUDITS,
+        (
+            IndexModel([("at", DESCENDING)], name="latest"),
+            # The latest of the whole service (no organisation_id) or of one tenant's.
+            IndexModel(
+                [("organisation_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)],
+                name="latest_per_organisation",
+            ),
+        ),
+    ),
 )
 
 

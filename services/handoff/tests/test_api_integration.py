@@ -196,6 +196,16 @@ async def test_a_token_bound_to_an_organisation_acts_in_it_only(service):
     )
     assert r.status_code == 404  # another tenant's seller does not exist for org A
 
+    # One subject, one Idempotency-Key, two organisations: two different commands (the
+    # second is not taken for a reuse of the first's key with another body).
+    for org in (org_a, org_b):
+        r = await client.put(
+            "/sellers/seller-twin",
+            json={"organisation_id": org, "name": "Twin"},
+            headers={**bound("ops-same", org, "ops"), "Idempotency-Key": "same-key"},
+        )
+        assert r.status_code == (201 if org == org_a else 404), r.text
+
     async def routed() -> bool:
         r = await client.get(f"/leads/{lead_b.lead_id}", headers=ops_b)
         return r.status_code == 200 and r.json().get("seller_id") == "seller-b"

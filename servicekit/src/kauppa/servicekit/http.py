@@ -99,7 +99,9 @@ async def idempotent_command(
     key = request.headers.get("Idempotency-Key")
     body = await request.body()
     fingerprint = hashlib.sha256(body).hexdigest()
-    scope = f"{principal.subject}|{request.method}|{request.url.path}|{key}"
+    # A tenant's commands never meet another tenant's, even under the same subject.
+    tenant = f"{principal.organisation_id}|" if principal.organisation_id else ""
+    scope = f"{tenant}{principal.subject}|{request.method}|{request.url.path}|{key}"
 
     async def guarded(uow: UnitOfWork) -> Document:
         if key:

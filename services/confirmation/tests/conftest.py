@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from kauppa.confirmation.bootstrap import ConfirmationRuntime, build_runtime
 from kauppa.confirmation.settings import ConfirmationSettings
-from kauppa.contracts import examples
+from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.common import ContactPerson
 from kauppa.contracts.events.deals import DealClosed
 from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.testing import TopicReader, publish_envelopes
 
 from .smtp_server import ScriptedSmtp, SmtpServer
 
@@ -67,3 +68,10 @@ def deal_for(org: str, locale: str = "fi-FI", **overrides: Any) -> DealClosed:
         contact=ContactPerson(name="Maija Meikäläinen", email=f"buyer-{tag}@customer.example"),
     )
     return examples.deal_closed(organisation_id=org, customer=customer, **overrides)
+
+
+async def schedule_confirmations(bootstrap: str, reader: TopicReader, *deals: DealClosed) -> None:
+    """Publish the closed deals and wait until each one's confirmation is scheduled."""
+    await publish_envelopes(bootstrap, [envelope(deal, source="test") for deal in deals])
+    for deal in deals:
+        await reader.wait_for_events("ConfirmationScheduled", deal_id=deal.deal_id)

@@ -21,7 +21,7 @@ from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
 
-from .conftest import deal_for, new_org
+from .conftest import deal_for, new_org, schedule_confirmations
 
 pytestmark = pytest.mark.integration
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -69,12 +69,9 @@ async def test_gdpr_erasure_anonymises_confirmations_and_stops_the_unsent_one(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as http,
         TopicReader(kafka_settings.bootstrap_servers, topics.CONFIRMATIONS.name) as reader,
     ):
-        await publish_envelopes(
-            kafka_settings.bootstrap_servers,
-            [envelope(sent_deal, source="test"), envelope(pending_deal, source="test")],
+        await schedule_confirmations(
+            kafka_settings.bootstrap_servers, reader, sent_deal, pending_deal
         )
-        for deal in (sent_deal, pending_deal):
-            await reader.wait_for_events("ConfirmationScheduled", deal_id=deal.deal_id)
         # One confirmation approved and sent; the other scheduled for Monday, with a note.
         r = await http.post(
             f"/confirmations/{sent_deal.deal_id}/versions/1/approve", headers=seller

@@ -9,11 +9,11 @@ import httpx
 import pytest
 from kauppa.confirmation.bootstrap import build_service_app
 from kauppa.confirmation.storage import CONFIRMATIONS, POLICIES
-from kauppa.contracts import envelope, topics
+from kauppa.contracts import topics
 from kauppa.servicekit.auth import issue_token
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.servicekit.testing import TopicReader
 
-from .conftest import deal_for, new_org
+from .conftest import deal_for, new_org, schedule_confirmations
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +42,7 @@ async def test_a_tenant_token_acts_in_its_own_organisation_only(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as http,
         TopicReader(kafka_settings.bootstrap_servers, topics.CONFIRMATIONS.name) as reader,
     ):
-        await publish_envelopes(
-            kafka_settings.bootstrap_servers,
-            [envelope(deal_a, source="test"), envelope(deal_b, source="test")],
-        )
-        for deal in (deal_a, deal_b):
-            await reader.wait_for_events("ConfirmationScheduled", deal_id=deal.deal_id)
+        await schedule_confirmations(kafka_settings.bootstrap_servers, reader, deal_a, deal_b)
 
         # A deal's confirmations
         r = await http.get(mine, headers=seller_a)

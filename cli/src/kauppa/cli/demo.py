@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from kauppa.contracts import (
     ContactPerson,
     CriterionEvidence,
@@ -58,8 +58,8 @@ from kauppa.contracts import topics as T
 from kauppa.contracts.cloudevents import header_map
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import Clock, clock_from_settings
-from kauppa.servicekit.kafka_admin import assign_all_partitions
 from kauppa.servicekit.settings import ClockSettings, ServiceSettings
+from kauppa.servicekit.tail import TopicTail
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -541,52 +541,37 @@ def make_plan(n: int, seed: int, run_id: str, now: datetime) -> list[LeadPlan]:
 # ----------------------------------------------------------------------------- plumbing
 
 
-class EventFeed:
+class EventFeed(TopicTail):
     """Reads Kauppa's topics from their current end (as any consumer could) and keeps the
     events the demo waits for, indexed by type."""
 
     def __init__(self, bootstrap: str, wanted: set[str]) -> None:
-        self.bootstrap, self.wanted = bootstrap, wanted
+        super().__init__(bootstrap, WATCHED_TOPICS, fetch_max_wait_ms=20, max_records=2000)
+        self.wanted = wanted
         self.by_type: dict[str, list[Any]] = defaultdict(list)
         self._seen: set[str] = set()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20
-        )
-        await consumer.start()
+    async def start(self) -> Self:
         try:
-            await assign_all_partitions(consumer, WATCHED_TOPICS, from_end=True)
+            return await super().start()
         except LookupError as exc:
-            await consumer.stop()
             raise DemoError(f"{exc}: is `kauppa run` running?") from exc
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._run())
 
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=100, max_records=2000)
-            for messages in batch.values():
-                for m in messages:
-                    headers = list(m.headers)
-                    # ce_type is e.g. fi.kauppa.LeadAssigned.v1: decode only what we wait for.
-                    ce_type = header_map(headers).get("ce_type", "")
-                    if (
-                        ce_type.rsplit(".", 2)[-2:-1]
-                        and ce_type.rsplit(".", 2)[-2] not in self.wanted
-                    ):
-                        continue
-                    try:
-                        env: Envelope = from_kafka(headers, m.value)
-                    except DecodeError:
-                        continue
-                    if env.id in self._seen:
-                        continue  # a relayed copy of an event already seen
-                    self._seen.add(env.id)
-                    self.by_type[env.event.type_name].append(env.event)
+    def take(self, records: list[ConsumerRecord[Any, Any]], arrived: float) -> None:
+        for m in records:
+            headers = list(m.headers)
+            # ce_type is e.g. fi.kauppa.LeadAssigned.v1: decode only what we wait for.
+            ce_type = header_map(headers).get("ce_type", "")
+            if ce_type.rsplit(".", 2)[-2:-1] and ce_type.rsplit(".", 2)[-2] not in self.wanted:
+                continue
+            try:
+                env: Envelope = from_kafka(headers, m.value)
+            except DecodeError:
+                continue
+            if env.id in self._seen:
+                continue  # a relayed copy of an event already seen
+            self._seen.add(env.id)
+            self.by_type[env.event.type_name].append(env.event)
 
     def events(self, type_name: str, **match: Any) -> list[Any]:
         return [
@@ -594,13 +579,6 @@ class EventFeed:
             for e in self.by_type.get(type_name, [])
             if all(getattr(e, k, None) == v for k, v in match.items())
         ]
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer:
-            await self._consumer.stop()
 
 
 async def until(

@@ -19,13 +19,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from kauppa.contracts import Envelope, to_kafka
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import Topic
-from kauppa.servicekit.kafka_admin import assign_all_partitions, create_topics
+from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
+from kauppa.servicekit.tail import TopicTail
 
 
 @dataclass
@@ -70,51 +71,32 @@ class Measurement:
         return self.cpu_seconds / self.events * 1e6
 
 
-class OutputCounter:
+class OutputCounter(TopicTail):
     """Reads a topic from its current end; records arrival time per output type."""
 
     def __init__(self, bootstrap: str, topic: str, output_type: str | None) -> None:
-        self.bootstrap, self.topic, self.output_type = bootstrap, topic, output_type
+        super().__init__(bootstrap, [topic], metadata_wait=30, poll_ms=50, max_records=5000)
         self.arrivals: list[float] = []
         self.by_cause: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        self._needle = f".{output_type}.".encode() if output_type else b""
 
-    async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=10,
-            max_poll_records=5000,
-        )
-        await consumer.start()
-        await assign_all_partitions(consumer, [self.topic], from_end=True, wait=30)
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        wanted = self.output_type
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=50, max_records=5000)
-            now = time.perf_counter()
-            needle = f".{wanted}.".encode() if wanted else b""
-            for messages in batch.values():
-                for m in messages:
-                    # Cheap header scan: the harness shares the process with what it
-                    # measures, so it should cost as little as possible.
-                    cause = b""
-                    matched = not needle
-                    for name, value in m.headers:
-                        if name == "ce_type":
-                            matched = matched or needle in value
-                        elif name in ("ce_causationid", "bench_cause"):
-                            cause = value
-                    if not matched:
-                        continue
-                    self.arrivals.append(now)
-                    if cause:
-                        self.by_cause[cause.decode()] = now
+    def take(self, records: list[ConsumerRecord[Any, Any]], arrived: float) -> None:
+        needle = self._needle
+        for m in records:
+            # Cheap header scan: the harness shares the process with what it
+            # measures, so it should cost as little as possible.
+            cause = b""
+            matched = not needle
+            for name, value in m.headers:
+                if name == "ce_type":
+                    matched = matched or needle in value
+                elif name in ("ce_causationid", "bench_cause"):
+                    cause = value
+            if not matched:
+                continue
+            self.arrivals.append(arrived)
+            if cause:
+                self.by_cause[cause.decode()] = arrived
 
     async def wait(self, n: int, timeout: float, stall: float = 60.0) -> None:
         """Until n outputs arrived; fails after ``timeout`` or ``stall`` seconds without
@@ -128,13 +110,6 @@ class OutputCounter:
             if now - started > timeout or now - last_change > stall:
                 raise TimeoutError(f"only {len(self.arrivals)} of {n} outputs arrived")
             await asyncio.sleep(0.02)
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer:
-            await self._consumer.stop()
 
 
 async def produce(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from kauppa.contracts import DecodeError, Envelope, from_kafka, to_kafka
 from kauppa.servicekit.deadletters import RawRecord
-from kauppa.servicekit.kafka_admin import assign_all_partitions
+from kauppa.servicekit.tail import TopicTail
 
 
 async def publish_raw(
@@ -32,52 +32,22 @@ async def publish_envelopes(bootstrap: str, envelopes: Sequence[Envelope]) -> No
     await publish_raw(bootstrap, [to_kafka(e) for e in envelopes])
 
 
-class TopicReader:
+class TopicReader(TopicTail):
     """Reads topics from their end at ``start()`` (or the beginning), collecting records;
     tests wait for what they expect with ``wait_for``."""
 
     def __init__(self, bootstrap: str, *topics: str, from_beginning: bool = False) -> None:
-        self.bootstrap, self.topics, self.from_beginning = bootstrap, topics, from_beginning
+        super().__init__(bootstrap, topics, from_end=not from_beginning)
         self.records: list[RawRecord] = []
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> TopicReader:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
-        )
-        await consumer.start()
+    def take(self, records: list[ConsumerRecord[Any, Any]], arrived: float) -> None:
+        self.records.extend(RawRecord.of(m) for m in records)
+
+    async def start(self) -> Self:
         try:
-            await assign_all_partitions(
-                consumer, self.topics, from_end=not self.from_beginning, wait=5.0
-            )
+            return await super().start()
         except LookupError as exc:
-            await consumer.stop()
             raise AssertionError(str(exc)) from exc
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=100)
-            for messages in batch.values():
-                for m in messages:
-                    self.records.append(RawRecord.of(m))
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        if self._consumer:
-            await self._consumer.stop()
-
-    async def __aenter__(self) -> TopicReader:
-        return await self.start()
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.stop()
 
     def envelopes(self, type_name: str | None = None) -> list[Envelope]:
         out = []

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import jwt
@@ -79,9 +84,23 @@ async def test_rs256_with_a_public_key(rsa_keys):
     assert (await call(app, wrong_issuer)).status_code == 401
     expired = jwt.encode({**claims, "exp": now - timedelta(minutes=1)}, private, algorithm="RS256")
     assert (await call(app, expired)).status_code == 401
-    # An HS256 token signed with the public key as secret must not pass (alg confusion).
-    confused = jwt.encode(claims, "kauppa-local-development-secret-change-me", algorithm="HS256")
+    # An HS256 token signed with the public key as its secret must not pass (algorithm
+    # confusion). PyJWT refuses to sign with a PEM key as HMAC secret, so sign by hand.
+    confused = _hs256_signed(claims, public.encode())
     assert (await call(app, confused)).status_code == 401
+    # The local secret under RS256 settings is refused as well.
+    local = jwt.encode(claims, "kauppa-local-development-secret-change-me", algorithm="HS256")
+    assert (await call(app, local)).status_code == 401
+
+
+def _hs256_signed(claims: dict[str, Any], secret: bytes) -> str:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    payload = b64(json.dumps(claims, default=lambda t: int(t.timestamp())).encode())
+    signature = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64(signature)}"
 
 
 def test_tenant_scope_of_a_token():

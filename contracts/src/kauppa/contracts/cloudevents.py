@@ -161,10 +161,6 @@ _SPECVERSION_BYTES = SPECVERSION.encode()
 _CONTENT_TYPE_BYTES = CONTENT_TYPE.encode()
 
 
-def to_kafka_headers(env: Envelope) -> Headers:
-    return _headers(env, env.subject.encode())
-
-
 def _headers(env: Envelope, subject: bytes) -> Headers:
     headers: Headers = [
         ("ce_specversion", _SPECVERSION_BYTES),

@@ -45,7 +45,6 @@ class Scenario:
     output_type: str
     output_topic: str
     prepare: Callable[[ServiceRuntime], Awaitable[None]] | None = None
-    extra: Callable[[ServiceRuntime], Awaitable[dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -528,8 +527,6 @@ async def _child(target: str) -> None:
             consumer.resume(*consumer.assignment())
         await reader.readline()  # STOP
         extra["cpu_seconds"] = time.process_time() - cpu
-        if scenario.extra:
-            extra = await scenario.extra(runtime)
         for metric in runtime.metrics.batch_size.collect():
             values = {s.name: s.value for s in metric.samples if not s.labels.get("le")}
             count = values.get("kauppa_batch_size_count", 0)

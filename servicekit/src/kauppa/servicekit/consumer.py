@@ -183,12 +183,6 @@ class KafkaBatchConsumer:
             return False  # not committed: delivered again
         return await self._apply(decoded, batch)
 
-    async def _previous_succeeded(self) -> bool:
-        if self._in_flight is None:
-            return not self._restarting
-        task, self._in_flight = self._in_flight, None
-        return await task
-
     async def _apply(self, decoded: Any, batch: list[RawRecord]) -> bool:
         """Commit one batch, then its offsets. False: it failed; the consumer restarts
         from the last committed offsets, so this batch and those behind it come again."""
@@ -281,8 +275,8 @@ class KafkaBatchConsumer:
         deadline = loop.time() + timeout
         while (self._handling or self._in_flight is not None) and loop.time() < deadline:
             if self._in_flight is not None and not self._handling:
-                with contextlib.suppress(Exception):
-                    await self._previous_succeeded()
+                task, self._in_flight = self._in_flight, None
+                await asyncio.gather(task, return_exceptions=True)
             else:
                 await asyncio.sleep(0.01)
         await self._flush_offsets()

@@ -2,9 +2,10 @@
 
 For each batch: decode every record by ``ce_type``; what cannot be decoded, or is of an
 unknown type, is dead-lettered; known types this service does not handle are skipped.
-Then ONE transaction holds the inbox records (event ids seen before are dropped), the
-handlers' state changes, their timers and their outgoing events (outbox). After commit
-the outgoing events are published; the caller commits offsets after ``process_decoded`` returns.
+Then ONE transaction holds the inbox row (the batch's event ids; ids seen before are
+dropped), the handlers' state changes, their timers and their outgoing events (outbox).
+After commit the outgoing events are published; the caller commits offsets after
+``process_decoded`` returns.
 
 Handlers take a list: consecutive events of the same handler arrive together, so a
 handler can load and write in bulk. Order within a partition is kept.
@@ -246,9 +247,8 @@ class EventPipeline:
 
     async def _commit(self, batch: list[tuple[RawRecord, Envelope]], outcome: BatchOutcome) -> None:
         handlers = self.handlers.by_type
-        fresh_holder: list[list[Envelope]] = []
 
-        async def work(uow: UnitOfWork, *, check: bool) -> int:
+        async def work(uow: UnitOfWork, *, check: bool) -> list[Envelope]:
             # The inbox row is written first, under a unique index on the event ids.
             # Optimistically (check=False) nothing is looked up: a repeat fails the insert
             # at once and the batch is re-run with the lookup (check=True). Repeats are
@@ -263,7 +263,6 @@ class EventPipeline:
                 if env.id not in seen:
                     seen.add(env.id)
                     fresh.append(env)
-            fresh_holder[:] = [fresh]
             if fresh:
                 try:
                     await uow.db[INBOX].insert_one(
@@ -288,16 +287,15 @@ class EventPipeline:
             if run:
                 assert run_handler is not None
                 await run_handler(run, uow)
-            return len(fresh)
+            return fresh
 
-        async def attempt() -> tuple[int, list[Envelope]]:
+        async def attempt() -> tuple[list[Envelope], list[Envelope]]:
             try:
                 return await self.committer.transact(lambda uow: work(uow, check=False))
             except _SeenBefore:
                 return await self.committer.transact(lambda uow: work(uow, check=True))
 
-        _, outgoing = await retry_transient(attempt, self.metrics)
-        fresh = fresh_holder[0] if fresh_holder else []
+        fresh, outgoing = await retry_transient(attempt, self.metrics)
         outcome.handled += len(fresh)
         outcome.duplicates += len(batch) - len(fresh)
         outcome.published.extend(outgoing)

@@ -236,7 +236,7 @@ class ServiceRuntime:
         """Graceful: the consumer finishes and commits its batch, then all closes."""
         self._stop.set()
         if self.consumer is not None:
-            # First stop taking batches (FastStream finishes and commits the one in hand).
+            # First stop taking batches; the batch in hand commits with its offsets.
             with contextlib.suppress(Exception):
                 await self.consumer.stop()
         self.timers.wake()

@@ -26,17 +26,13 @@ RECORD_ALLOWANCE = 2048  # bytes per record beyond its value: key, headers, fram
 Document = dict[str, Any]
 
 
-def record_tuple(env: Envelope) -> tuple[str, bytes, bytes, list[tuple[str, bytes]]]:
-    return to_kafka(env)
-
-
 def record_of(env: Envelope) -> ProducerRecord:
     topic, key, value, headers = to_kafka(env)
     return ProducerRecord(topic, key, value, headers)
 
 
-def outbox_record(env: Envelope, record: ProducerRecord | None = None) -> Document:
-    topic, key, value, headers = record_tuple(env) if record is None else record.as_tuple()
+def outbox_record(env: Envelope, record: ProducerRecord) -> Document:
+    topic, key, value, headers = record
     return {
         "id": env.id,
         "type": env.event.type_name,
@@ -53,8 +49,9 @@ def outbox_document(
     records: list[ProducerRecord],
     created_at: datetime,
 ) -> Document:
-    """One outbox row per transaction, holding its events in order: one write to commit
-    and one delete after publishing, however many events the transaction emitted."""
+    """An outbox row holding a transaction's events in order: one write to commit and one
+    delete after publishing, however many events it holds (a transaction whose events
+    exceed a document's size gets several, see ``_chunks``)."""
     return {
         "_id": outbox_id,
         "records": [outbox_record(e, r) for e, r in zip(envelopes, records, strict=True)],

@@ -57,6 +57,12 @@ def organisation_in_scope(principal: Principal, organisation_id: str | None) -> 
     )
 
 
+def tenant_filter(principal: Principal) -> dict[str, str]:
+    """A query condition keeping a list to the token's organisation (none for a platform
+    token)."""
+    return {"organisation_id": principal.organisation_id} if principal.organisation_id else {}
+
+
 def visible_to(principal: Principal, organisation_id: str | None, what: str) -> None:
     """A resource found by id belongs to the caller's organisation, or, to the caller,
     does not exist (404: a tenant cannot learn another's ids)."""

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from kauppa.servicekit.auth import Principal, TokenVerifier
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, UnitOfWork
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo import UpdateMany
 
 if TYPE_CHECKING:
     from kauppa.servicekit.runtime import ServiceRuntime
@@ -85,6 +86,16 @@ def create_app(
 def runtime_of(request: Request) -> ServiceRuntime:
     rt: ServiceRuntime = request.app.state.runtime
     return rt
+
+
+def cached_replies_update(match: Document, changes: Document) -> UpdateMany:
+    """An update for the ``Idempotency-Key`` cache (collection ``IDEMPOTENCY``): in every
+    cached answer whose fields match ``match``, set ``changes`` (e.g. to take personal
+    data out of what a replay would return)."""
+    return UpdateMany(
+        {f"response.{k}": v for k, v in match.items()},
+        {"$set": {f"response.{k}": v for k, v in changes.items()}},
+    )
 
 
 async def idempotent_command(

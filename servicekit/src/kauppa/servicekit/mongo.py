@@ -3,6 +3,7 @@ transactions with the driver's retry rules, and the line between transient and f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -76,6 +77,12 @@ def is_transient(exc: BaseException) -> bool:
     ):
         return True
     return False
+
+
+def equals_ignoring_case(value: str) -> Document:
+    """A query condition: the field equals ``value`` exactly, letters in any case (for
+    addresses stored as typed)."""
+    return {"$regex": f"^{re.escape(value)}$", "$options": "i"}
 
 
 async def in_transaction(

@@ -5,6 +5,9 @@ from __future__ import annotations
 from kauppa.contracts import topics
 from kauppa.contracts.base import Event, UtcDatetime
 
+ERASED = "[erased]"
+"""What an erased person's free text or name is replaced by, in every service."""
+
 
 class CustomerErased(Event):
     type_name = "CustomerErased"

@@ -16,6 +16,7 @@ from kauppa.closing.commands import (
     Refused,
     StageMove,
     Work,
+    accessible_deal,
     may_act_for,
 )
 from kauppa.closing.deal_store import DEALS, load_processes, load_seller_card
@@ -23,7 +24,7 @@ from kauppa.closing.domain.amendment import AmendmentDraft
 from kauppa.closing.domain.close_summary import CloseTerms
 from kauppa.closing.settings import ClosingSettings, SalesProcessConfig
 from kauppa.contracts import Referral, SellerCard
-from kauppa.servicekit.auth import Principal, organisation_in_scope, require
+from kauppa.servicekit.auth import Principal, organisation_in_scope, require, tenant_filter
 from kauppa.servicekit.http import idempotent_command, runtime_of
 
 Document = dict[str, Any]
@@ -131,21 +132,19 @@ async def seller_deals(
         raise HTTPException(403, "sellers see their own deals")
     db = runtime_of(request).db
     query: Document = {"seller_id": seller_id, "status": status}
-    if reader.organisation_id:
-        query["organisation_id"] = reader.organisation_id
+    query.update(tenant_filter(reader))
     docs = await db[DEALS].find(query, {"history": 0}).sort("opened_at", -1).limit(limit).to_list()
     return {"seller_id": seller_id, "status": status, "deals": [_public(d) for d in docs]}
 
 
 @router.get("/deals/{deal_id}")
-async def deal_with_history(deal_id: str, request: Request, reader: Reader) -> dict[str, Any]:
+async def deal_with_history(deal_id: str, request: Request, reader: Reader) -> Any:
     """A deal's current state and its full history, oldest first."""
-    db = runtime_of(request).db
-    deal = await db[DEALS].find_one({"_id": deal_id})
-    if deal is None or not reader.may_act_in(deal["organisation_id"]):
-        raise HTTPException(404, f"no deal {deal_id}")
-    if not may_act_for(reader, deal["seller_id"]):
-        raise HTTPException(403, f"deal {deal_id} belongs to another seller")
+    found = await runtime_of(request).db[DEALS].find_one({"_id": deal_id})
+    try:
+        deal = accessible_deal(found, deal_id, reader)
+    except Refused as refused:
+        return JSONResponse(refused.body, status_code=refused.status)
     history = sorted(deal.get("history", []), key=lambda h: h["at"])
     return {"deal": _public(deal), "history": history}
 

@@ -108,13 +108,19 @@ def may_act_for(principal: Principal, seller_id: str) -> bool:
     return principal.subject == seller_id or principal.has("ops")
 
 
-async def load_deal(uow: UnitOfWork, deal_id: str, principal: Principal) -> Document:
-    deal = await uow.db[DEALS].find_one({"_id": deal_id}, session=uow.session)
+def accessible_deal(deal: Document | None, deal_id: str, principal: Principal) -> Document:
+    """The deal, if the caller may see it: another organisation's is not found (404),
+    another seller's is refused (403)."""
     if deal is None or not principal.may_act_in(deal["organisation_id"]):
         raise Refused(404, {"detail": f"no deal {deal_id}"})
     if not may_act_for(principal, deal["seller_id"]):
         raise Refused(403, {"detail": f"deal {deal_id} belongs to another seller"})
     return deal
+
+
+async def load_deal(uow: UnitOfWork, deal_id: str, principal: Principal) -> Document:
+    deal = await uow.db[DEALS].find_one({"_id": deal_id}, session=uow.session)
+    return accessible_deal(deal, deal_id, principal)
 
 
 def require_open(deal: Document, action: str) -> None:

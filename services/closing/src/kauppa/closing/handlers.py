@@ -3,7 +3,6 @@ reminds its seller. Thin: load, ask the domain, write, emit."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from kauppa.closing.deal_store import (
@@ -33,6 +32,7 @@ from kauppa.contracts import (
     StaleDealReminder,
 )
 from kauppa.servicekit.logging import get_logger
+from kauppa.servicekit.mongo import equals_ignoring_case
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer, TimerHandler
 from kauppa.servicekit.unit_of_work import UnitOfWork
@@ -128,7 +128,7 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
         erased = env.event
         assert isinstance(erased, CustomerErased)
         email = erased.email.strip() if erased.email else None
-        email_match = {"$regex": f"^{re.escape(email)}$", "$options": "i"} if email else None
+        email_match = equals_ignoring_case(email) if email else None
         own: list[Document] = [{"customer_id": erased.customer_id}]
         if erased.business_id:
             own.append({"prospect.business_id": erased.business_id})

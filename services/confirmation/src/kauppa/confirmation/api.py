@@ -17,7 +17,13 @@ from kauppa.confirmation.domain.send_policy import OrganisationPolicy
 from kauppa.confirmation.handlers import timer_key
 from kauppa.confirmation.storage import CONFIRMATIONS, POLICIES
 from kauppa.contracts.events.confirmations import SendPolicy
-from kauppa.servicekit.auth import Principal, organisation_in_scope, require, visible_to
+from kauppa.servicekit.auth import (
+    Principal,
+    organisation_in_scope,
+    require,
+    tenant_filter,
+    visible_to,
+)
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, Field
@@ -85,8 +91,7 @@ async def confirmations_in_state(
     """Ops: e.g. every failed confirmation (of the token's organisation, if it is bound)."""
     db = runtime_of(request).db
     query: Document = {"state": state.value}
-    if principal.organisation_id:
-        query["organisation_id"] = principal.organisation_id
+    query.update(tenant_filter(principal))
     docs = await db[CONFIRMATIONS].find(query).limit(min(limit, 1000)).to_list()
     return [view(d) for d in docs]
 

@@ -3,7 +3,6 @@ make it due when its time comes. Sending is the sender's job (``sender.py``)."""
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +28,8 @@ from kauppa.contracts import Envelope
 from kauppa.contracts.events.confirmations import ConfirmationFailed, ConfirmationScheduled
 from kauppa.contracts.events.deals import DealAmended, DealClosed
 from kauppa.contracts.events.privacy import CustomerErased
+from kauppa.servicekit.http import cached_replies_update
+from kauppa.servicekit.mongo import equals_ignoring_case
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer, TimerHandler
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, UnitOfWork
@@ -173,12 +174,11 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
     handlers.add(DealClosed, draft_confirmations)
     handlers.add(DealAmended, draft_confirmations)
 
-    async def erase_customers(batch: list[Envelope], uow: UnitOfWork) -> None:
-        for env in batch:
-            assert isinstance(env.event, CustomerErased)
-            await erase_customer(env.event, uow)
+    @handlers.on(CustomerErased)
+    async def erase_customers(env: Envelope, uow: UnitOfWork) -> None:
+        assert isinstance(env.event, CustomerErased)
+        await erase_customer(env.event, uow)
 
-    handlers.add(CustomerErased, erase_customers)
     return handlers
 
 
@@ -206,7 +206,7 @@ async def erase_customer(event: CustomerErased, uow: UnitOfWork) -> None:
         who.append(
             {
                 "organisation_id": event.organisation_id,
-                "recipient": {"$regex": f"^{re.escape(event.email)}$", "$options": "i"},
+                "recipient": equals_ignoring_case(event.email),
             }
         )
     docs = await (
@@ -214,7 +214,6 @@ async def erase_customer(event: CustomerErased, uow: UnitOfWork) -> None:
         .find({"$or": who, "erased_at": {"$exists": False}}, session=uow.session)
         .to_list()
     )
-    unsent = {s.value for s in UNSENT}
     ops: list[UpdateOne] = []
     scrub_replies: list[UpdateMany] = []
     for doc in docs:
@@ -229,7 +228,7 @@ async def erase_customer(event: CustomerErased, uow: UnitOfWork) -> None:
             "erased_from_state": doc["state"],
         }
         unset: Document = {}
-        if doc["state"] in unsent:
+        if doc["state"] in UNSENT:
             uow.cancel(timer_key(doc["deal_id"], doc["version"]))
             fields.update(
                 state=ConfirmationState.ERASED.value,
@@ -245,15 +244,9 @@ async def erase_customer(event: CustomerErased, uow: UnitOfWork) -> None:
         ops.append(UpdateOne({"_id": doc["_id"]}, update))
         # The kit's Idempotency-Key cache holds review answers (recipient, note).
         scrub_replies.append(
-            UpdateMany(
-                {"response.deal_id": doc["deal_id"], "response.version": doc["version"]},
-                {
-                    "$set": {
-                        "response.recipient": None,
-                        "response.note": None,
-                        "response.checklist": lines,
-                    }
-                },
+            cached_replies_update(
+                {"deal_id": doc["deal_id"], "version": doc["version"]},
+                {"recipient": None, "note": None, "checklist": lines},
             )
         )
     if ops:

@@ -26,7 +26,13 @@ from kauppa.followup.erasure import is_erased
 from kauppa.followup.handlers import ContactReportRefused, record_contact, set_attributes
 from kauppa.followup.relationships import new_customer
 from kauppa.followup.store import CAMPAIGNS, CONTACTS, CUSTOMERS, REPORTS, BatchState
-from kauppa.servicekit.auth import Principal, organisation_in_scope, require, visible_to
+from kauppa.servicekit.auth import (
+    Principal,
+    organisation_in_scope,
+    require,
+    tenant_filter,
+    visible_to,
+)
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, Field
@@ -204,8 +210,7 @@ async def seller_agenda(
         if when == "upcoming"
         else {"seller_id": seller_id, "state": "due"}
     )
-    if principal.organisation_id:
-        query["organisation_id"] = principal.organisation_id
+    query.update(tenant_filter(principal))
     docs = await db[CONTACTS].find(query).sort("due_at", 1).limit(limit).to_list()
     return {"seller_id": seller_id, "when": when, "contacts": [_public(d) for d in docs]}
 

@@ -3,6 +3,7 @@ steps (a durable timer per step), idempotent by campaign id, with progress on re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -158,6 +159,29 @@ async def run_step(uow: UnitOfWork, campaign_id: str, settings: FollowupSettings
     await uow.db[CAMPAIGNS].update_one({"_id": campaign_id}, {"$set": changes}, session=uow.session)
     if done:
         await complete_finished(uow, [campaign_id])
+
+
+async def count_outcomes(
+    uow: UnitOfWork,
+    fired: Mapping[str, int] | None = None,
+    cancelled: Mapping[str, int] | None = None,
+) -> None:
+    """Campaign contacts that fired or were cancelled (an erasure) count towards their
+    campaign's completion: one counter update per campaign, then the completion check."""
+    fired, cancelled = fired or {}, cancelled or {}
+    touched = sorted(set(fired) | set(cancelled))
+    if not touched:
+        return
+
+    def counts(c: str) -> dict[str, int]:
+        return {
+            k: n for k, n in (("fired", fired.get(c, 0)), ("cancelled", cancelled.get(c, 0))) if n
+        }
+
+    await uow.db[CAMPAIGNS].bulk_write(
+        [UpdateOne({"_id": c}, {"$inc": counts(c)}) for c in touched], session=uow.session
+    )
+    await complete_finished(uow, touched)
 
 
 async def complete_finished(uow: UnitOfWork, campaign_ids: list[str]) -> None:

@@ -11,18 +11,20 @@ second run changes nothing."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from kauppa.contracts.events.privacy import CustomerErased
-from kauppa.followup.campaigns import complete_finished
+from kauppa.contracts.events.privacy import ERASED, CustomerErased
+from kauppa.followup.campaigns import count_outcomes
 from kauppa.followup.domain.identities import contact_timer_key
-from kauppa.followup.store import CAMPAIGNS, CONTACTS, CUSTOMERS, REPORTS
+from kauppa.followup.relationships import new_customer
+from kauppa.followup.store import CONTACTS, CUSTOMERS, REPORTS
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import UpdateOne
 
 Document = dict[str, Any]
-REDACTED = "[erased]"
+REDACTED = ERASED
 ERASED_REFERRAL: Document = {
     "name": REDACTED,
     "company": None,
@@ -47,7 +49,7 @@ async def erase_customer(uow: UnitOfWork, erased: CustomerErased) -> None:
     erased_at: datetime = (customer or {}).get("erased_at") or erased.erased_at
 
     # 1. Scheduled contacts: cancel their timers (no ContactDue to an erased person).
-    cancelled_per_campaign: dict[str, int] = {}
+    cancelled_per_campaign: Counter[str] = Counter()
     pending = await (
         db[CONTACTS]
         .find({"customer_id": cid, "state": "scheduled"}, {"campaign_id": 1}, session=session)
@@ -56,9 +58,7 @@ async def erase_customer(uow: UnitOfWork, erased: CustomerErased) -> None:
     for c in pending:
         uow.cancel(contact_timer_key(c["_id"]))
         if c.get("campaign_id"):
-            cancelled_per_campaign[c["campaign_id"]] = (
-                cancelled_per_campaign.get(c["campaign_id"], 0) + 1
-            )
+            cancelled_per_campaign[c["campaign_id"]] += 1
     if pending:
         await db[CONTACTS].bulk_write(
             [
@@ -67,7 +67,7 @@ async def erase_customer(uow: UnitOfWork, erased: CustomerErased) -> None:
             ],
             session=session,
         )
-    await count_cancelled(uow, cancelled_per_campaign)
+    await count_outcomes(uow, cancelled=cancelled_per_campaign)
 
     # 2. Contacts: the talking points quote problem descriptions; keep their codes only.
     await db[CONTACTS].update_many(
@@ -128,19 +128,12 @@ async def erase_customer(uow: UnitOfWork, erased: CustomerErased) -> None:
     }
     if customer is None:
         # Unknown so far: a tombstone keeps late events from creating the record.
+        record = new_customer(cid, erased.organisation_id, uow.now)
         await db[CUSTOMERS].update_one(
             {"_id": cid},
             {
                 "$setOnInsert": {
-                    "organisation_id": erased.organisation_id,
-                    "deals": {},
-                    "products_owned": [],
-                    "attributes": {},
-                    "open_problems": [],
-                    "last_delivery": None,
-                    "last_contact_at": None,
-                    "seller_id": None,
-                    "created_at": uow.now,
+                    k: v for k, v in record.items() if k != "_id" and k not in tombstone
                 },
                 "$set": tombstone,
             },
@@ -165,14 +158,3 @@ async def erase_customer(uow: UnitOfWork, erased: CustomerErased) -> None:
         ],
         session=session,
     )
-
-
-async def count_cancelled(uow: UnitOfWork, per_campaign: dict[str, int]) -> None:
-    """Cancelled campaign contacts count towards the campaign's completion."""
-    if not per_campaign:
-        return
-    await uow.db[CAMPAIGNS].bulk_write(
-        [UpdateOne({"_id": c}, {"$inc": {"cancelled": n}}) for c, n in per_campaign.items()],
-        session=uow.session,
-    )
-    await complete_finished(uow, list(per_campaign))

@@ -29,7 +29,7 @@ from kauppa.followup.domain.calendar import feedback_call_due
 from kauppa.followup.domain.invariant import schedule_fields
 from kauppa.followup.domain.next_contact import decide_next_contact, repeat_reminder
 from kauppa.followup.domain.talking_points import talking_points
-from kauppa.followup.erasure import count_cancelled, erase_customer, is_erased
+from kauppa.followup.erasure import erase_customer, is_erased
 from kauppa.followup.relationships import (
     CONTACT_DUE,
     apply_deal,
@@ -41,7 +41,6 @@ from kauppa.followup.relationships import (
 )
 from kauppa.followup.settings import FollowupSettings
 from kauppa.followup.store import (
-    CAMPAIGNS,
     CONTACTS,
     CUSTOMERS,
     REPORTS,
@@ -477,10 +476,4 @@ async def fire_contact_timers(
     await state.flush()
     if customer_ops:
         await uow.db[CUSTOMERS].bulk_write(customer_ops, ordered=False, session=uow.session)
-    if fired_per_campaign:
-        await uow.db[CAMPAIGNS].bulk_write(
-            [UpdateOne({"_id": c}, {"$inc": {"fired": n}}) for c, n in fired_per_campaign.items()],
-            session=uow.session,
-        )
-        await campaigns.complete_finished(uow, list(fired_per_campaign))
-    await count_cancelled(uow, dict(cancelled_per_campaign))
+    await campaigns.count_outcomes(uow, fired_per_campaign, cancelled_per_campaign)

@@ -66,7 +66,6 @@ INDEXES: tuple[Indexes, ...] = (
     Indexes(
         AUDITS,
         (
-            IndexModel([("at", DESCENDING)], name="latest"),
             # The latest of the whole service (no organisation_id) or of one tenant's.
             IndexModel(
                 [("organisation_id", ASCENDING), ("at", DESCENDING), ("_id", DESCENDING)],

@@ -199,11 +199,6 @@ async def give_verdict(
     policy = _settings(request).sla_policy()
 
     async def work(uow: UnitOfWork) -> Document:
-        if principal.organisation_id:
-            found = await uow.db[LEADS].find_one(
-                {"_id": lead_id}, {"organisation_id": 1}, session=uow.session
-            )
-            visible_to(principal, found["organisation_id"] if found else None, "lead")
         outcome = await submit_verdict(
             uow,
             policy,
@@ -213,6 +208,7 @@ async def give_verdict(
             reason_code=body.reason_code,
             reason_text=body.reason_text,
             cause=None,
+            organisation_id=principal.organisation_id,
         )
         if isinstance(outcome, VerdictRefused):
             raise HTTPException(404 if outcome.reason == "unknown lead" else 409, outcome.reason)

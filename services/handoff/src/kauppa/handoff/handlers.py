@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kauppa.contracts import (
+    Criterion,
     CustomerErased,
     DealClosed,
     DealLost,
@@ -359,9 +360,8 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
 ERASED_FIELDS: Document = {
     "prospect.contact": None,
     "identity.email": None,
-    **{f"criteria.{c}.evidence": None for c in ("benefit", "ready_now", "budget", "authority")},
+    **{f"criteria.{c}.evidence": None for c in Criterion},
 }
-ERASED_TEXT = ("return_text",)
 
 
 def erasure_query(event: CustomerErased) -> Document | None:
@@ -381,7 +381,7 @@ def erasure_query(event: CustomerErased) -> Document | None:
 def erasure_update(event: CustomerErased) -> Document:
     return {
         "$set": {**ERASED_FIELDS, "erased_at": event.erased_at},
-        "$unset": {field: "" for field in ERASED_TEXT},
+        "$unset": {"return_text": ""},
     }
 
 
@@ -406,11 +406,15 @@ async def submit_verdict(
     reason_code: Any,
     reason_text: str | None,
     cause: Envelope | None,
+    organisation_id: str | None = None,
 ) -> Document | VerdictRefused:
     """Judge and record a seller's verdict; frees the seller's capacity and lets the
-    queue move. Returns the lead as stored, or why the verdict was refused."""
+    queue move. Returns the lead as stored, or why the verdict was refused. With an
+    ``organisation_id``, a lead of another organisation is an unknown lead."""
     db, session = uow.db, uow.session
     doc = await db[LEADS].find_one({"_id": lead_id}, session=session)
+    if doc is not None and organisation_id and doc["organisation_id"] != organisation_id:
+        doc = None
     judged = judge_verdict(
         status=doc.get("status") if doc else None,
         assigned_seller=doc.get("seller_id") if doc else None,

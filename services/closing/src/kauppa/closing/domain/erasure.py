@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-Document = dict[str, Any]
+from kauppa.contracts.events.privacy import ERASED
 
-ERASED = "[erased]"
+Document = dict[str, Any]
 
 
 def same_email(a: str | None, b: str | None) -> bool:

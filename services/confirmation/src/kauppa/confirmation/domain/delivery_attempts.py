@@ -29,25 +29,16 @@ class ConfirmationState(StrEnum):
     ERASED = "erased"  # GDPR erasure before it was sent: never sent afterwards
 
 
-# Not yet handed over for good: an erasure stops these (a ``sending`` one is taken back
-# from the sender, so a lease expiry cannot resend it).
-UNSENT = frozenset(
-    {
-        ConfirmationState.SCHEDULED,
-        ConfirmationState.AWAITING_APPROVAL,
-        ConfirmationState.HELD,
-        ConfirmationState.DUE,
-        ConfirmationState.SENDING,
-    }
-)
-
-
 # D12.1: the seller may review, annotate, hold or approve until sending starts.
 REVIEWABLE = frozenset(
     {ConfirmationState.SCHEDULED, ConfirmationState.AWAITING_APPROVAL, ConfirmationState.HELD}
 )
 # A newer version replaces one not yet handed to the mail server.
 SUPERSEDABLE = REVIEWABLE | {ConfirmationState.DUE}
+
+# Not yet handed over for good: an erasure stops these (a ``sending`` one is taken back
+# from the sender, so a lease expiry cannot resend it).
+UNSENT = SUPERSEDABLE | {ConfirmationState.SENDING}
 
 
 @dataclass(frozen=True)

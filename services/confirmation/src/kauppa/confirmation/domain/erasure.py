@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 
 from kauppa.confirmation.domain.confirmation_content import ConfirmationContent
+from kauppa.contracts.events.privacy import ERASED
 
-ERASED = "[erased]"
 ERASED_REASON = "not sent: the customer's personal data was erased (GDPR)"
 _EMAIL = re.compile(r"[^\s<>@\"'(),;:]+@[^\s<>@\"'(),;:]+")
 

@@ -33,10 +33,10 @@ class BusinessCalendar:
         return day not in self._holidays[day.year]
 
     def warm(self, today: date) -> None:
-        """Load this year's and next year's public holidays now (the first lookup of a
-        year takes ~0.2 s; better at start-up than inside the first batch)."""
-        for year in (today.year, today.year + 1):
-            self.is_working_day(date(year, 1, 2))
+        """Look a day up now: the first lookup in a process loads the country's holiday
+        rules (~0.2 s), better at start-up than inside the first batch; each further
+        year's table then takes well under a millisecond."""
+        self.is_working_day(today)
 
     def _open_close(self, day: date) -> tuple[datetime, datetime]:
         start = datetime.combine(day, time(self.day_start_hour), self.zone)

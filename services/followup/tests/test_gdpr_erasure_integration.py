@@ -87,7 +87,7 @@ async def test_gdpr_customer_erased_scrubs_personal_data_and_stops_contacts(
             f"/customers/{other.customer_id}/contacts",
             json={
                 "referrals": [
-                    {"name": "Maija Meikäläinen", "email": "maija@esimerkki.fi"},
+                    {"name": "Maija Meikäläinen", "email": "Maija@Esimerkki.FI"},
                     {"name": "Keijo Kolmas", "email": "keijo@kolmas.fi"},
                 ]
             },

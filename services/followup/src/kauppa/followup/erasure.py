@@ -20,6 +20,7 @@ from kauppa.followup.campaigns import count_outcomes
 from kauppa.followup.domain.identities import contact_timer_key
 from kauppa.followup.relationships import new_customer
 from kauppa.followup.store import CONTACTS, CUSTOMERS, REPORTS
+from kauppa.servicekit.mongo import equals_ignoring_case
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import UpdateOne
 
@@ -108,11 +109,11 @@ async def erase_customer(uow: UnitOfWork, erased: CustomerErased) -> None:
     )
     # The erased person named as a referral in another customer's report (by email).
     if erased.email:
-        emails = sorted({erased.email, erased.email.strip().lower()})
+        email = equals_ignoring_case(erased.email.strip())
         await db[REPORTS].update_many(
-            {"referrals.email": {"$in": emails}},
+            {"referrals.email": email},
             {"$set": {"referrals.$[r]": ERASED_REFERRAL}},
-            array_filters=[{"r.email": {"$in": emails}}],
+            array_filters=[{"r.email": email}],
             session=session,
         )
 

@@ -51,10 +51,11 @@ from kauppa.contracts import (
     ReturnReason,
     Verdict,
     envelope,
+    event_class,
+    event_class_by_name,
     from_kafka,
     to_kafka,
 )
-from kauppa.contracts import topics as T
 from kauppa.contracts.cloudevents import header_map
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import Clock, clock_from_settings
@@ -65,14 +66,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 SOURCE_SYSTEM = "kauppa-demo"
-WATCHED_TOPICS = (
-    T.LEADS_HANDOFF.name,
-    T.DEALS.name,
-    T.CONFIRMATIONS.name,
-    T.CONTACTS_DUE.name,
-    T.CUSTOMERS.name,
-    T.CAMPAIGNS.name,
-)
 
 
 class DemoError(Exception):
@@ -543,10 +536,17 @@ def make_plan(n: int, seed: int, run_id: str, now: datetime) -> list[LeadPlan]:
 
 class EventFeed(TopicTail):
     """Reads Kauppa's topics from their current end (as any consumer could) and keeps the
-    events the demo waits for, indexed by type."""
+    events the demo waits for, indexed by type: the topics are those the wanted events are
+    published to."""
 
     def __init__(self, bootstrap: str, wanted: set[str]) -> None:
-        super().__init__(bootstrap, WATCHED_TOPICS, fetch_max_wait_ms=20, max_records=2000)
+        topics: set[str] = set()
+        for name in wanted:
+            cls = event_class_by_name(name)
+            if cls is None:
+                raise ValueError(f"{name} is not a contract event")
+            topics.add(cls.topic)
+        super().__init__(bootstrap, sorted(topics), fetch_max_wait_ms=20, max_records=2000)
         self.wanted = wanted
         self.by_type: dict[str, list[Any]] = defaultdict(list)
         self._seen: set[str] = set()
@@ -560,9 +560,9 @@ class EventFeed(TopicTail):
     def take(self, records: list[ConsumerRecord[Any, Any]], arrived: float) -> None:
         for m in records:
             headers = list(m.headers)
-            # ce_type is e.g. fi.kauppa.LeadAssigned.v1: decode only what we wait for.
-            ce_type = header_map(headers).get("ce_type", "")
-            if ce_type.rsplit(".", 2)[-2:-1] and ce_type.rsplit(".", 2)[-2] not in self.wanted:
+            # Decode only what we wait for (the header names the event's class).
+            cls = event_class(header_map(headers).get("ce_type", ""))
+            if cls is None or cls.type_name not in self.wanted:
                 continue
             try:
                 env: Envelope = from_kafka(headers, m.value)
@@ -595,6 +595,25 @@ async def until(
         if time.monotonic() > deadline:
             return False
         await asyncio.sleep(0.1)
+
+
+async def until_count(
+    count: Callable[[], int],
+    total: int,
+    timeout: float,
+    on_count: Callable[[int], None] | None = None,
+) -> bool:
+    """``until`` the items done reach ``total``: ``count`` is called once per poll and its
+    result handed to ``on_count`` (a progress bar)."""
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done = count()
+        if on_count:
+            on_count(done)
+
+    return await until(lambda: done >= total, timeout, tick)
 
 
 @dataclass
@@ -691,7 +710,6 @@ class Demo:
         self.clock = clock_of(self.state)
         self.speed = float(self.state.get("clock", {}).get("KAUPPA_CLOCK_SPEED", 1.0))
         self.bootstrap: str = self.state["kafka_bootstrap_servers"]
-        self.profile: str = self.state.get("profile", "local")
         self.urls: dict[str, str] = self.state["services"]
         self.plans: list[LeadPlan] = []
         self.producer: AIOKafkaProducer | None = None
@@ -895,9 +913,6 @@ class Demo:
         with self.progress() as prog:
             sent = prog.add_task("Upstream systems send qualified leads", total=len(self.plans))
             decided = prog.add_task("Handoff: D1 gate, duplicates, routing", total=len(self.plans))
-            by_source: dict[str, list[LeadPlan]] = defaultdict(list)
-            for p in self.plans:
-                by_source[p.source.system].append(p)
             # Duplicates are sent after their originals, as a partner re-sending a list would.
             ordered = sorted(self.plans, key=lambda p: p.duplicate_of is not None)
             for i in range(0, len(ordered), 25):
@@ -909,14 +924,13 @@ class Demo:
                 prog.advance(sent, len(chunk))
                 await asyncio.sleep(0.05)
 
-            def tick() -> None:
-                prog.update(decided, completed=sum(self._decided(p) for p in self.plans))
-
-            # Leads waiting in the unassigned queue get a seller when verdicts free one.
-            await until(
-                lambda: sum(p.status != "sent" for p in self.plans) >= len(self.plans) * 0.5,
+            # Leads waiting in the unassigned queue get a seller when verdicts free one:
+            # half of them decided is enough to go on.
+            await until_count(
+                lambda: sum(map(self._decided, self.plans)),
+                (len(self.plans) + 1) // 2,
                 self.timeout,
-                tick,
+                lambda n: prog.update(decided, completed=n),
             )
             if all(p.status == "sent" for p in self.plans):
                 raise DemoError(
@@ -992,10 +1006,11 @@ class Demo:
                 return p.status in ("accepted", "returned")
 
             mine = [p for p in self.plans if p.lead_id in given]
-            await until(
-                lambda: all(settled(p) for p in mine),
+            await until_count(
+                lambda: sum(map(settled, mine)),
+                len(mine),
                 60,
-                lambda: prog.update(outcome, completed=sum(map(settled, mine))),
+                lambda n: prog.update(outcome, completed=n),
             )
         queued = sum(p.status in ("sent", "assigned") for p in self.plans)
         if queued:
@@ -1156,15 +1171,20 @@ class Demo:
         with self.progress() as prog:
             opened = prog.add_task("Closing opens deals for accepted leads", total=len(accepted))
 
-            def tick() -> None:
+            def customers_known() -> int:
                 n = 0
                 for p in accepted:
                     if p.customer_id is None and (o := self.ev("DealOpened", deal_id=p.deal_id)):
                         p.customer_id = o[0].customer_id
                     n += p.customer_id is not None
-                prog.update(opened, completed=n)
+                return n
 
-            await until(lambda: all(p.customer_id for p in accepted), self.timeout, tick)
+            await until_count(
+                customers_known,
+                len(accepted),
+                self.timeout,
+                lambda n: prog.update(opened, completed=n),
+            )
             ready = [p for p in accepted if p.customer_id]
             bar = prog.add_task(
                 "Sellers: contacts, offers, upsell, closes (D5-D10)", total=len(ready)
@@ -1172,13 +1192,11 @@ class Demo:
             await self.gather_bounded([self._work_deal(p) for p in ready], bar, prog)
             closed = [p for p in ready if p.deal_state == "closed"]
             seen = prog.add_task("DealClosed events", total=len(closed))
-            await until(
-                lambda: all(self.ev("DealClosed", deal_id=p.deal_id) for p in closed),
+            await until_count(
+                lambda: sum(bool(self.ev("DealClosed", deal_id=p.deal_id)) for p in closed),
+                len(closed),
                 self.timeout,
-                lambda: prog.update(
-                    seen,
-                    completed=sum(bool(self.ev("DealClosed", deal_id=p.deal_id)) for p in closed),
-                ),
+                lambda n: prog.update(seen, completed=n),
             )
 
     # -------------------------------------------------------------- 5. confirmations
@@ -1221,7 +1239,7 @@ class Demo:
             ]
             if send_at:
                 first = min(send_at)
-                real = max((first - self.clock.now()).total_seconds() / self.speed, 0)
+                real = self.clock.real_seconds(first - self.clock.now())
                 when = f"{real / 60:.1f} real minutes" if real >= 60 else f"{real:.0f} real seconds"
                 self.console.print(
                     f"{len(later)} confirmation(s) go out the next business morning "
@@ -1237,18 +1255,13 @@ class Demo:
         with self.progress() as prog:
             known = prog.add_task("Followup takes on the new customers", total=len(closed))
             # The customer's seller is known to followup once it has seen the DealClosed.
-            await until(
-                lambda: all(
-                    self.ev("NextContactScheduled", customer_id=p.customer_id) for p in closed
+            await until_count(
+                lambda: sum(
+                    bool(self.ev("NextContactScheduled", customer_id=p.customer_id)) for p in closed
                 ),
+                len(closed),
                 self.timeout,
-                lambda: prog.update(
-                    known,
-                    completed=sum(
-                        bool(self.ev("NextContactScheduled", customer_id=p.customer_id))
-                        for p in closed
-                    ),
-                ),
+                lambda n: prog.update(known, completed=n),
             )
             bar = prog.add_task("ERP reports deliveries", total=len(delivered))
             events = []
@@ -1272,15 +1285,11 @@ class Demo:
             prog.update(bar, completed=len(events))
             scheduled = prog.add_task("Feedback calls scheduled (D13)", total=len(delivered))
 
-            def feedback_scheduled(p: LeadPlan) -> bool:
-                return bool(
-                    self.ev("NextContactScheduled", customer_id=p.customer_id, kind="feedback_call")
-                )
-
-            await until(
-                lambda: all(feedback_scheduled(p) for p in delivered),
+            await until_count(
+                lambda: sum(self._feedback_contact(p) is not None for p in delivered),
+                len(delivered),
                 self.timeout,
-                lambda: prog.update(scheduled, completed=sum(map(feedback_scheduled, delivered))),
+                lambda n: prog.update(scheduled, completed=n),
             )
 
     # -------------------------------------------------------------- 7. feedback calls
@@ -1299,7 +1308,7 @@ class Demo:
         due_times = [c.due_at for c in contacts.values() if c is not None]
         if due_times:
             last = max(due_times)
-            wait = (last - self.clock.now()).total_seconds() / self.speed
+            wait = self.clock.real_seconds(last - self.clock.now())
             with self.progress() as prog:
                 bar = prog.add_task("Feedback calls come due (ContactDue)", total=len(delivered))
 
@@ -1308,10 +1317,11 @@ class Demo:
                     return c is not None and bool(self.ev("ContactDue", contact_id=c.contact_id))
 
                 if wait <= self.followup_wait:
-                    await until(
-                        lambda: all(due(p) for p in delivered),
+                    await until_count(
+                        lambda: sum(map(due, delivered)),
+                        len(delivered),
                         min(wait + 15, self.followup_wait + 15),
-                        lambda: prog.update(bar, completed=sum(map(due, delivered))),
+                        lambda n: prog.update(bar, completed=n),
                     )
                 else:
                     prog.update(bar, completed=sum(map(due, delivered)))
@@ -1471,14 +1481,13 @@ class Demo:
             total = self.ev("SegmentCampaignStarted", campaign_id=campaign_id)[0].matched_customers
             self.stats["campaign customers"] = total
             due = prog.add_task("Campaign contacts come due (ContactDue)", total=total)
-            wait = (3.5 * 3600) / self.speed
+            wait = self.clock.real_seconds(timedelta(hours=3.5))
             if wait <= self.followup_wait:
-                await until(
-                    lambda: len(self.ev("ContactDue", campaign_id=campaign_id)) >= total,
+                await until_count(
+                    lambda: len(self.ev("ContactDue", campaign_id=campaign_id)),
+                    total,
                     wait + 20,
-                    lambda: prog.update(
-                        due, completed=len(self.ev("ContactDue", campaign_id=campaign_id))
-                    ),
+                    lambda n: prog.update(due, completed=n),
                 )
             self.stats["campaign contacts due"] = len(
                 self.ev("ContactDue", campaign_id=campaign_id)

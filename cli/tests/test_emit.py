@@ -15,8 +15,6 @@ from kauppa.servicekit.embedded import Infrastructure
 from kauppa.servicekit.testing import TopicReader
 from typer.testing import CliRunner, Result
 
-pytestmark = pytest.mark.integration
-
 
 async def _kauppa(args: list[str]) -> Result:
     """The command as a user runs it (it runs its own event loop, so not on the test's)."""
@@ -31,6 +29,7 @@ def broker(infra: Infrastructure, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     return infra.kafka_bootstrap_servers
 
 
+@pytest.mark.integration
 async def test_emit_sends_a_valid_event_file(broker: str, tmp_path: Path) -> None:
     lead = examples.lead_qualified()
     fields = tmp_path / "lead.json"
@@ -48,6 +47,7 @@ async def test_emit_sends_a_valid_event_file(broker: str, tmp_path: Path) -> Non
         await reader.wait_for_events("DeliveryCompleted", delivery_id=delivery.delivery_id)
 
 
+@pytest.mark.integration
 async def test_emit_refuses_an_invalid_event_with_exit_code_2(broker: str, tmp_path: Path) -> None:
     doc = examples.lead_qualified().model_dump(mode="json")
     del doc["prospect"]  # required
@@ -67,23 +67,19 @@ async def test_emit_refuses_an_invalid_event_with_exit_code_2(broker: str, tmp_p
             await reader.wait_for_events("LeadQualified", lead_id=doc["lead_id"], timeout=2)
 
 
-def test_emit_refuses_a_file_that_is_not_json(tmp_path):
-    from kauppa.cli.main import app
-    from typer.testing import CliRunner
-
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    result = CliRunner().invoke(app, ["emit", str(bad)])
-    assert result.exit_code == 2
-    assert "is not JSON" in " ".join(result.output.split())
-
-
-def test_emit_names_an_unknown_event_type(tmp_path):
-    from kauppa.cli.main import app
-    from typer.testing import CliRunner
-
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not JSON"),
+        ('{"type": "NoSuchEvent", "x": 1}', "Unknown event type 'NoSuchEvent'"),
+    ],
+    ids=["not-json", "unknown-type"],
+)
+def test_emit_refuses_a_file_before_looking_for_a_broker(
+    content: str, message: str, tmp_path: Path
+) -> None:
     doc = tmp_path / "doc.json"
-    doc.write_text('{"type": "NoSuchEvent", "x": 1}')
-    result = CliRunner().invoke(app, ["emit", str(doc)])
+    doc.write_text(content)
+    result = CliRunner().invoke(cli.app, ["emit", str(doc)])
     assert result.exit_code == 2
-    assert "Unknown event type 'NoSuchEvent'" in " ".join(result.output.split())
+    assert message in " ".join(result.output.split())

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import json
 import os
 import signal
 import subprocess
@@ -16,20 +15,26 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from kauppa.cli.system import SERVICES, ServiceSpec, on_free_ports, spawn_service
+from kauppa.cli.system import (
+    SERVICES,
+    NotReady,
+    ServiceSpec,
+    on_free_ports,
+    spawn_service,
+    wait_ready,
+    write_run_state,
+)
 from kauppa.servicekit.auth import issue_token
-from kauppa.servicekit.clock import AcceleratedClock
+from kauppa.servicekit.clock import Clock, clock_from_settings
 from kauppa.servicekit.embedded import Infrastructure
 from kauppa.servicekit.embedded.servers import free_port
-from kauppa.servicekit.settings import ServiceSettings
+from kauppa.servicekit.settings import ClockSettings, ServiceSettings
 
 # The business clock: a Monday morning in a week with no Finnish public holidays nearby,
 # running SPEED times faster than real time, so the next business morning (confirmation)
@@ -68,6 +73,12 @@ class SmtpServer:
             self.mails.append(ReceivedMail(list(envelope.rcpt_tos), msg))
         return "250 OK"
 
+    @property
+    def ui(self) -> str:
+        """What the state file names as the mail sink (`kauppa demo` prints it). This sink
+        has no browser view, so: its SMTP address."""
+        return f"smtp://127.0.0.1:{self.port}"
+
     def received(self, predicate: Any) -> list[ReceivedMail]:
         with self.lock:
             return [m for m in self.mails if predicate(m)]
@@ -81,7 +92,7 @@ class KauppaSystem:
     log_dir: Path
     smtp: SmtpServer
     bootstrap: str
-    clock: AcceleratedClock
+    clock: Clock
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def url(self, name: str) -> str:
@@ -154,7 +165,6 @@ def kauppa_system(
         prefix = spec.name.upper()
         env[f"{prefix}_DATABASE"] = f"e2e_{tag}_{spec.name}"
         env[f"{prefix}_CONSUMER_GROUP"] = f"e2e-{tag}-{spec.name}"
-    start = datetime.fromisoformat(CLOCK_START.replace("Z", "+00:00")).astimezone(UTC)
     system = KauppaSystem(
         specs=specs,
         env=env,
@@ -162,23 +172,10 @@ def kauppa_system(
         log_dir=run_dir / "logs",
         smtp=smtp_server,
         bootstrap=infra.kafka_bootstrap_servers,
-        clock=AcceleratedClock(SPEED, start, epoch),
+        clock=clock_from_settings(ClockSettings(speed=SPEED, start=CLOCK_START, epoch=epoch)),
     )
-    # What `kauppa run` writes for `kauppa demo`, `kauppa status` and friends.
-    system.state_file.write_text(
-        json.dumps(
-            {
-                "origin": infra.origin,
-                "kafka_bootstrap_servers": infra.kafka_bootstrap_servers,
-                "mongodb_uri": infra.mongodb_uri,
-                "profile": infra.profile,
-                "clock": {k: v for k, v in env.items() if k.startswith("KAUPPA_CLOCK_")},
-                "services": {s.name: s.url for s in specs},
-                "smtp": {"host": "127.0.0.1", "port": smtp_server.port},
-            },
-            indent=2,
-        )
-    )
+    # What `kauppa run` writes for `kauppa demo` and friends.
+    write_run_state(system.state_file, infra, env, specs, smtp_server.port, smtp_server.ui)
     try:
         for spec in specs:
             system.processes[spec.name] = spawn_service(spec, env, system.log_dir)
@@ -188,18 +185,8 @@ def kauppa_system(
         _stop(system.processes)
 
 
-def _wait_ready(system: KauppaSystem, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    pending = list(system.specs)
-    while pending:
-        system.check_alive()
-        spec = pending[0]
-        try:
-            if httpx.get(f"{spec.url}/health/ready", timeout=2).status_code == 200:
-                pending.pop(0)
-                continue
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{spec.name} not ready after {timeout} s\n{system.logs()}")
-        time.sleep(0.2)
+def _wait_ready(system: KauppaSystem) -> None:
+    try:
+        wait_ready(system.specs, system.processes, interval=0.2)
+    except NotReady as exc:
+        raise AssertionError(f"{exc}\n{system.logs()}") from exc

@@ -30,9 +30,12 @@ from kauppa.cli.system import (
     SERVICES,
     SMTP_PORT,
     STATE_FILE,
+    NotReady,
     port_taken,
     running_pid,
     spawn_service,
+    wait_ready,
+    write_run_state,
 )
 from rich.console import Console
 from rich.table import Table
@@ -84,7 +87,7 @@ def run(
 ) -> None:
     """Start the whole system on embedded infrastructure (or the cluster named by
     KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI) and keep it running until Ctrl-C."""
-    from kauppa.servicekit.embedded.infrastructure import resolve, write_state
+    from kauppa.servicekit.embedded.infrastructure import resolve
     from kauppa.servicekit.embedded.servers import InfrastructureError
     from kauppa.servicekit.kafka_admin import create_topics
 
@@ -122,22 +125,14 @@ def run(
                 console.print(f"[red]Could not start the infrastructure:[/] {exc}")
                 raise typer.Exit(1) from exc
             asyncio.run(create_topics(infra.kafka_bootstrap_servers))
-            write_state(STATE_FILE, infra)
         console.print(f"[green]✓[/] infrastructure ({infra.origin})")
         env = {**infra.env(), "KAUPPA_CLOCK_SPEED": str(clock_speed)}
         if clock_speed != 1.0:
             env["KAUPPA_CLOCK_EPOCH"] = str(time.time())
             env["KAUPPA_CLOCK_START"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        state = json.loads(STATE_FILE.read_text())
-        state["profile"] = infra.profile
-        state["clock"] = {k: v for k, v in env.items() if k.startswith("KAUPPA_CLOCK_")}
-        state["services"] = {s.name: s.url for s in services}
-        state["smtp"] = {
-            "host": "127.0.0.1",
-            "port": SMTP_PORT,
-            "ui": f"http://127.0.0.1:{MAIL_UI_PORT}",
-        }
-        STATE_FILE.write_text(json.dumps(state, indent=2))
+        write_run_state(
+            STATE_FILE, infra, env, services, SMTP_PORT, f"http://127.0.0.1:{MAIL_UI_PORT}"
+        )
         env.update(
             {
                 "CONFIRMATION_SMTP_HOST": "127.0.0.1",
@@ -196,27 +191,23 @@ def run(
 
 
 def _wait_ready(services: list[Any], children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    names = {s.name for s in services}
     with console.status("Waiting for the services to be ready ...") as status:
-        for spec in services:
-            deadline = time.time() + 90
-            while True:
-                proc = dict(children)[spec.name]
-                if proc.poll() is not None:
-                    console.print(
-                        f"[red]{spec.name} failed to start[/]; see .local/run/logs/{spec.name}.log"
-                    )
-                    raise KeyboardInterrupt
-                try:
-                    if httpx.get(f"{spec.url}/health/ready", timeout=2).status_code == 200:
-                        console.print(f"[green]✓[/] {spec.name:13} {spec.url}")
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.time() > deadline:
-                    console.print(f"[red]{spec.name} not ready after 90 s[/]")
-                    raise KeyboardInterrupt
-                status.update(f"Waiting for {spec.name} ...")
-                time.sleep(0.3)
+        try:
+            wait_ready(
+                services,
+                {name: proc for name, proc in children if name in names},
+                on_wait=lambda spec: status.update(f"Waiting for {spec.name} ..."),
+                on_ready=lambda spec: console.print(f"[green]✓[/] {spec.name:13} {spec.url}"),
+            )
+        except NotReady as exc:
+            if exc.exited:
+                console.print(
+                    f"[red]{exc.name} failed to start[/]; see .local/run/logs/{exc.name}.log"
+                )
+            else:
+                console.print(f"[red]{exc}[/]")
+            raise KeyboardInterrupt from exc
 
 
 def _print_welcome(infra: str, services: list[Any], logs: Path) -> None:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+from kauppa.servicekit.embedded.infrastructure import Infrastructure, write_state
 from kauppa.servicekit.embedded.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -91,3 +96,63 @@ def spawn_service(spec: ServiceSpec, env: dict[str, str], log_dir: Path) -> subp
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def write_run_state(
+    path: Path,
+    infra: Infrastructure,
+    env: Mapping[str, str],
+    services: Sequence[ServiceSpec],
+    smtp_port: int,
+    mail_ui: str,
+) -> None:
+    """The state file `kauppa run` leaves for `kauppa demo`, `kauppa emit` and `kauppa dlq`:
+    the infrastructure (as the kit writes it), the profile, the business clock's settings,
+    the services' URLs and where the mails go and can be read."""
+    write_state(path, infra)
+    state = json.loads(path.read_text())
+    state["profile"] = infra.profile
+    state["clock"] = {k: v for k, v in env.items() if k.startswith("KAUPPA_CLOCK_")}
+    state["services"] = {s.name: s.url for s in services}
+    state["smtp"] = {"host": "127.0.0.1", "port": smtp_port, "ui": mail_ui}
+    path.write_text(json.dumps(state, indent=2))
+
+
+class NotReady(Exception):
+    """A service exited (``exited``) or did not answer ready in time."""
+
+    def __init__(self, name: str, exited: bool, message: str) -> None:
+        super().__init__(message)
+        self.name, self.exited = name, exited
+
+
+def wait_ready(
+    services: Sequence[ServiceSpec],
+    processes: Mapping[str, subprocess.Popen[bytes]],
+    *,
+    timeout: float = 90,
+    interval: float = 0.3,
+    on_wait: Callable[[ServiceSpec], None] | None = None,
+    on_ready: Callable[[ServiceSpec], None] | None = None,
+) -> None:
+    """Ask each service's /health/ready in turn until it answers 200, giving each
+    ``timeout`` seconds. Raises NotReady when one of ``processes`` exits meanwhile or a
+    service is not ready in time."""
+    for spec in services:
+        deadline = time.monotonic() + timeout
+        while True:
+            for name, proc in processes.items():
+                if proc.poll() is not None:
+                    raise NotReady(name, True, f"{name} exited with {proc.returncode}")
+            try:
+                if httpx.get(f"{spec.url}/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise NotReady(spec.name, False, f"{spec.name} not ready after {timeout:g} s")
+            if on_wait:
+                on_wait(spec)
+            time.sleep(interval)
+        if on_ready:
+            on_ready(spec)

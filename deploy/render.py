@@ -123,10 +123,6 @@ def deployed_topics() -> list[Topic]:
     return [t for t in all_topics() if t.name.removeprefix("kauppa.dlq.") not in NOT_DEPLOYED]
 
 
-def retention_ms(topic: Topic) -> int:
-    return topic.retention_days * 86_400_000
-
-
 def k8s_name(topic: Topic) -> str:
     return topic.name.replace(".", "-")
 
@@ -147,8 +143,8 @@ def workspace_members() -> list[str]:
     return members
 
 
-def dockerfile(svc: Service) -> str:
-    members = workspace_members()
+def dockerfile(svc: Service, members: list[str]) -> str:
+    """``members``: the workspace members (``workspace_members()``), the same for every service."""
     copy_manifests = "\n".join(f"COPY {m}/pyproject.toml {m}/" for m in members)
     probe = (
         "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + "
@@ -253,7 +249,7 @@ def create_topics_sh() -> str:
         "",
     ]
     for t in deployed_topics():
-        lines.append(f"create {t.name} {t.partitions} {retention_ms(t)}  # {t.meaning}")
+        lines.append(f"create {t.name} {t.partitions} {t.retention_ms}  # {t.meaning}")
     lines += ["", "$TOPICS --list", ""]
     return "\n".join(lines)
 
@@ -275,7 +271,7 @@ def kafka_topics_yaml() -> str:
                     "partitions": t.partitions,
                     "replicas": TOPIC_REPLICAS,
                     "config": {
-                        "retention.ms": retention_ms(t),
+                        "retention.ms": t.retention_ms,
                         "min.insync.replicas": MIN_INSYNC_REPLICAS,
                         "cleanup.policy": "delete",
                     },
@@ -703,8 +699,9 @@ def rendered() -> dict[Path, str]:
             "kauppa-business", "Kauppa: handoff SLA, confirmations, follow-up", BUSINESS
         ),
     }
+    members = workspace_members()
     for svc in SERVICES:
-        files[DEPLOY / f"docker/{svc.name}.Dockerfile"] = dockerfile(svc)
+        files[DEPLOY / f"docker/{svc.name}.Dockerfile"] = dockerfile(svc, members)
         files[DEPLOY / f"docker/{svc.name}.Dockerfile.dockerignore"] = DOCKERIGNORE
         files[DEPLOY / f"k8s/base/services/{svc.name}.yaml"] = workload(svc)
     return files

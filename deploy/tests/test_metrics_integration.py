@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from deploy_support import DEPLOY, service_names
+from deploy_support import DEPLOY, service_names, settings_class
 from kauppa.contracts import Envelope, LeadQualified, LeadRejected, envelope, examples, to_kafka
 from kauppa.contracts.topics import Topic
 from kauppa.servicekit.clock import ManualClock
@@ -221,18 +221,10 @@ async def test_every_kit_metric_the_dashboards_query_has_samples(
 
 def build_service_runtime(service: str, settings_for, topic: str) -> ServiceRuntime:
     try:
-        settings_module = importlib.import_module(f"kauppa.{service}.settings")
         bootstrap = importlib.import_module(f"kauppa.{service}.bootstrap")
     except ImportError as exc:
         pytest.skip(f"kauppa.{service} is not built yet: {exc}")
-    cls = next(
-        v
-        for v in vars(settings_module).values()
-        if isinstance(v, type)
-        and issubclass(v, ServiceSettings)
-        and v.__module__ == settings_module.__name__
-    )
-    settings = settings_for(cls, service_name=service, consume_topics=[topic])
+    settings = settings_for(settings_class(service), service_name=service, consume_topics=[topic])
     runtime = bootstrap.build_runtime(settings)
     assert isinstance(runtime, ServiceRuntime)
     return runtime

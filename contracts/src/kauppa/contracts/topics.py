@@ -13,6 +13,11 @@ class Topic:
     retention_days: int = 30
     meaning: str = ""
 
+    @property
+    def retention_ms(self) -> int:
+        """The retention as Kafka's ``retention.ms`` topic config wants it."""
+        return self.retention_days * 86_400_000
+
 
 LEADS_QUALIFIED = Topic(
     "kauppa.leads.qualified", "lead_id", meaning="Upstream systems hand in leads"

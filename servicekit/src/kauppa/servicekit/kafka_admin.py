@@ -31,7 +31,7 @@ async def create_topics(
                 name=topic.name,
                 num_partitions=topic.partitions,
                 replication_factor=1,
-                topic_configs={"retention.ms": str(topic.retention_days * 86_400_000)},
+                topic_configs={"retention.ms": str(topic.retention_ms)},
             )
             try:
                 await admin.create_topics([new])

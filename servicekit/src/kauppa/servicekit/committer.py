@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kauppa.contracts import Envelope
@@ -25,6 +26,22 @@ Document = dict[str, Any]
 log = get_logger(__name__)
 
 
+@dataclass(slots=True)
+class Committed:
+    """What transactions committed for publishing: their events, the events' records as
+    encoded once for the outbox row (publishing reuses the bytes), and the outbox rows to
+    delete once they went out."""
+
+    events: list[Envelope] = field(default_factory=list)
+    records: list[ProducerRecord] = field(default_factory=list)
+    rows: list[str] = field(default_factory=list)
+
+    def extend(self, other: Committed) -> None:
+        self.events.extend(other.events)
+        self.records.extend(other.records)
+        self.rows.extend(other.rows)
+
+
 class Committer:
     def __init__(
         self,
@@ -37,17 +54,12 @@ class Committer:
     ) -> None:
         self.client, self.db, self.clock = client, db, clock
         self.publisher, self.metrics, self.source = publisher, metrics, source
-        # Outgoing events are encoded once, in the transaction (for the outbox row);
-        # publishing reuses those bytes.
-        self._encoded: dict[str, ProducerRecord] = {}
-        # Outbox rows by the id of the last event they hold.
-        self._rows: dict[str, list[str]] = {}
-        self._queue: asyncio.Queue[list[Envelope]] | None = None
+        self._queue: asyncio.Queue[Committed] | None = None
         self._worker: asyncio.Task[None] | None = None
 
     async def transact(
         self, work: Callable[[UnitOfWork], Awaitable[T]], *, cause_id: str | None = None
-    ) -> tuple[T, list[Envelope]]:
+    ) -> tuple[T, Committed]:
         """Commit ``work`` with its events and timers; nothing is published yet."""
 
         async def body(
@@ -59,22 +71,17 @@ class Committer:
             return result, uow
 
         result, uow = await in_transaction(self.client, body)
-        for env, record in zip(uow.outgoing, uow.records, strict=True):
-            self._encoded[env.id] = record
-        if uow.outbox_ids:
-            # Published together; the rows are deleted once the last of them went out.
-            self._rows[uow.outgoing[-1].id] = uow.outbox_ids
-        return result, list(uow.outgoing)
+        return result, Committed(uow.outgoing, uow.records, uow.outbox_ids)
 
-    async def publish(self, envelopes: list[Envelope]) -> None:
+    async def publish(self, committed: Committed) -> None:
         """Publish committed events. A failure here loses nothing: the rows stay in the
         outbox and the relay sends them."""
-        records = [self._encoded.pop(e.id, None) for e in envelopes]
-        rows = [row for e in envelopes for row in self._rows.pop(e.id, ())]
         try:
-            await self.publisher.publish_committed(envelopes, records, rows)
+            await self.publisher.publish_committed(
+                committed.events, committed.records, committed.rows
+            )
         except Exception as exc:
-            log.warning("publish_after_commit_failed", error=str(exc), count=len(envelopes))
+            log.warning("publish_after_commit_failed", error=str(exc), count=len(committed.events))
 
     def start_background_publishing(self, depth: int = 4) -> None:
         """Publish consumed batches' events from one ordered queue, so the next batch's
@@ -86,19 +93,19 @@ class Committer:
     async def _publish_worker(self) -> None:
         assert self._queue is not None
         while True:
-            envelopes = await self._queue.get()
+            committed = await self._queue.get()
             try:
-                await self.publish(envelopes)
+                await self.publish(committed)
             finally:
                 self._queue.task_done()
 
-    async def publish_soon(self, envelopes: list[Envelope]) -> None:
+    async def publish_soon(self, committed: Committed) -> None:
         """Queue for publishing (or publish now when no background worker runs). The
         events are committed already: the outbox covers a crash before they go out."""
         if self._queue is None:
-            await self.publish(envelopes)
-        elif envelopes:
-            await self._queue.put(envelopes)
+            await self.publish(committed)
+        elif committed.events:
+            await self._queue.put(committed)
 
     async def stop_background_publishing(self) -> None:
         if self._queue is None or self._worker is None:
@@ -113,10 +120,10 @@ class Committer:
     ) -> T:
         """Commit, then publish. Retries transient database trouble with backoff.
         ``cause_id`` makes the ids of emitted events deterministic (see UnitOfWork.emit)."""
-        result, outgoing = await retry_transient(
+        result, committed = await retry_transient(
             lambda: self.transact(work, cause_id=cause_id), self.metrics
         )
-        await self.publish(outgoing)
+        await self.publish(committed)
         return result
 
 

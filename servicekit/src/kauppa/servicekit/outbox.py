@@ -25,7 +25,7 @@ from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
-from kauppa.servicekit.unit_of_work import OUTBOX, record_of
+from kauppa.servicekit.unit_of_work import OUTBOX
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
@@ -51,17 +51,14 @@ class OutboxPublisher:
     async def publish_committed(
         self,
         envelopes: Sequence[Envelope],
-        records: Sequence[ProducerRecord | None] | None = None,
+        records: Sequence[ProducerRecord],
         rows: Sequence[str] = (),
     ) -> None:
-        """After commit: send, then forget the rows (in the background: the delete is
-        housekeeping, correctness does not wait for it)."""
+        """After commit: send the events' records, then forget the rows (in the
+        background: the delete is housekeeping, correctness does not wait for it)."""
         if not envelopes:
             return
-        encoded = records or [None] * len(envelopes)
-        await self.producer.send_all(
-            [r if r is not None else record_of(e) for e, r in zip(envelopes, encoded, strict=True)]
-        )
+        await self.producer.send_all(records)
         for type_name, n in Counter(e.event.type_name for e in envelopes).items():
             self.metrics.events_out.labels(self.metrics.service, type_name).inc(n)
         if not rows:

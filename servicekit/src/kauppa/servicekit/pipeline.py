@@ -23,7 +23,7 @@ from typing import Any
 
 import structlog
 from kauppa.contracts import DecodeError, Envelope, Event, from_kafka
-from kauppa.servicekit.committer import Committer, retry_transient
+from kauppa.servicekit.committer import Committed, Committer, retry_transient
 from kauppa.servicekit.deadletters import RawRecord, dead_letter_record
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
@@ -123,7 +123,11 @@ class BatchOutcome:
     duplicates: int = 0
     ignored: int = 0
     dead_lettered: int = 0
-    published: list[Envelope] = field(default_factory=list)
+    committed: Committed = field(default_factory=Committed)
+
+    @property
+    def published(self) -> list[Envelope]:
+        return self.committed.events
 
 
 class EventPipeline:
@@ -142,7 +146,7 @@ class EventPipeline:
         """Apply, dead-letter and queue for publishing one decoded batch. When this
         returns, the batch's offsets may be committed."""
         outcome = await self.apply_decoded(decoded)
-        await self.committer.publish_soon(outcome.published)
+        await self.committer.publish_soon(outcome.committed)
         return outcome
 
     async def process_envelopes(self, envelopes: Sequence[Envelope]) -> BatchOutcome:
@@ -156,7 +160,7 @@ class EventPipeline:
                 raise LookupError(f"{self.service} does not take {env.type}")
             batch.append((RawRecord("http", -1, -1, None, None, []), env))
         await self._commit(batch, outcome)
-        await self.committer.publish(outcome.published)
+        await self.committer.publish(outcome.committed)
         return outcome
 
     async def apply(self, records: Sequence[RawRecord]) -> BatchOutcome:
@@ -289,16 +293,16 @@ class EventPipeline:
                 await run_handler(run, uow)
             return fresh
 
-        async def attempt() -> tuple[list[Envelope], list[Envelope]]:
+        async def attempt() -> tuple[list[Envelope], Committed]:
             try:
                 return await self.committer.transact(lambda uow: work(uow, check=False))
             except _SeenBefore:
                 return await self.committer.transact(lambda uow: work(uow, check=True))
 
-        fresh, outgoing = await retry_transient(attempt, self.metrics)
+        fresh, committed = await retry_transient(attempt, self.metrics)
         outcome.handled += len(fresh)
         outcome.duplicates += len(batch) - len(fresh)
-        outcome.published.extend(outgoing)
+        outcome.committed.extend(committed)
         handled: Counter[str] = Counter(type(e.event).type_name for e in fresh)
         repeated: Counter[str] = Counter()
         if len(fresh) < len(batch):

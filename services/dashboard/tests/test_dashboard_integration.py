@@ -7,11 +7,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from kauppa.contracts import envelope, examples, to_kafka
+from kauppa.contracts import (
+    ContactDue,
+    ContactKind,
+    CustomerContactLogged,
+    envelope,
+    examples,
+    to_kafka,
+)
 from kauppa.contracts.topics import LEADS_QUALIFIED, dead_letter_topic
 from kauppa.dashboard.api import router
 from kauppa.servicekit.auth import issue_token
@@ -20,7 +28,7 @@ from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import publish_envelopes, publish_raw
+from kauppa.servicekit.testing import TopicReader, publish_envelopes, publish_raw
 
 from . import scenario
 
@@ -113,12 +121,65 @@ async def test_api_numbers_match_the_events_sent_through_kafka(infra, start_dash
     assert [c["customer_id"] for c in missing["sample"]] == [sc.ids["C2"]]
 
 
+async def test_d15_a_contact_logged_before_its_late_contact_due_stays_done(infra, start_dashboard):
+    """The contact's state only moves forward in the read model: a ContactDue that
+    arrives after the seller logged the contact (another topic) does not reopen it. The
+    contact is neither counted as open for the seller nor hides the customer's missing
+    next contact."""
+    rt = await start_dashboard()
+    now = datetime.now(UTC)
+    tag = uuid.uuid4().hex[:8]
+    org, customer, seller, contact = (f"{k}-{tag}" for k in ("org-late", "C", "s", "K"))
+    logged = CustomerContactLogged(
+        customer_id=customer,
+        organisation_id=org,
+        seller_id=seller,
+        contact_id=contact,
+        kind=ContactKind.SCHEDULED,
+        contacted_at=now - timedelta(days=2),
+    )
+    late_due = ContactDue(
+        contact_id=contact,
+        customer_id=customer,
+        organisation_id=org,
+        seller_id=seller,
+        kind=ContactKind.SCHEDULED,
+        due_at=now - timedelta(days=3),
+        fired_at=now - timedelta(days=3),
+        lateness_seconds=0,
+    )
+    async with client_for(rt) as http:
+        headers = bearer(rt, "ops")
+
+        async def overview() -> dict[str, Any]:
+            r = await http.get(f"/api/overview?period=7d&org={org}", headers=headers)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        # The log first (it alone creates the customer), then the ContactDue.
+        await publish_envelopes(infra.kafka_bootstrap_servers, [envelope(logged, source="test")])
+        first = await eventually(overview, lambda o: o["without_next_contact"]["customers"] == 1)
+        assert first["without_next_contact"]["customers"] == 1
+        await publish_envelopes(infra.kafka_bootstrap_servers, [envelope(late_due, source="test")])
+
+        def due_applied(o: dict[str, Any]) -> bool:
+            # The ContactDue's customer write (the seller) commits with its contact write.
+            sample = o["without_next_contact"]["sample"]
+            return o["contacts"]["sellers"] != [] or any(c["seller_id"] == seller for c in sample)
+
+        o = await eventually(overview, due_applied)
+    contacts = o["contacts"]
+    assert contacts["sellers"] == [], "a done contact must not be reopened by a late ContactDue"
+    assert (contacts["upcoming"], contacts["due"], contacts["overdue"]) == (0, 0, 0)
+    missing = o["without_next_contact"]
+    assert missing["count"] == 1
+    assert missing["sample"] == [{"customer_id": customer, "seller_id": seller}]
+
+
 async def test_periods_and_organisation_scoping(infra, start_dashboard):
     """'today' leaves out last week; a tenant-bound token sees only its own numbers."""
     rt = await start_dashboard()
     org = f"org-scope-{uuid.uuid4().hex[:8]}"
-    from datetime import UTC, datetime, timedelta
-
     now = datetime.now(UTC)
     old = examples.lead_qualified(organisation_id=org, qualified_at=now - timedelta(days=3))
     new = examples.lead_qualified(organisation_id=org, qualified_at=now)
@@ -191,6 +252,50 @@ async def test_dead_letters_listed_for_ops_and_replayed_by_admin_only(
 
         unknown = await http.get("/api/deadletters/not-a-service", headers=ops)
         assert unknown.status_code == 404
+
+
+async def test_concurrent_replays_send_a_dead_letter_once(infra, start_dashboard):
+    """Two admins click replay at the same moment: one of them claims the dead letter,
+    the other replays nothing, and the origin topic gets the record once."""
+    service = f"svc-{uuid.uuid4().hex[:8]}"
+    rt = await start_dashboard(service_urls={service: f"http://127.0.0.1:{free_port()}"})
+    dlq = dead_letter_topic(service)
+    await create_topics(infra.kafka_bootstrap_servers, [dlq])
+    lead = examples.lead_qualified(organisation_id=f"org-dlq-{uuid.uuid4().hex[:8]}")
+    topic, key, value, headers = to_kafka(envelope(lead, source="test"))
+    dead = dead_letter_record(
+        service, RawRecord(topic, 0, 7, key, value, headers), "handler_error", "boom"
+    )
+    await publish_raw(infra.kafka_bootstrap_servers, [dead.as_tuple()])
+    origin = await TopicReader(infra.kafka_bootstrap_servers, topic).start()
+    try:
+        async with client_for(rt) as http:
+            listed = await http.get(f"/api/deadletters/{service}", headers=bearer(rt, "ops"))
+            [letter] = listed.json()["dead_letters"]
+            replayed_from = f"{dlq.name}/{letter['partition']}@{letter['offset']}".encode()
+
+            async def click(n: int) -> list[str]:
+                r = await http.post(
+                    f"/api/deadletters/{service}/replay",
+                    headers={**bearer(rt, "admin"), "Idempotency-Key": f"click-{n}"},
+                    json={},
+                )
+                assert r.status_code == 200, r.text
+                replayed: list[str] = r.json()["replayed"]
+                return replayed
+
+            answers = await asyncio.gather(click(1), click(2))
+
+        assert sorted(answers) == [[], [letter["id"]]]
+
+        def copies(reader: TopicReader) -> int:
+            return sum(1 for r in reader.records if ("replayed_from", replayed_from) in r.headers)
+
+        await origin.wait_for(lambda r: copies(r) >= 1, what="the replayed record")
+        await asyncio.sleep(1.0)  # both answers are in: anything sent is acked by now
+        assert copies(origin) == 1
+    finally:
+        await origin.stop()
 
 
 async def test_health_shows_unreachable_service_as_down_and_itself_ready(start_dashboard):

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
-from kauppa.dashboard.domain.contacts import (
-    ContactState,
-    Urgency,
-    lacks_next_contact,
-    later_state,
-    urgency,
-)
 from kauppa.dashboard.domain.funnel import funnel, ratio
 from kauppa.dashboard.domain.health import metric_totals, service_health
 from kauppa.dashboard.domain.latency import percentile, summarise
 from kauppa.dashboard.domain.periods import BEGINNING, Period, period_start
-from kauppa.dashboard.domain.quality import quality_row, rank
+from kauppa.dashboard.domain.quality import COUNTS, QualityRow, quality_row, rank
 from kauppa.servicekit.metrics import ServiceMetrics
 from prometheus_client import generate_latest
 
@@ -75,6 +69,13 @@ def test_d4_sources_without_verdicts_have_no_rate_and_unnamed_sources_are_labell
     assert row.gate_rejection_rate == 25.0
 
 
+def test_quality_counts_are_the_rows_counters():
+    counters = {f.name for f in fields(QualityRow)} - {"name", "return_reasons"}
+    assert set(COUNTS) == counters
+    row = quality_row("a", {c: n for n, c in enumerate(COUNTS, 1)}, [])
+    assert [row.as_dict()[c] for c in COUNTS] == list(range(1, len(COUNTS) + 1))
+
+
 def test_d4_busiest_sources_first():
     rows = rank([quality_row("a", {"qualified": 1}, []), quality_row("b", {"qualified": 5}, [])])
     assert [r.name for r in rows] == ["b", "a"]
@@ -97,30 +98,6 @@ def test_latency_of_nothing():
     s = summarise([])
     assert s.count == 0 and s.p50_seconds is None and all(n == 0 for _, n in s.histogram)
     assert percentile([1.0, 2.0, 3.0, 4.0], 90) == 4.0
-
-
-def test_d15_contact_states_never_move_backwards():
-    assert later_state(None, "scheduled") == "scheduled"
-    assert later_state("scheduled", "due") == "due"
-    assert later_state("done", "due") == "done"  # ContactDue arriving after the log
-    assert later_state("due", "scheduled") == "due"
-    assert later_state("done", ContactState.ERASED) == "erased"
-
-
-def test_d13_contact_urgency_upcoming_due_overdue():
-    grace = timedelta(hours=24)
-    assert urgency(NOW + timedelta(hours=1), NOW, grace) is Urgency.UPCOMING
-    assert urgency(NOW - timedelta(hours=2), NOW, grace) is Urgency.DUE
-    assert urgency(NOW - timedelta(days=2), NOW, grace) is Urgency.OVERDUE
-
-
-def test_d15_customer_without_open_contact_is_flagged_after_grace():
-    grace = timedelta(minutes=10)
-    old, fresh = NOW - timedelta(hours=1), NOW - timedelta(minutes=1)
-    assert lacks_next_contact(0, old, NOW, grace, erased=False)
-    assert not lacks_next_contact(0, fresh, NOW, grace, erased=False)  # in flight
-    assert not lacks_next_contact(1, old, NOW, grace, erased=False)
-    assert not lacks_next_contact(0, old, NOW, grace, erased=True)  # D15 ends at erasure
 
 
 def test_health_reads_the_kits_own_metrics_text():
@@ -156,3 +133,18 @@ def test_health_status_down_not_ready_ready():
     assert sick.status == "not_ready" and sick.checks == {"kafka": "unavailable"}
     ok = service_health("a", "u", ready_status=200, ready_body={}, metrics_text=None)
     assert ok.status == "ready"
+
+
+def test_health_odd_ready_body_and_bad_metrics_still_make_one_answer():
+    """A ready body that is no JSON object, with metrics that are not Prometheus text:
+    reachable, no checks, no numbers, and the error says why (not an exception)."""
+    h = service_health(
+        "a", "u", ready_status=200, ready_body=["ok"], metrics_text="<html>oops</html>"
+    )
+    assert h.status == "ready" and h.checks == {}
+    assert h.dead_letters is None and h.consumer_lag is None
+    assert h.error is not None and h.error.startswith("bad metrics:")
+    odd_checks = service_health(
+        "a", "u", ready_status=503, ready_body={"checks": "x"}, metrics_text=None
+    )
+    assert odd_checks.status == "not_ready" and odd_checks.checks == {}

@@ -6,21 +6,20 @@ carries an organisation (``org`` claim) sees only that organisation's numbers.""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import Environment, select_autoescape
+from jinja2 import Environment, Template, select_autoescape
 from kauppa.dashboard import queries
 from kauppa.dashboard.deadletter_desk import list_dead_letters, replay_dead_letters
 from kauppa.dashboard.domain.periods import Period, period_start
-from kauppa.dashboard.health import HealthBoard, own_health
-from kauppa.dashboard.settings import DashboardSettings
+from kauppa.dashboard.health import own_health
+from kauppa.dashboard.runtime import DashboardRuntime
 from kauppa.servicekit.auth import Principal, organisation_in_scope, require
 from kauppa.servicekit.http import idempotent_command, runtime_of
-from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.unit_of_work import UnitOfWork
 
 router = APIRouter()
 STATIC = resources.files("kauppa.dashboard") / "static"
@@ -31,10 +30,10 @@ Ops = Annotated[Principal, Depends(require("ops"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 
 
-def _settings(runtime: ServiceRuntime) -> DashboardSettings:
-    settings = runtime.settings
-    assert isinstance(settings, DashboardSettings)
-    return settings
+def _runtime(request: Request) -> DashboardRuntime:
+    runtime = runtime_of(request)
+    assert isinstance(runtime, DashboardRuntime)
+    return runtime
 
 
 def _organisation(principal: Principal, org: str | None) -> str | None:
@@ -45,31 +44,32 @@ def _organisation(principal: Principal, org: str | None) -> str | None:
     return org or None
 
 
-def _health_board(request: Request) -> HealthBoard:
-    board: HealthBoard | None = getattr(request.app.state, "health_board", None)
-    if board is None:
-        s = _settings(runtime_of(request))
-        board = HealthBoard(s.service_urls, s.scrape_timeout_seconds, s.scrape_cache_seconds)
-        request.app.state.health_board = board
-    return board
-
-
 # ----------------------------------------------------------------------------- the UI
+# The package's files do not change while the process runs: read (and compile) once.
+
+
+@cache
+def _index_template() -> Template:
+    return _templates.from_string((STATIC / "index.html").read_text(encoding="utf-8"))
+
+
+@cache
+def _asset_bytes(name: str) -> bytes:
+    return (STATIC / name).read_bytes()
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def index(request: Request) -> HTMLResponse:
     """The single page; it logs in with a token and polls the JSON API."""
-    s = _settings(runtime_of(request))
-    template = _templates.from_string((STATIC / "index.html").read_text(encoding="utf-8"))
-    return HTMLResponse(template.render(poll_interval_ms=s.poll_interval_ms))
+    s = _runtime(request).settings
+    return HTMLResponse(_index_template().render(poll_interval_ms=s.poll_interval_ms))
 
 
 @router.get("/static/{name}", include_in_schema=False)
 async def asset(name: str) -> Response:
     if name not in ASSETS:
         raise HTTPException(404, "no such file")
-    return Response((STATIC / name).read_bytes(), media_type=ASSETS[name])
+    return Response(_asset_bytes(name), media_type=ASSETS[name])
 
 
 # --------------------------------------------------------------------------- the API
@@ -96,8 +96,8 @@ async def overview(
 ) -> dict[str, Any]:
     """Funnel, lead quality, handoff SLA, stale deals, confirmations, contacts per
     seller and customers without a next contact, for the chosen period."""
-    runtime = runtime_of(request)
-    s = _settings(runtime)
+    runtime = _runtime(request)
+    s = runtime.settings
     now = runtime.clock.now()
     view = queries.View(
         _organisation(principal, org), period_start(period, now, s.display_timezone), now
@@ -115,15 +115,15 @@ async def overview(
 @router.get("/api/health", tags=["dashboard"])
 async def health(request: Request, principal: Ops) -> dict[str, Any]:
     """Per service: readiness, consumer lag, dead letters, outbox backlog."""
-    runtime = runtime_of(request)
-    services = await _health_board(request).services()
+    runtime = _runtime(request)
+    services = await runtime.health_board.services()
     mine = await own_health(runtime)
     return {"services": [h.as_dict() for h in [*services, mine]]}
 
 
 def _known_service(request: Request, service: str) -> str:
-    runtime = runtime_of(request)
-    if service != runtime.name and service not in _settings(runtime).service_urls:
+    runtime = _runtime(request)
+    if service != runtime.name and service not in runtime.settings.service_urls:
         raise HTTPException(404, f"unknown service {service!r}")
     return service
 
@@ -131,7 +131,7 @@ def _known_service(request: Request, service: str) -> str:
 @router.get("/api/deadletters/{service}", tags=["dashboard"])
 async def dead_letters(request: Request, service: str, principal: Ops) -> dict[str, Any]:
     """The records in the service's dead-letter topic, with the reason of each."""
-    runtime = runtime_of(request)
+    runtime = _runtime(request)
     letters = await list_dead_letters(runtime, _known_service(request, service))
     return {"service": service, "dead_letters": letters}
 
@@ -144,11 +144,15 @@ async def replay(
     ids: Annotated[list[str] | None, Body(embed=True)] = None,
 ) -> JSONResponse:
     """Admin: re-publish dead letters to their origin topics (all not yet replayed, or
-    the given ids). Send an ``Idempotency-Key`` so a retried click replays nothing twice."""
-    runtime = runtime_of(request)
+    the given ids). Each dead letter is claimed by one request only, so clicks (retried or
+    concurrent) never send it twice; with an ``Idempotency-Key`` a retry gets the first
+    answer."""
+    runtime = _runtime(request)
     _known_service(request, service)
-
-    async def work(uow: UnitOfWork) -> dict[str, Any]:
-        return await replay_dead_letters(runtime, service, ids, principal.subject, uow)
-
-    return await idempotent_command(request, principal, work)
+    return await replay_dead_letters(
+        runtime,
+        service,
+        ids,
+        principal.subject,
+        lambda claim: idempotent_command(request, principal, claim),
+    )

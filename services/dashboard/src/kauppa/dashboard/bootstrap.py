@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from kauppa.dashboard.api import router
-from kauppa.dashboard.handlers import build_handlers
-from kauppa.dashboard.queries import INDEXES
+from kauppa.dashboard.runtime import DashboardRuntime
 from kauppa.dashboard.settings import DashboardSettings
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.http import create_app
-from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import ServiceSettings
 
 
-def build_runtime(settings: DashboardSettings, clock: Clock | None = None) -> ServiceRuntime:
+def build_runtime(settings: DashboardSettings, clock: Clock | None = None) -> DashboardRuntime:
     """Consumes every topic, emits nothing, runs no timers."""
-    return ServiceRuntime(settings, build_handlers(), indexes=INDEXES, clock=clock)
+    return DashboardRuntime(settings, clock=clock)
 
 
 def build_app(settings: ServiceSettings) -> FastAPI:

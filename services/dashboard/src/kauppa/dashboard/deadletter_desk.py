@@ -4,13 +4,20 @@ raw bytes that would be dead-lettered again); it reads them when ops asks."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from kauppa.servicekit.deadletters import DeadLetter, read_dead_letters, replay
+from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
 
 REPLAYS = "dlq_replays"
+LIST_TIMEOUT_SECONDS = 3.0
+
+T = TypeVar("T")
+Claim = Callable[[UnitOfWork], Awaitable[dict[str, Any]]]
+log = get_logger(__name__)
 
 
 def dead_letter_id(service: str, d: DeadLetter) -> str:
@@ -18,7 +25,7 @@ def dead_letter_id(service: str, d: DeadLetter) -> str:
 
 
 async def list_dead_letters(runtime: ServiceRuntime, service: str) -> list[dict[str, Any]]:
-    letters = await read_dead_letters(runtime.settings.kafka, service, timeout=3.0)
+    letters = await read_dead_letters(runtime.settings.kafka, service, timeout=LIST_TIMEOUT_SECONDS)
     ids = [dead_letter_id(service, d) for d in letters]
     replayed = {doc["_id"]: doc async for doc in runtime.db[REPLAYS].find({"_id": {"$in": ids}})}
     out = []
@@ -36,36 +43,81 @@ async def list_dead_letters(runtime: ServiceRuntime, service: str) -> list[dict[
 
 
 async def replay_dead_letters(
-    runtime: ServiceRuntime, service: str, ids: list[str] | None, by: str, uow: UnitOfWork
-) -> dict[str, Any]:
-    """Replay the chosen dead letters (all not yet replayed when ``ids`` is None) and
-    record who replayed what, so a second click does not send them again."""
-    done = {
-        doc["_id"]
-        async for doc in uow.db[REPLAYS].find(
-            {"_id": {"$regex": f"^{service}:"}}, {"_id": 1}, session=uow.session
-        )
-    }
+    runtime: ServiceRuntime,
+    service: str,
+    ids: list[str] | None,
+    by: str,
+    commit: Callable[[Claim], Awaitable[T]],
+) -> T:
+    """Replay the chosen dead letters (all not yet replayed when ``ids`` is None), each
+    at most once however often and however concurrently this is asked.
+
+    The topic is read first. ``commit`` runs the claim in one transaction (and may run
+    it again on a transient error): a replay marker per chosen dead letter not marked
+    yet, keyed by the dead letter's id, so two requests cannot both claim one (the later
+    transaction conflicts, runs again and finds the marker). Only what the committed
+    claim took is published, after the commit. ``commit`` returns what the claim
+    answered, ``{"service", "replayed": [ids]}`` (or a stored answer: then it claimed
+    nothing and nothing is published)."""
+    letters = await read_dead_letters(runtime.settings.kafka, service)
     wanted = set(ids) if ids is not None else None
-
-    def chosen(d: DeadLetter) -> bool:
+    chosen: dict[str, DeadLetter] = {}
+    for d in letters:
         did = dead_letter_id(service, d)
-        return did not in done and (wanted is None or did in wanted)
+        if wanted is None or did in wanted:
+            chosen[did] = d
+    claimed: list[str] = []  # what the last (the committed) run of the claim took
 
-    replayed = await replay(runtime.settings.kafka, service, chosen, producer=runtime.producer)
-    if replayed:
-        await uow.db[REPLAYS].insert_many(
-            [
-                {
-                    "_id": dead_letter_id(service, d),
-                    "service": service,
-                    "by": by,
-                    "at": uow.now,
-                    "origin": d.summary()["origin"],
-                    "ce_type": d.ce_type,
-                }
-                for d in replayed
-            ],
-            session=uow.session,
+    async def claim(uow: UnitOfWork) -> dict[str, Any]:
+        marked = {
+            doc["_id"]
+            async for doc in uow.db[REPLAYS].find(
+                {"_id": {"$in": list(chosen)}}, {"_id": 1}, session=uow.session
+            )
+        }
+        fresh = [did for did in chosen if did not in marked]
+        if fresh:
+            await uow.db[REPLAYS].insert_many(
+                [
+                    {
+                        "_id": did,
+                        "service": service,
+                        "by": by,
+                        "at": uow.now,
+                        "origin": chosen[did].summary()["origin"],
+                        "ce_type": chosen[did].ce_type,
+                    }
+                    for did in fresh
+                ],
+                session=uow.session,
+            )
+        claimed[:] = fresh
+        return {"service": service, "replayed": fresh}
+
+    answer = await commit(claim)
+    if claimed:
+        await _publish_claimed(runtime, service, claimed)
+    return answer
+
+
+async def _publish_claimed(runtime: ServiceRuntime, service: str, claimed: list[str]) -> None:
+    """Publish the claimed dead letters. The kit's ``replay`` reads the topic again and
+    sends the ones selected. A claimed letter that was not sent (the publish failed, or
+    the letter left the topic meanwhile) gets its marker back, so it shows as not
+    replayed and can be replayed again: a repeat is harmless, since consumers drop an
+    event id they applied already, but a letter marked and never sent would be lost."""
+    wanted = set(claimed)
+    sent: set[str] = set()
+    try:
+        replayed = await replay(
+            runtime.settings.kafka,
+            service,
+            lambda d: dead_letter_id(service, d) in wanted,
+            producer=runtime.producer,
         )
-    return {"service": service, "replayed": [dead_letter_id(service, d) for d in replayed]}
+        sent = {dead_letter_id(service, d) for d in replayed}
+    finally:
+        unsent = [did for did in claimed if did not in sent]
+        if unsent:
+            log.warning("dead_letter_replay_unsent", service=service, unsent=unsent)
+            await runtime.db[REPLAYS].delete_many({"_id": {"$in": unsent}})

@@ -4,7 +4,8 @@ MongoDB write operations (no I/O here; the handler writes them in bulk).
 Events of one aggregate arrive in order, but a lead's, a deal's and a customer's events
 travel on different topics, so these writes must not depend on order across topics:
 every write is an upsert of independent fields, first/last times use ``$min``/``$max``,
-and contact states only move forward (``domain.contacts.later_state``).
+and contact states only move forward (``_state_expr``, in the order of
+``domain.contacts.STATE_ORDER``).
 """
 
 from __future__ import annotations
@@ -66,10 +67,6 @@ Write = tuple[str, UpdateOne | UpdateMany]
 Projection = Callable[[Any, Envelope], list[Write]]
 
 
-def _source(source: LeadSource | None) -> dict[str, Any] | None:
-    return source.model_dump() if source is not None else None
-
-
 def _upsert(collection: str, key: str, update: dict[str, Any]) -> Write:
     return collection, UpdateOne({"_id": key}, update, upsert=True)
 
@@ -79,13 +76,8 @@ def _lead(lead_id: str, org: str, source: LeadSource | None, **update: Any) -> W
     lead first seen through a later event still lands in the right quality row."""
     on_insert: dict[str, Any] = {"organisation_id": org}
     if source is not None:
-        on_insert["source"] = _source(source)
-    doc = {**update}
-    doc.setdefault("$setOnInsert", {})
-    for k, v in on_insert.items():
-        if k not in doc.get("$set", {}):
-            doc["$setOnInsert"][k] = v
-    return _upsert(LEADS, lead_id, doc)
+        on_insert["source"] = source.model_dump()
+    return _upsert(LEADS, lead_id, {**update, "$setOnInsert": on_insert})
 
 
 def _customer(customer_id: str, org: str, seen_at: datetime, seller_id: str | None) -> Write:
@@ -133,7 +125,7 @@ def lead_qualified(e: LeadQualified, env: Envelope) -> list[Write]:
             {
                 "$set": {
                     "organisation_id": e.organisation_id,
-                    "source": _source(e.source),
+                    "source": e.source.model_dump(),
                     "qualified_at": e.qualified_at,
                 }
             },

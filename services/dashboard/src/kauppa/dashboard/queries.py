@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from kauppa.dashboard.domain import contacts as contact_rules
 from kauppa.dashboard.domain.funnel import funnel
 from kauppa.dashboard.domain.latency import summarise
 from kauppa.dashboard.domain.periods import BEGINNING
-from kauppa.dashboard.domain.quality import DIMENSIONS, quality_row, rank
+from kauppa.dashboard.domain.quality import COUNTS, DIMENSIONS, quality_row, rank
 from kauppa.dashboard.projections import (
     CONFIRMATION_FAILURES,
     CONTACTS,
@@ -82,6 +83,34 @@ class View:
         return self.since <= BEGINNING
 
 
+# The time a lead (a deal) reached each funnel stage, as the projections store it.
+LEAD_STAGES: dict[str, str] = {
+    "qualified": "qualified_at",
+    "rejected_at_gate": "rejected_at",
+    "linked_duplicate": "linked_at",
+    "assigned": "assigned_at",
+    "accepted": "accepted_at",
+    "returned": "returned_at",
+}
+DEAL_STAGES: dict[str, str] = {
+    "opened": "opened_at",
+    "closed": "closed_at",
+    "lost": "lost_at",
+    "confirmed": "confirmed_at",
+    "delivered": "delivered_at",
+}
+# Lead quality's counts (``domain.quality.COUNTS``), all from the lead's own document:
+# its ``closed_at`` is set by the DealClosed of its deal.
+QUALITY_STAGES: dict[str, str] = {
+    count: {**LEAD_STAGES, "closed": "closed_at"}[count] for count in COUNTS
+}
+
+
+def _sums(stages: dict[str, str], counted: Callable[[str], Document]) -> Document:
+    """``$group`` accumulators: per stage, the sum of ``counted(its time field)``."""
+    return {stage: {"$sum": counted(field)} for stage, field in stages.items()}
+
+
 def _in_period(field: str, since: datetime) -> Document:
     return {"$cond": [{"$gte": [f"${field}", since]}, 1, 0]}
 
@@ -99,42 +128,14 @@ async def _one(db: AsyncDatabase[Document], collection: str, pipeline: list[Docu
 async def funnel_counts(db: AsyncDatabase[Document], view: View) -> dict[str, Any]:
     """Leads and deals that reached each stage within the period (each counted once)."""
     s = view.since
+
+    def reached(stages: dict[str, str]) -> list[Document]:
+        counted = _sums(stages, lambda field: _in_period(field, s))
+        return [{"$match": view.match()}, {"$group": {"_id": None, **counted}}]
+
     leads, deals, feedback = await asyncio.gather(
-        _one(
-            db,
-            LEADS,
-            [
-                {"$match": view.match()},
-                {
-                    "$group": {
-                        "_id": None,
-                        "qualified": {"$sum": _in_period("qualified_at", s)},
-                        "rejected_at_gate": {"$sum": _in_period("rejected_at", s)},
-                        "linked_duplicate": {"$sum": _in_period("linked_at", s)},
-                        "assigned": {"$sum": _in_period("assigned_at", s)},
-                        "accepted": {"$sum": _in_period("accepted_at", s)},
-                        "returned": {"$sum": _in_period("returned_at", s)},
-                    }
-                },
-            ],
-        ),
-        _one(
-            db,
-            DEALS,
-            [
-                {"$match": view.match()},
-                {
-                    "$group": {
-                        "_id": None,
-                        "opened": {"$sum": _in_period("opened_at", s)},
-                        "closed": {"$sum": _in_period("closed_at", s)},
-                        "lost": {"$sum": _in_period("lost_at", s)},
-                        "confirmed": {"$sum": _in_period("confirmed_at", s)},
-                        "delivered": {"$sum": _in_period("delivered_at", s)},
-                    }
-                },
-            ],
-        ),
+        _one(db, LEADS, reached(LEAD_STAGES)),
+        _one(db, DEALS, reached(DEAL_STAGES)),
         db[FEEDBACK_CALLS].count_documents(view.match(completed_at={"$gte": s})),
     )
     counts = {k: v for k, v in {**leads, **deals}.items() if k != "_id"}
@@ -158,29 +159,19 @@ async def lead_quality(db: AsyncDatabase[Document], view: View) -> dict[str, Any
     def has(field: str) -> Document:
         return {"$cond": [{"$ifNull": [f"${field}", False]}, 1, 0]}
 
-    async def by(field: str) -> list[dict[str, Any]]:
-        cursor = await db[LEADS].aggregate(
-            [
-                {"$match": match},
-                {
-                    "$group": {
-                        "_id": f"$source.{field}",
-                        "qualified": {"$sum": has("qualified_at")},
-                        "rejected_at_gate": {"$sum": has("rejected_at")},
-                        "assigned": {"$sum": has("assigned_at")},
-                        "accepted": {"$sum": has("accepted_at")},
-                        "returned": {"$sum": has("returned_at")},
-                        "closed": {"$sum": has("closed_at")},
-                        "reasons": {"$push": "$return_reason"},
-                    }
-                },
-            ]
-        )
-        rows = [quality_row(d["_id"], d, d["reasons"]) for d in await cursor.to_list(None)]
+    counted = {**_sums(QUALITY_STAGES, has), "reasons": {"$push": "$return_reason"}}
+    # One pass over the period's leads, grouped by each dimension of the source.
+    facets = {
+        name: [{"$group": {"_id": f"$source.{field}", **counted}}]
+        for name, field in DIMENSIONS.items()
+    }
+    found = await _one(db, LEADS, [{"$match": match}, {"$facet": facets}])
+
+    def ranked(groups: list[Document]) -> list[dict[str, Any]]:
+        rows = [quality_row(d["_id"], d, d["reasons"]) for d in groups]
         return [r.as_dict() for r in rank(rows)]
 
-    results = await asyncio.gather(*(by(field) for field in DIMENSIONS.values()))
-    return dict(zip(DIMENSIONS, results, strict=True))
+    return {name: ranked(found.get(name, [])) for name in DIMENSIONS}
 
 
 async def handoff_sla(db: AsyncDatabase[Document], view: View, limit: int = 10) -> dict[str, Any]:

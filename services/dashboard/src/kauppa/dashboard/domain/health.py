@@ -75,16 +75,21 @@ def service_health(
     url: str,
     *,
     ready_status: int | None,
-    ready_body: dict[str, object] | None,
+    ready_body: object,
     metrics_text: str | None,
     error: str | None = None,
 ) -> ServiceHealth:
-    """Combine what a scrape got; ``ready_status`` None means nothing answered."""
+    """Combine what a scrape got; ``ready_status`` None means nothing answered. A ready
+    body that is not a JSON object carries no checks; metrics text that is not in the
+    Prometheus format counts as no metrics, and ``error`` says so."""
     if ready_status is None:
         return ServiceHealth(service, url, reachable=False, ready=False, error=error)
-    raw_checks = (ready_body or {}).get("checks", {})
+    raw_checks = ready_body.get("checks") if isinstance(ready_body, dict) else None
     checks = {str(k): str(v) for k, v in raw_checks.items()} if isinstance(raw_checks, dict) else {}
-    totals = metric_totals(metrics_text) if metrics_text else {}
+    try:
+        totals = metric_totals(metrics_text) if metrics_text else {}
+    except ValueError as exc:
+        totals, error = {}, f"bad metrics: {exc}"[:200]
     return ServiceHealth(
         service,
         url,

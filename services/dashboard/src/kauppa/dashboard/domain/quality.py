@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from kauppa.dashboard.domain.funnel import ratio
 
 DIMENSIONS = {"source": "system", "partner": "partner", "list": "campaign", "booker": "booker"}
+# What a row counts, in the order the API lists them (the fields of QualityRow).
+COUNTS = ("qualified", "rejected_at_gate", "assigned", "accepted", "returned", "closed")
 NONE_LABEL = "(none)"
 
 
@@ -44,12 +46,7 @@ class QualityRow:
     def as_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
-            "qualified": self.qualified,
-            "rejected_at_gate": self.rejected_at_gate,
-            "assigned": self.assigned,
-            "accepted": self.accepted,
-            "returned": self.returned,
-            "closed": self.closed,
+            **{count: getattr(self, count) for count in COUNTS},
             "acceptance_rate": self.acceptance_rate,
             "conversion_rate": self.conversion_rate,
             "gate_rejection_rate": self.gate_rejection_rate,
@@ -65,12 +62,7 @@ def quality_row(
     """A row from grouped counts and the list of return reasons of its returned leads."""
     return QualityRow(
         name=name or NONE_LABEL,
-        qualified=counts.get("qualified", 0),
-        rejected_at_gate=counts.get("rejected_at_gate", 0),
-        assigned=counts.get("assigned", 0),
-        accepted=counts.get("accepted", 0),
-        returned=counts.get("returned", 0),
-        closed=counts.get("closed", 0),
+        **{count: counts.get(count, 0) for count in COUNTS},
         return_reasons=dict(Counter(r for r in reasons if r)),
     )
 

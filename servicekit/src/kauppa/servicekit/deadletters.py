@@ -126,7 +126,8 @@ async def read_dead_letters(
     await consumer.start()
     try:
         try:
-            await assign_all_partitions(consumer, [topic], from_end=False)
+            # No dead-letter topic yet means no dead letters: do not wait for one.
+            await assign_all_partitions(consumer, [topic], from_end=False, wait=0)
         except LookupError:
             return []
         # Read until the topic goes quiet. (End offsets would be neater, but Tansu

@@ -52,19 +52,20 @@ async def assign_all_partitions(
     consumer: AIOKafkaConsumer, topics: Iterable[str], *, from_end: bool, wait: float = 5.0
 ) -> list[TopicPartition]:
     """Assign every partition of ``topics`` to a group-less consumer and position it at the
-    end (only what arrives from now on) or at the beginning. Waits up to ``wait`` seconds
-    for the metadata of a topic created a moment ago; a topic still unknown then raises
-    ``LookupError`` naming it."""
+    end (only what arrives from now on) or at the beginning. Refreshes the metadata once
+    and waits up to ``wait`` seconds for a topic created a moment ago; a topic still
+    unknown then raises ``LookupError`` naming it."""
     tps: list[TopicPartition] = []
     loop = asyncio.get_running_loop()
     for topic in topics:
         deadline = loop.time() + wait
         parts = consumer.partitions_for_topic(topic)
-        while not parts and loop.time() < deadline:
-            await consumer.topics()  # refreshes metadata
+        while not parts:
+            await consumer.topics()  # refreshes metadata (at least once)
             parts = consumer.partitions_for_topic(topic)
-            if not parts:
-                await asyncio.sleep(0.1)
+            if parts or loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.1)
         if not parts:
             raise LookupError(f"topic {topic} does not exist")
         tps += [TopicPartition(topic, p) for p in sorted(parts)]

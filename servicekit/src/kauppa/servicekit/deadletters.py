@@ -8,7 +8,7 @@ re-publishes chosen dead letters to their origin topic, original bytes and heade
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -163,24 +163,30 @@ async def replay(
     if own:
         await prod.start()
     try:
-        await prod.send_all(
-            [
-                ProducerRecord(
-                    d.origin_topic,
-                    d.record.key,
-                    d.record.value,
-                    [(k, v) for k, v in d.record.headers if not k.startswith(DLQ_PREFIX)]
-                    + [
-                        (
-                            "replayed_from",
-                            f"{d.record.topic}/{d.record.partition}@{d.record.offset}".encode(),
-                        )
-                    ],
-                )
-                for d in chosen
-            ]
-        )
+        await republish(prod, chosen)
     finally:
         if own:
             await prod.stop()
     return chosen
+
+
+async def republish(producer: EventProducer, letters: Sequence[DeadLetter]) -> None:
+    """Send dead letters already read back to their origin topics: original bytes and
+    headers, plus ``replayed_from`` naming the dead letter."""
+    await producer.send_all(
+        [
+            ProducerRecord(
+                d.origin_topic,
+                d.record.key,
+                d.record.value,
+                [(k, v) for k, v in d.record.headers if not k.startswith(DLQ_PREFIX)]
+                + [
+                    (
+                        "replayed_from",
+                        f"{d.record.topic}/{d.record.partition}@{d.record.offset}".encode(),
+                    )
+                ],
+            )
+            for d in letters
+        ]
+    )

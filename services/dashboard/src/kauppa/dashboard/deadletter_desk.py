@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from kauppa.servicekit.deadletters import DeadLetter, read_dead_letters, replay
+from kauppa.servicekit.deadletters import DeadLetter, read_dead_letters, republish
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
@@ -96,28 +96,21 @@ async def replay_dead_letters(
 
     answer = await commit(claim)
     if claimed:
-        await _publish_claimed(runtime, service, claimed)
+        await _publish_claimed(runtime, service, [(did, chosen[did]) for did in claimed])
     return answer
 
 
-async def _publish_claimed(runtime: ServiceRuntime, service: str, claimed: list[str]) -> None:
-    """Publish the claimed dead letters. The kit's ``replay`` reads the topic again and
-    sends the ones selected. A claimed letter that was not sent (the publish failed, or
-    the letter left the topic meanwhile) gets its marker back, so it shows as not
-    replayed and can be replayed again: a repeat is harmless, since consumers drop an
-    event id they applied already, but a letter marked and never sent would be lost."""
-    wanted = set(claimed)
-    sent: set[str] = set()
+async def _publish_claimed(
+    runtime: ServiceRuntime, service: str, claimed: list[tuple[str, DeadLetter]]
+) -> None:
+    """Publish the claimed dead letters (as read before the claim). Should the publish
+    fail, their markers go again, so they show as not replayed and can be replayed
+    again: a repeat is harmless, since consumers drop an event id they applied already,
+    but a letter marked and never sent would be lost."""
     try:
-        replayed = await replay(
-            runtime.settings.kafka,
-            service,
-            lambda d: dead_letter_id(service, d) in wanted,
-            producer=runtime.producer,
-        )
-        sent = {dead_letter_id(service, d) for d in replayed}
-    finally:
-        unsent = [did for did in claimed if did not in sent]
-        if unsent:
-            log.warning("dead_letter_replay_unsent", service=service, unsent=unsent)
-            await runtime.db[REPLAYS].delete_many({"_id": {"$in": unsent}})
+        await republish(runtime.producer, [d for _, d in claimed])
+    except BaseException:
+        unsent = [did for did, _ in claimed]
+        log.warning("dead_letter_replay_unsent", service=service, unsent=unsent)
+        await runtime.db[REPLAYS].delete_many({"_id": {"$in": unsent}})
+        raise

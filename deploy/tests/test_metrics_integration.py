@@ -17,11 +17,9 @@ so "the name appears in /metrics" proves little. Two checks, honestly separated:
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import re
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -37,7 +35,7 @@ from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import ServiceSettings
-from kauppa.servicekit.testing import publish_raw
+from kauppa.servicekit.testing import eventually, publish_raw
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from prometheus_client.parser import text_string_to_metric_families
@@ -141,13 +139,6 @@ async def private_topic(bootstrap: str) -> str:
     name = f"kauppa.test.deploy-{uuid.uuid4().hex[:8]}"
     await create_topics(bootstrap, [Topic(name, "lead_id", partitions=1, retention_days=1)])
     return name
-
-
-async def eventually(check, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def scrape(rt: ServiceRuntime) -> tuple[set[str], set[str], dict[str, set[str]]]:

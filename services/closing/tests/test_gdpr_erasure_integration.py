@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pytest
 from kauppa.contracts import ContactPerson, CustomerErased, envelope, examples
 from kauppa.servicekit.pipeline import was_handled
-from kauppa.servicekit.testing import publish_envelopes
+from kauppa.servicekit.testing import eventually, publish_envelopes
 
 from .conftest import T0, Closing, ClosingFactory, close_body, lead_accepted
 
@@ -27,13 +26,6 @@ PERSONAL = (
     "told Maija's budget",  # free-text contact summary
     "Maija went for a competitor",  # free-text loss reason
 )
-
-
-async def wait_until(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.1)
 
 
 async def deal_doc(svc: Closing, deal_id: str) -> dict[str, Any]:
@@ -71,7 +63,7 @@ async def test_gdpr_customer_erased_anonymises_contact_referrals_and_notes(
             await svc.runtime.db["deals"].count_documents({"_id": {"$in": [won, lost, other]}}) == 3
         )
 
-    await wait_until(opened)
+    await eventually(opened, timeout=30.0)
     r = await svc.post(
         f"/deals/{won}/contacts", {"channel": "phone", "summary": "Maija told Maija's budget"}
     )
@@ -105,7 +97,7 @@ async def test_gdpr_customer_erased_anonymises_contact_referrals_and_notes(
     async def handled(env_id: str) -> bool:
         return await was_handled(svc.runtime.db, env_id)
 
-    await wait_until(lambda: handled(first.id))
+    await eventually(lambda: handled(first.id), timeout=30.0)
 
     # The database: no personal data left on the customer's deals, history included.
     for deal_id in (won, lost):
@@ -157,6 +149,6 @@ async def test_gdpr_customer_erased_anonymises_contact_referrals_and_notes(
     snapshot = {d: await deal_doc(svc, d) for d in (won, lost, other)}
     again = envelope(erasure, source="test")
     await publish_envelopes(bootstrap, [first, again])
-    await wait_until(lambda: handled(again.id))
+    await eventually(lambda: handled(again.id), timeout=30.0)
     for deal_id, was in snapshot.items():
         assert await deal_doc(svc, deal_id) == was

@@ -19,25 +19,13 @@ from kauppa.contracts.events.privacy import CustomerErased
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.pipeline import was_handled
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
 from .conftest import deal_for, new_org, schedule_confirmations
 
 pytestmark = pytest.mark.integration
 HELSINKI = ZoneInfo("Europe/Helsinki")
 PERSONAL = ("Maija", "Meikäläinen", "@customer.example", "PO-4711", "Soitan", "Esimerkki")
-
-
-async def eventually(probe: Any, timeout: float = 15.0) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError("condition never held")
-        await asyncio.sleep(0.05)
 
 
 def assert_no_personal(value: Any, company: str) -> None:

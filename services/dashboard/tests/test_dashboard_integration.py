@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader, publish_envelopes, publish_raw
+from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes, publish_raw
 
 from . import scenario
 
@@ -43,18 +42,6 @@ def client_for(runtime: ServiceRuntime) -> httpx.AsyncClient:
 def bearer(runtime: ServiceRuntime, *roles: str, org: str | None = None) -> dict[str, str]:
     token = issue_token(runtime.settings, "ops-1", roles, organisation_id=org)
     return {"Authorization": f"Bearer {token}"}
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool], timeout: float = 20.0
-) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await probe()
-        if ok(value) or loop.time() > deadline:
-            return value
-        await asyncio.sleep(0.1)
 
 
 def funnel_of(overview: dict[str, Any]) -> dict[str, int]:

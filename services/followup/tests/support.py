@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,12 +39,3 @@ def token(
     """A bearer header; with ``organisation_id``, a token bound to that organisation."""
     bearer = issue_token(rt.settings, subject, roles, organisation_id=organisation_id)
     return {"Authorization": f"Bearer {bearer}"}
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)

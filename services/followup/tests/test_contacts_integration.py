@@ -16,7 +16,7 @@ from kauppa.contracts.topics import CONTACTS_DUE, CUSTOMERS
 from kauppa.followup.domain.calendar import add_months
 from kauppa.followup.store import CUSTOMERS as CUSTOMER_RECORDS
 from kauppa.servicekit.clock import ManualClock
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
 from .support import START, http, started, token
 
@@ -116,8 +116,6 @@ async def test_d14_long_relationship_gets_upsell_even_with_open_problem(
 
 
 async def _until_attribute(rt, customer_id: str) -> None:
-    from .support import eventually
-
     async def classified() -> bool:
         doc = await rt.db[CUSTOMER_RECORDS].find_one({"_id": customer_id})
         return bool(doc and doc["attributes"].get("customer_since"))

@@ -17,10 +17,10 @@ from kauppa.followup.store import CONTACTS, REPORTS
 from kauppa.followup.store import CUSTOMERS as CUSTOMER_RECORDS
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.pipeline import was_handled
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 from kauppa.servicekit.unit_of_work import TIMERS
 
-from .support import START, eventually, http, started, token
+from .support import START, http, started, token
 
 pytestmark = pytest.mark.integration
 

@@ -3,9 +3,7 @@ the runtime's database, and waiting for a condition."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kauppa.handoff.store import SELLERS
@@ -37,12 +35,3 @@ def seller_doc(seller_id: str, org: str, **kw: Any) -> dict[str, Any]:
 
 async def seed_sellers(rt: ServiceRuntime, docs: list[dict[str, Any]]) -> None:
     await rt.db[SELLERS].insert_many(docs)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)

@@ -14,9 +14,9 @@ from kauppa.handoff.api import router
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
-from .support import eventually, new_org, seed_sellers, seller_doc
+from .support import new_org, seed_sellers, seller_doc
 
 pytestmark = pytest.mark.integration
 

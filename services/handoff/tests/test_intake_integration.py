@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 from kauppa.contracts import ContactPerson, Criterion, envelope, examples, topics
 from kauppa.servicekit.pipeline import was_handled
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
-from .support import eventually, new_org, seed_sellers, seller_doc
+from .support import new_org, seed_sellers, seller_doc
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from kauppa.contracts import (
 )
 from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.clock import ManualClock
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
-from .support import eventually, new_org, seed_sellers, seller_doc
+from .support import new_org, seed_sellers, seller_doc
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,7 @@
 """Test support on real infrastructure: a session-wide broker and mongod, runtimes with
-isolated databases, and a reader that waits for events on a topic."""
+isolated databases, a reader that waits for events on a topic, and ``eventually``."""
 
 from kauppa.servicekit.testing.kafka import TopicReader, publish_envelopes, publish_raw
+from kauppa.servicekit.testing.waiting import eventually
 
-__all__ = ["TopicReader", "publish_envelopes", "publish_raw"]
+__all__ = ["TopicReader", "eventually", "publish_envelopes", "publish_raw"]

@@ -205,7 +205,7 @@ async def test_dead_letters_listed_for_ops_and_replayed_by_admin_only(
     dead = dead_letter_record(
         service, RawRecord(topic, 0, 42, key, value, headers), "handler_error", "boom"
     )
-    await publish_raw(infra.kafka_bootstrap_servers, [dead.as_tuple()])
+    await publish_raw(infra.kafka_bootstrap_servers, [dead])
 
     async with client_for(rt) as http:
         ops, admin = bearer(rt, "ops"), bearer(rt, "admin")
@@ -253,7 +253,7 @@ async def test_concurrent_replays_send_a_dead_letter_once(infra, start_dashboard
     dead = dead_letter_record(
         service, RawRecord(topic, 0, 7, key, value, headers), "handler_error", "boom"
     )
-    await publish_raw(infra.kafka_bootstrap_servers, [dead.as_tuple()])
+    await publish_raw(infra.kafka_bootstrap_servers, [dead])
     origin = await TopicReader(infra.kafka_bootstrap_servers, topic).start()
     try:
         async with client_for(rt) as http:

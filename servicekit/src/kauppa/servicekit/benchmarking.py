@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from kauppa.contracts import Envelope, to_kafka
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import Topic
-from kauppa.servicekit.kafka_admin import create_topics
+from kauppa.servicekit.kafka_admin import create_topics, delete_topics
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 from kauppa.servicekit.tail import TopicTail
@@ -278,22 +278,10 @@ async def fresh_topics(bootstrap: str, names: set[str], partitions: int = 3) -> 
     empty topics: the embedded broker (Tansu, in memory) fetches more slowly from a
     topic holding an earlier run's records, which would make whichever ran later look
     slower."""
-    from aiokafka.admin import AIOKafkaAdminClient
     from kauppa.contracts.topics import all_topics
 
     specs = {t.name: t for t in all_topics()}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    await admin.start()
-    try:
-        doomed = sorted(names & set(await admin.list_topics()))
-        if doomed:
-            await admin.delete_topics(doomed)
-            for _ in range(100):
-                if not set(doomed) & set(await admin.list_topics()):
-                    break
-                await asyncio.sleep(0.05)
-    finally:
-        await admin.close()
+    await delete_topics(bootstrap, names)
     await create_topics(
         bootstrap, [specs.get(n) or Topic(n, "key", partitions=partitions) for n in sorted(names)]
     )

@@ -1,4 +1,5 @@
-"""Create Kauppa's topics from the contracts, with partitions and retention."""
+"""Create Kauppa's topics from the contracts, with partitions and retention; delete
+topics; assign every partition of some topics to a group-less consumer."""
 
 from __future__ import annotations
 
@@ -44,6 +45,24 @@ async def create_topics(
                 break
             await asyncio.sleep(0.05)
         return created
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, names: Iterable[str], **security: object) -> list[str]:
+    """Delete those of the named topics that exist and wait until they are gone. Returns
+    the names deleted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **security)
+    await admin.start()
+    try:
+        doomed = sorted(set(names) & set(await admin.list_topics()))
+        if doomed:
+            await admin.delete_topics(doomed)
+            for _ in range(100):
+                if not set(doomed) & set(await admin.list_topics()):
+                    break
+                await asyncio.sleep(0.05)
+        return doomed
     finally:
         await admin.close()
 

@@ -58,9 +58,6 @@ class ProducerRecord(NamedTuple):
     value: bytes | None
     headers: list[tuple[str, bytes]]
 
-    def as_tuple(self) -> tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]:
-        return self.topic, self.key, self.value, self.headers
-
 
 def kafka_security(settings: KafkaSettings) -> dict[str, Any]:
     options: dict[str, Any] = {"security_protocol": settings.security_protocol}

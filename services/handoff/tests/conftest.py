@@ -3,13 +3,17 @@ and mongod (fresh database and consumer group per call)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
+import pytest_asyncio
+from kauppa.handoff.api import router
 from kauppa.handoff.bootstrap import build_runtime
 from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
 
 StartHandoff = Callable[..., Awaitable[ServiceRuntime]]
@@ -31,3 +35,16 @@ def start_handoff(settings_for: Any, runtimes: list[ServiceRuntime]) -> StartHan
         return rt
 
     return start
+
+
+@pytest_asyncio.fixture
+async def service(
+    start_handoff: StartHandoff,
+) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
+    """A started handoff and an HTTP client on its API."""
+    rt = await start_handoff()
+    app = create_app(rt, [router], manage_runtime=False)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://svc"
+    ) as client:
+        yield rt, client

@@ -1,11 +1,13 @@
 """Helpers for the handoff's integration tests: unique organisations, a roster seeded in
-the runtime's database, and waiting for a condition."""
+the runtime's database, and sellers' verdicts."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
+from kauppa.contracts import LeadVerdictSubmitted, Verdict
 from kauppa.handoff.store import SELLERS
 from kauppa.servicekit.runtime import ServiceRuntime
 
@@ -35,3 +37,10 @@ def seller_doc(seller_id: str, org: str, **kw: Any) -> dict[str, Any]:
 
 async def seed_sellers(rt: ServiceRuntime, docs: list[dict[str, Any]]) -> None:
     await rt.db[SELLERS].insert_many(docs)
+
+
+def verdict(lead_id: str, seller_id: str, v: Verdict, **kw: Any) -> LeadVerdictSubmitted:
+    """A seller's verdict as the sellers' tools would send it."""
+    return LeadVerdictSubmitted(
+        lead_id=lead_id, seller_id=seller_id, verdict=v, submitted_at=datetime.now(UTC), **kw
+    )

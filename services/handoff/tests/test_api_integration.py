@@ -4,15 +4,10 @@ idempotency; the roster, the unassigned queue, verdicts and source quality (D2-D
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-import httpx
 import pytest
-import pytest_asyncio
 from kauppa.contracts import envelope, examples, to_structured, topics
-from kauppa.handoff.api import router
 from kauppa.servicekit.auth import issue_token
-from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
@@ -25,16 +20,6 @@ HANDOFF = topics.LEADS_HANDOFF.name
 
 def auth(rt: ServiceRuntime, subject: str, *roles: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(rt.settings, subject, roles)}"}
-
-
-@pytest_asyncio.fixture
-async def service(start_handoff) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
-    rt = await start_handoff()
-    app = create_app(rt, [router], manage_runtime=False)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://svc"
-    ) as client:
-        yield rt, client
 
 
 async def test_http_ingested_lead_and_the_same_lead_via_kafka_produce_one_assignment(

@@ -5,48 +5,31 @@ statistics need, and a redelivery changes nothing."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
-import pytest_asyncio
 from kauppa.contracts import (
     ContactPerson,
     CustomerErased,
     DealOpened,
-    LeadVerdictSubmitted,
     ReturnReason,
     Verdict,
     envelope,
     examples,
     topics,
 )
-from kauppa.handoff.api import router
 from kauppa.handoff.store import LEADS
 from kauppa.servicekit.auth import issue_token
-from kauppa.servicekit.http import create_app
 from kauppa.servicekit.pipeline import was_handled
-from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
-from .support import new_org, seed_sellers, seller_doc
+from .support import new_org, seed_sellers, seller_doc, verdict
 
 pytestmark = pytest.mark.integration
 
 HANDOFF = topics.LEADS_HANDOFF.name
 PERSONAL = ("Erkki", "erkki", "Virtanen", "virtanen", "+358 40 111 2222", "Pekka", "pekka")
-
-
-@pytest_asyncio.fixture
-async def service(start_handoff) -> AsyncIterator[tuple[ServiceRuntime, httpx.AsyncClient]]:
-    rt = await start_handoff()
-    app = create_app(rt, [router], manage_runtime=False)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://svc"
-    ) as client:
-        yield rt, client
 
 
 def lead(org: str, business_id: str | None, contact: ContactPerson, **kw: Any) -> Any:
@@ -58,12 +41,6 @@ def lead(org: str, business_id: str | None, contact: ContactPerson, **kw: Any) -
             contact=contact,
         ),
         **kw,
-    )
-
-
-def verdict(lead_id: str, v: Verdict, **kw: Any) -> LeadVerdictSubmitted:
-    return LeadVerdictSubmitted(
-        lead_id=lead_id, seller_id="s-1", verdict=v, submitted_at=datetime.now(UTC), **kw
     )
 
 
@@ -109,11 +86,12 @@ async def test_gdpr_customer_erased_removes_the_contact_person_and_keeps_the_sta
         await publish_envelopes(
             bootstrap,
             [
-                envelope(verdict(by_customer.lead_id, Verdict.ACCEPT), source="tools"),
+                envelope(verdict(by_customer.lead_id, "s-1", Verdict.ACCEPT), source="tools"),
                 envelope(deal_opened, source="closing"),
                 envelope(
                     verdict(
                         by_email.lead_id,
+                        "s-1",
                         Verdict.RETURN,
                         reason_code=ReturnReason.OTHER,
                         reason_text="Erkki Virtanen asked us to call back in May",

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from kauppa.contracts import (
-    LeadVerdictSubmitted,
     ReturnReason,
     Verdict,
     envelope,
@@ -20,17 +19,11 @@ from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
-from .support import new_org, seed_sellers, seller_doc
+from .support import new_org, seed_sellers, seller_doc, verdict
 
 pytestmark = pytest.mark.integration
 
 HANDOFF = topics.LEADS_HANDOFF.name
-
-
-def verdict(lead_id: str, seller_id: str, v: Verdict, **kw) -> LeadVerdictSubmitted:
-    return LeadVerdictSubmitted(
-        lead_id=lead_id, seller_id=seller_id, verdict=v, submitted_at=datetime.now(UTC), **kw
-    )
 
 
 async def test_d3_returned_lead_produces_returned_event_with_source_and_reason(

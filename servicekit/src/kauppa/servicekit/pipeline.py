@@ -9,6 +9,11 @@ After commit the outgoing events are published; the caller commits offsets after
 
 Handlers take a list: consecutive events of the same handler arrive together, so a
 handler can load and write in bulk. Order within a partition is kept.
+
+A handler may have a ``prepare`` step: pure work per event (no I/O, no state) done while
+decoding, so it runs while the batch before waits for its commit instead of inside this
+batch's transaction. It returns a plan the handler reads with ``uow.plan(env)``, and may
+wrap and encode events ahead (``Preparation.emit``) for the handler to queue.
 """
 
 from __future__ import annotations
@@ -29,13 +34,14 @@ from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
-from kauppa.servicekit.unit_of_work import INBOX, UnitOfWork
+from kauppa.servicekit.unit_of_work import INBOX, Preparation, UnitOfWork
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 BatchHandler = Callable[[list[Envelope], UnitOfWork], Awaitable[None]]
 EventHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+Prepare = Callable[[Envelope, Preparation], Any]
 Document = dict[str, Any]
 log = get_logger(__name__)
 
@@ -80,9 +86,14 @@ class Handlers:
     """Which handler takes which event type."""
 
     by_type: dict[str, BatchHandler] = field(default_factory=dict)
+    prepares: dict[str, Prepare] = field(default_factory=dict)
 
-    def add(self, event_type: type[Event], handler: BatchHandler) -> None:
+    def add(
+        self, event_type: type[Event], handler: BatchHandler, prepare: Prepare | None = None
+    ) -> None:
         self.by_type[event_type.ce_type()] = handler
+        if prepare is not None:
+            self.prepares[event_type.ce_type()] = prepare
 
     def on(self, event_type: type[Event]) -> Callable[[EventHandler], EventHandler]:
         """Decorator for a one-event handler."""
@@ -93,9 +104,13 @@ class Handlers:
 
         return register
 
-    def on_batch(self, event_type: type[Event]) -> Callable[[BatchHandler], BatchHandler]:
+    def on_batch(
+        self, event_type: type[Event], *, prepare: Prepare | None = None
+    ) -> Callable[[BatchHandler], BatchHandler]:
+        """Decorator for a batch handler, optionally with its pure ``prepare`` step."""
+
         def register(fn: BatchHandler) -> BatchHandler:
-            self.add(event_type, fn)
+            self.add(event_type, fn, prepare)
             return fn
 
         return register
@@ -115,6 +130,7 @@ class DecodedBatch:
     dead: list[ProducerRecord] = field(default_factory=list)
     ignored: int = 0
     seconds: float = 0.0  # spent decoding
+    preparation: Preparation | None = None  # the handlers' prepare steps' results
 
 
 @dataclass
@@ -155,11 +171,15 @@ class EventPipeline:
         A handler error propagates to the caller instead of dead-lettering."""
         outcome = BatchOutcome()
         batch: list[tuple[RawRecord, Envelope]] = []
+        preparation = self._preparation()
         for env in envelopes:
             if env.type not in self.handlers.by_type:
                 raise LookupError(f"{self.service} does not take {env.type}")
+            prepare = self.handlers.prepares.get(env.type)
+            if prepare is not None and env.id not in preparation.plans:
+                preparation.plans[env.id] = prepare(env, preparation)
             batch.append((RawRecord("http", -1, -1, None, None, []), env))
-        await self._commit(batch, outcome)
+        await self._commit(batch, outcome, preparation)
         await self.committer.publish(outcome.committed)
         return outcome
 
@@ -168,9 +188,12 @@ class EventPipeline:
         publishing of outgoing events (``process_decoded`` does that)."""
         return await self.apply_decoded(self.decode(records))
 
+    def _preparation(self) -> Preparation:
+        return Preparation(self.committer.source, self.committer.clock.now())
+
     def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
         """Decode a batch (pure CPU, no I/O): the events to handle, and dead letters
-        for what cannot be decoded."""
+        for what cannot be decoded; the handlers' ``prepare`` steps run here too."""
         decoded = DecodedBatch()
         self._decode_into(decoded, records)
         self.metrics.batch_size.labels(self.service).observe(len(records))
@@ -188,7 +211,10 @@ class EventPipeline:
 
     def _decode_into(self, decoded: DecodedBatch, records: Sequence[RawRecord]) -> None:
         started = time.perf_counter()
-        handled_types = self.handlers.by_type
+        handled_types, prepares = self.handlers.by_type, self.handlers.prepares
+        if prepares and decoded.preparation is None:
+            decoded.preparation = self._preparation()
+        plans = decoded.preparation.plans if decoded.preparation is not None else {}
         for raw in records:
             try:
                 env = from_kafka(raw.headers, raw.value)
@@ -208,6 +234,15 @@ class EventPipeline:
                 decoded.ignored += 1
                 self.metrics.events_ignored.labels(self.service, env.event.type_name).inc()
                 continue
+            prepare = prepares.get(env.type)
+            # (a copy of an event earlier in the batch is not prepared: the inbox drops it)
+            if prepare is not None and env.id not in plans:
+                assert decoded.preparation is not None
+                try:
+                    plans[env.id] = prepare(env, decoded.preparation)
+                except Exception as exc:  # a bug, or data the handler cannot take
+                    self._dead_letter_failed(decoded.dead, raw, env, exc)
+                    continue
             decoded.batch.append((raw, env))
         decoded.seconds += time.perf_counter() - started
 
@@ -218,7 +253,7 @@ class EventPipeline:
         dead, batch = decoded.dead, decoded.batch
         if batch:
             try:
-                await self._commit(batch, outcome)
+                await self._commit(batch, outcome, decoded.preparation)
             except Exception as exc:
                 if is_transient(exc):
                     raise
@@ -227,20 +262,11 @@ class EventPipeline:
                 log.warning("batch_failed_isolating", error=str(exc)[:300], size=len(batch))
                 for item in batch:
                     try:
-                        await self._commit([item], outcome)
+                        await self._commit([item], outcome, decoded.preparation)
                     except Exception as one_exc:
                         if is_transient(one_exc):
                             raise
-                        raw, env = item
-                        reason = f"{type(one_exc).__name__}: {one_exc}"
-                        log.error(
-                            "handler_failed_dead_lettered",
-                            event_id=env.id,
-                            event_type=env.type,
-                            error=reason[:500],
-                        )
-                        dead.append(dead_letter_record(self.service, raw, "handler_error", reason))
-                        self.metrics.dead_letters.labels(self.service, "handler_error").inc()
+                        self._dead_letter_failed(dead, *item, one_exc)
         if dead:
             await retry_transient(lambda: self.producer.send_all(dead), self.metrics)
             outcome.dead_lettered = len(dead)
@@ -249,10 +275,27 @@ class EventPipeline:
         )
         return outcome
 
-    async def _commit(self, batch: list[tuple[RawRecord, Envelope]], outcome: BatchOutcome) -> None:
+    def _dead_letter_failed(
+        self, dead: list[ProducerRecord], raw: RawRecord, env: Envelope, exc: Exception
+    ) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        log.error(
+            "handler_failed_dead_lettered", event_id=env.id, event_type=env.type, error=reason[:500]
+        )
+        dead.append(dead_letter_record(self.service, raw, "handler_error", reason))
+        self.metrics.dead_letters.labels(self.service, "handler_error").inc()
+
+    async def _commit(
+        self,
+        batch: list[tuple[RawRecord, Envelope]],
+        outcome: BatchOutcome,
+        preparation: Preparation | None = None,
+    ) -> None:
         handlers = self.handlers.by_type
 
         async def work(uow: UnitOfWork, *, check: bool) -> list[Envelope]:
+            if preparation is not None:
+                uow.adopt(preparation)
             # The inbox row is written first, under a unique index on the event ids.
             # Optimistically (check=False) nothing is looked up: a repeat fails the insert
             # at once and the batch is re-run with the lookup (check=True). Repeats are

@@ -31,6 +31,53 @@ def record_of(env: Envelope) -> ProducerRecord:
     return ProducerRecord(topic, key, value, headers)
 
 
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """An event wrapped and encoded, ready for the outbox and for publishing."""
+
+    envelope: Envelope
+    record: ProducerRecord
+
+
+def emission(
+    event: Event,
+    *,
+    source: str,
+    time: datetime,
+    cause_id: str | None,
+    n: int,
+    cause: Envelope | None,
+) -> Emission:
+    """Wrap and encode an event (pure). A caused event's id is derived from its cause
+    and its place ``n`` among that cause's events, so a re-run emits the same ids."""
+    event_id = (
+        derived_event_id(cause_id, event.ce_type(), event.partition_key(), n)
+        if cause_id is not None
+        else None
+    )
+    env = envelope(event, source=source, cause=cause, event_id=event_id, time=time)
+    return Emission(env, record_of(env))  # encoded once: outbox row and publish
+
+
+class Preparation:
+    """The pure step before a batch's transaction (see ``Handlers.on_batch(prepare=)``),
+    run while the batch before commits. ``now`` is the clock when it ran. ``emit`` wraps
+    and encodes an event; the handler queues it with ``UnitOfWork.emit_prepared``, or
+    drops it (say, the state shows the event had its effect before)."""
+
+    def __init__(self, source: str, now: datetime) -> None:
+        self.source, self.now = source, now
+        self.plans: dict[str, Any] = {}  # event id -> what ``prepare`` returned
+        self.counts: dict[str, int] = defaultdict(int)  # events emitted per cause
+
+    def emit(self, event: Event, *, cause: Envelope) -> Emission:
+        n = self.counts[cause.id]
+        self.counts[cause.id] += 1
+        return emission(
+            event, source=self.source, time=self.now, cause_id=cause.id, n=n, cause=cause
+        )
+
+
 def outbox_record(env: Envelope, record: ProducerRecord) -> Document:
     topic, key, value, headers = record
     return {
@@ -76,6 +123,7 @@ class UnitOfWork:
     timer_ops: list[UpdateOne | DeleteOne] = field(default_factory=list)
     cause_id: str | None = None
     outbox_ids: list[str] = field(default_factory=list)
+    plans: dict[str, Any] = field(default_factory=dict)
     _per_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def collection(self, name: str) -> AsyncCollection[Document]:
@@ -85,16 +133,34 @@ class UnitOfWork:
         """Queue an event for the outbox. Caused events (by an incoming event, or by the
         unit of work's ``cause_id``, e.g. a timer firing) get deterministic ids, so a
         re-run after a crash emits the same ids and consumers drop the repeat."""
-        event_id = None
         cause_id = cause.id if cause is not None else self.cause_id
+        n = 0
         if cause_id is not None:
             n = self._per_cause[cause_id]
             self._per_cause[cause_id] += 1
-            event_id = derived_event_id(cause_id, event.ce_type(), event.partition_key(), n)
-        env = envelope(event, source=self.source, cause=cause, event_id=event_id, time=self.now)
-        self.outgoing.append(env)
-        self.records.append(record_of(env))  # encoded once: outbox row and publish
-        return env
+        out = emission(
+            event, source=self.source, time=self.now, cause_id=cause_id, n=n, cause=cause
+        )
+        self.outgoing.append(out.envelope)
+        self.records.append(out.record)
+        return out.envelope
+
+    def plan(self, env: Envelope) -> Any:
+        """What the handler's ``prepare`` step returned for this event (None without one)."""
+        return self.plans.get(env.id)
+
+    def adopt(self, prepared: Preparation) -> None:
+        """Take a batch's preparation: its plans, and its events' numbers per cause (an
+        ``emit`` in the transaction numbers after them, so no two ids ever meet)."""
+        self.plans.update(prepared.plans)
+        for cause_id, n in prepared.counts.items():
+            self._per_cause[cause_id] = max(self._per_cause[cause_id], n)
+
+    def emit_prepared(self, prepared: Emission) -> Envelope:
+        """Queue an event wrapped and encoded before the transaction (``Preparation``)."""
+        self.outgoing.append(prepared.envelope)
+        self.records.append(prepared.record)
+        return prepared.envelope
 
     def schedule(
         self,

@@ -22,7 +22,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,6 +196,8 @@ class EventPipeline:
         for what cannot be decoded; the handlers' ``prepare`` steps run here too."""
         decoded = DecodedBatch()
         self._decode_into(decoded, records)
+        for _ in self._prepare(decoded):
+            pass
         self.metrics.batch_size.labels(self.service).observe(len(records))
         return decoded
 
@@ -206,15 +208,14 @@ class EventPipeline:
         for start in range(0, len(records), every):
             self._decode_into(decoded, records[start : start + every])
             await asyncio.sleep(0)
+        for _ in self._prepare(decoded, every):
+            await asyncio.sleep(0)
         self.metrics.batch_size.labels(self.service).observe(len(records))
         return decoded
 
     def _decode_into(self, decoded: DecodedBatch, records: Sequence[RawRecord]) -> None:
         started = time.perf_counter()
-        handled_types, prepares = self.handlers.by_type, self.handlers.prepares
-        if prepares and decoded.preparation is None:
-            decoded.preparation = self._preparation()
-        plans = decoded.preparation.plans if decoded.preparation is not None else {}
+        handled_types = self.handlers.by_type
         for raw in records:
             try:
                 env = from_kafka(raw.headers, raw.value)
@@ -234,16 +235,35 @@ class EventPipeline:
                 decoded.ignored += 1
                 self.metrics.events_ignored.labels(self.service, env.event.type_name).inc()
                 continue
+            decoded.batch.append((raw, env))
+        decoded.seconds += time.perf_counter() - started
+
+    def _prepare(self, decoded: DecodedBatch, every: int | None = None) -> Iterator[None]:
+        """Run the handlers' ``prepare`` steps over the decoded batch (yields every
+        ``every`` events, so a caller can let the event loop run). Decoding comes first,
+        in a pass of its own: alternating the two record by record measured ~30 % more
+        CPU per event."""
+        prepares = self.handlers.prepares
+        if not prepares:
+            return
+        started = time.perf_counter()
+        preparation = decoded.preparation = decoded.preparation or self._preparation()
+        plans, kept = preparation.plans, []
+        for i, (raw, env) in enumerate(decoded.batch):
             prepare = prepares.get(env.type)
             # (a copy of an event earlier in the batch is not prepared: the inbox drops it)
             if prepare is not None and env.id not in plans:
-                assert decoded.preparation is not None
                 try:
-                    plans[env.id] = prepare(env, decoded.preparation)
+                    plans[env.id] = prepare(env, preparation)
                 except Exception as exc:  # a bug, or data the handler cannot take
                     self._dead_letter_failed(decoded.dead, raw, env, exc)
                     continue
-            decoded.batch.append((raw, env))
+            kept.append((raw, env))
+            if every and i % every == every - 1:
+                decoded.seconds += time.perf_counter() - started
+                yield
+                started = time.perf_counter()
+        decoded.batch = kept
         decoded.seconds += time.perf_counter() - started
 
     async def apply_decoded(self, decoded: DecodedBatch) -> BatchOutcome:

@@ -75,12 +75,19 @@ class HandoffDesk:
         return self.uow.now
 
     def assign_or_queue(
-        self, doc: Document, exclude: Iterable[str] = (), lead: LeadQualified | None = None
+        self,
+        doc: Document,
+        exclude: Iterable[str] = (),
+        lead: LeadQualified | None = None,
+        profile: LeadProfile | None = None,
     ) -> str | None:
         """Route the lead: assign it (event, SLA timers) or put it in the unassigned
         queue. Changes ``doc`` in place; returns the seller id or None when queued."""
         seller = choose_seller(
-            self.roster.sellers(doc["organisation_id"]), profile_of(doc), self.now, exclude
+            self.roster.sellers(doc["organisation_id"]),
+            profile or profile_of(doc),
+            self.now,
+            exclude,
         )
         if seller is None:
             doc.update(status=LeadStatus.QUEUED, seller_id=None, open=True)

@@ -3,6 +3,7 @@ unit of work (one transaction per batch with the inbox, timers and outbox)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,22 +25,24 @@ from kauppa.handoff.desk import (
     SLA_REASSIGN,
     SLA_REMINDER,
     HandoffDesk,
+    profile_of,
     save_leads,
 )
-from kauppa.handoff.domain.gate import check_lead
+from kauppa.handoff.domain.gate import GateDecision, check_lead
 from kauppa.handoff.domain.identity import (
     ProspectIdentity,
     identity_of,
     normalise_business_id,
     normalise_email,
 )
+from kauppa.handoff.domain.routing import LeadProfile
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused, judge_verdict
 from kauppa.handoff.store import LEADS, Roster, identity_doc, identity_from
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer, TimerHandler
-from kauppa.servicekit.unit_of_work import UnitOfWork
+from kauppa.servicekit.unit_of_work import Emission, Preparation, UnitOfWork
 from pymongo import UpdateMany, UpdateOne
 
 Document = dict[str, Any]
@@ -64,6 +67,47 @@ def new_lead_document(
         "reminders": 0,
         "reassignments": 0,
     }
+
+
+@dataclass(frozen=True)
+class LeadPlan:
+    """What a lead's intake needs that follows from the event alone, worked out while the
+    batch before commits (``prepare_lead``): the D1 gate, the prospect's identity, the
+    lead's document as received, its routing profile, and for a lead the gate refuses,
+    the rejection wrapped and encoded."""
+
+    decision: GateDecision
+    identity: ProspectIdentity
+    doc: Document
+    profile: LeadProfile
+    rejection: Emission | None
+
+
+def prepare_lead(env: Envelope, prep: Preparation) -> LeadPlan:
+    lead = env.event
+    assert isinstance(lead, LeadQualified)
+    decision = check_lead(lead)
+    identity = identity_of(lead.prospect)
+    doc = new_lead_document(lead, env, identity, prep.now)
+    rejection = None
+    if not decision.passes:
+        doc.update(
+            status=LeadStatus.REJECTED,
+            unmet_criteria=[c.value for c in decision.unmet_criteria],
+            problems=decision.problems,
+        )
+        rejection = prep.emit(
+            LeadRejected(
+                lead_id=lead.lead_id,
+                organisation_id=lead.organisation_id,
+                source=lead.source,
+                unmet_criteria=decision.unmet_criteria,
+                problems=decision.problems,
+                rejected_at=prep.now,
+            ),
+            cause=env,
+        )
+    return LeadPlan(decision, identity, doc, profile_of(doc), rejection)
 
 
 class OpenHandoffs:
@@ -147,7 +191,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
         policy.calendar.warm(datetime.now(UTC).date())
     handlers = Handlers()
 
-    @handlers.on_batch(LeadQualified)
+    @handlers.on_batch(LeadQualified, prepare=prepare_lead)
     async def hand_off_leads(batch: list[Envelope], uow: UnitOfWork) -> None:
         """D1 gate, duplicates, routing, assignment: a whole batch in a few round trips."""
         db, session = uow.db, uow.session
@@ -169,14 +213,13 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
         if waiting:
             await desk.drain_queue(waiting)
 
-        decisions = {lead.lead_id: check_lead(lead) for _, lead in leads}
-        identities = {lead.lead_id: identity_of(lead.prospect) for _, lead in leads}
+        plans: dict[str, LeadPlan] = {env.id: uow.plan(env) for env, _ in leads}
         open_handoffs = await OpenHandoffs.load(
             uow,
             [
-                (lead.organisation_id, identities[lead.lead_id])
-                for _, lead in leads
-                if decisions[lead.lead_id].passes and lead.lead_id not in known
+                (lead.organisation_id, plans[env.id].identity)
+                for env, lead in leads
+                if plans[env.id].decision.passes and lead.lead_id not in known
             ],
         )
         fresh: list[Document] = []
@@ -187,26 +230,12 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
                 continue
             known.add(lead.lead_id)
             desk.cause = env
-            identity = identities[lead.lead_id]
-            doc = new_lead_document(lead, env, identity, uow.now)
-            decision = decisions[lead.lead_id]
-            if not decision.passes:
-                doc.update(
-                    status=LeadStatus.REJECTED,
-                    unmet_criteria=[c.value for c in decision.unmet_criteria],
-                    problems=decision.problems,
-                )
-                uow.emit(
-                    LeadRejected(
-                        lead_id=lead.lead_id,
-                        organisation_id=lead.organisation_id,
-                        source=lead.source,
-                        unmet_criteria=decision.unmet_criteria,
-                        problems=decision.problems,
-                        rejected_at=uow.now,
-                    ),
-                    cause=env,
-                )
+            plan = plans[env.id]
+            identity = plan.identity
+            # A copy: the plan is reused should the transaction run again.
+            doc = dict(plan.doc)
+            if plan.rejection is not None:
+                uow.emit_prepared(plan.rejection)
             elif found := open_handoffs.match(lead.organisation_id, identity):
                 primary, matched_on = found
                 doc.update(status=LeadStatus.LINKED, linked_to=primary, matched_on=matched_on)
@@ -222,7 +251,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
                     cause=env,
                 )
             else:
-                desk.assign_or_queue(doc, lead=lead)
+                desk.assign_or_queue(doc, lead=lead, profile=plan.profile)
                 open_handoffs.add(lead.organisation_id, identity, lead.lead_id)
             fresh.append(doc)
         if fresh:

@@ -61,6 +61,16 @@ class LeadProfile:
     products: Sequence[str]
     language: str | None
 
+    @cached_property
+    def keys(self) -> tuple[str, set[str], str]:
+        """Region, products and language normalised as the sellers' are, once per lead
+        (routing compares them with every seller)."""
+        return (
+            (self.region or "").strip().casefold(),
+            _norm(self.products),
+            (self.language or "").casefold(),
+        )
+
 
 def language_of(locale: str) -> str:
     """``fi-FI`` -> ``fi``."""
@@ -74,11 +84,12 @@ def _norm(values: Iterable[str]) -> set[str]:
 def covers(seller: Seller, lead: LeadProfile) -> bool:
     """Territory, product line and language rules (an empty list on the seller: any)."""
     regions, products, languages = seller.coverage
-    if regions and (lead.region or "").strip().casefold() not in regions:
+    region, wanted, language = lead.keys
+    if regions and region not in regions:
         return False
-    if products and lead.products and not (products & _norm(lead.products)):
+    if products and wanted and not (products & wanted):
         return False
-    if languages and (lead.language or "").casefold() not in languages:
+    if languages and language not in languages:
         return False
     return True
 

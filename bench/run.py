@@ -133,6 +133,14 @@ async def run_all(infra: Any, args: argparse.Namespace) -> None:
         for index, scenario in enumerate(getattr(module, "SCENARIOS", []))
         if not args.only or args.only in scenario.name
     ]
+    has_timers = any(
+        hasattr(m, "lateness_bench") and (not args.only or args.only in m.__name__) for m in modules
+    )
+    if not selected and not has_timers:
+        names = [s.name for m in modules for s in getattr(m, "SCENARIOS", [])]
+        raise SystemExit(
+            f"no scenario's name contains {args.only!r}; the scenarios: " + "; ".join(names)
+        )
     for round_no in range(args.rounds):
         latency_events = args.latency_events if round_no == 0 else 0  # latency: once
         print(f"round {round_no + 1} of {args.rounds}", flush=True)

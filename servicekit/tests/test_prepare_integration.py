@@ -20,7 +20,7 @@ from kauppa.contracts.topics import LEADS_HANDOFF, LEADS_QUALIFIED, dead_letter_
 from kauppa.servicekit.deadletters import RawRecord, read_dead_letters
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader, publish_envelopes, publish_raw
+from kauppa.servicekit.testing import TopicReader, publish_raw
 from kauppa.servicekit.unit_of_work import Emission, Preparation, UnitOfWork
 from pymongo import UpdateOne
 
@@ -118,9 +118,15 @@ async def test_failing_prepare_dead_letters_its_event_and_the_partition_flows(
     async with TopicReader(
         infra.kafka_bootstrap_servers, LEADS_HANDOFF.name, dead_letter_topic("prepared").name
     ) as out:
-        await publish_envelopes(
+        # One key: the good event follows the failing one on the same partition.
+        _t, key, boom_value, boom_headers = to_kafka(envelope(boom, source="test"))
+        _t, _k, fine_value, fine_headers = to_kafka(envelope(fine, source="test"))
+        await publish_raw(
             infra.kafka_bootstrap_servers,
-            [envelope(boom, source="test"), envelope(fine, source="test")],
+            [
+                (LEADS_QUALIFIED.name, key, boom_value, boom_headers),
+                (LEADS_QUALIFIED.name, key, fine_value, fine_headers),
+            ],
         )
         await out.wait_for_events("LeadRejected", lead_id=fine.lead_id)
         await out.wait_for(

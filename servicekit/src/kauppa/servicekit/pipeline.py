@@ -175,9 +175,8 @@ class EventPipeline:
         for env in envelopes:
             if env.type not in self.handlers.by_type:
                 raise LookupError(f"{self.service} does not take {env.type}")
-            prepare = self.handlers.prepares.get(env.type)
-            if prepare is not None and env.id not in preparation.plans:
-                preparation.plans[env.id] = prepare(env, preparation)
+            if (prepare := self.handlers.prepares.get(env.type)) is not None:
+                preparation.run(prepare, env)
             batch.append((RawRecord("http", -1, -1, None, None, []), env))
         await self._commit(batch, outcome, preparation)
         await self.committer.publish(outcome.committed)
@@ -247,14 +246,12 @@ class EventPipeline:
         if not prepares:
             return
         started = time.perf_counter()
-        preparation = decoded.preparation = decoded.preparation or self._preparation()
-        plans, kept = preparation.plans, []
+        preparation = decoded.preparation = self._preparation()
+        kept = []
         for i, (raw, env) in enumerate(decoded.batch):
-            prepare = prepares.get(env.type)
-            # (a copy of an event earlier in the batch is not prepared: the inbox drops it)
-            if prepare is not None and env.id not in plans:
+            if (prepare := prepares.get(env.type)) is not None:
                 try:
-                    plans[env.id] = prepare(env, preparation)
+                    preparation.run(prepare, env)
                 except Exception as exc:  # a bug, or data the handler cannot take
                     self._dead_letter_failed(decoded.dead, raw, env, exc)
                     continue

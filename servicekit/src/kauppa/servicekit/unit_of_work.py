@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -70,6 +71,12 @@ class Preparation:
         self.plans: dict[str, Any] = {}  # event id -> what ``prepare`` returned
         self.counts: dict[str, int] = defaultdict(int)  # events emitted per cause
 
+    def run(self, prepare: Callable[[Envelope, Preparation], Any], env: Envelope) -> None:
+        """Prepare an event, once: a copy of an event already prepared in this batch is
+        not prepared again (the inbox drops it, and its numbers would shift the ids)."""
+        if env.id not in self.plans:
+            self.plans[env.id] = prepare(env, self)
+
     def emit(self, event: Event, *, cause: Envelope) -> Emission:
         n = self.counts[cause.id]
         self.counts[cause.id] += 1
@@ -123,7 +130,7 @@ class UnitOfWork:
     timer_ops: list[UpdateOne | DeleteOne] = field(default_factory=list)
     cause_id: str | None = None
     outbox_ids: list[str] = field(default_factory=list)
-    plans: dict[str, Any] = field(default_factory=dict)
+    preparation: Preparation | None = None
     _per_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def collection(self, name: str) -> AsyncCollection[Document]:
@@ -147,14 +154,13 @@ class UnitOfWork:
 
     def plan(self, env: Envelope) -> Any:
         """What the handler's ``prepare`` step returned for this event (None without one)."""
-        return self.plans.get(env.id)
+        return self.preparation.plans.get(env.id) if self.preparation is not None else None
 
     def adopt(self, prepared: Preparation) -> None:
         """Take a batch's preparation: its plans, and its events' numbers per cause (an
         ``emit`` in the transaction numbers after them, so no two ids ever meet)."""
-        self.plans.update(prepared.plans)
-        for cause_id, n in prepared.counts.items():
-            self._per_cause[cause_id] = max(self._per_cause[cause_id], n)
+        self.preparation = prepared
+        self._per_cause.update(prepared.counts)
 
     def emit_prepared(self, prepared: Emission) -> Envelope:
         """Queue an event wrapped and encoded before the transaction (``Preparation``)."""

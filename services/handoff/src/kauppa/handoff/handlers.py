@@ -213,24 +213,23 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
         if waiting:
             await desk.drain_queue(waiting)
 
-        plans: dict[str, LeadPlan] = {env.id: uow.plan(env) for env, _ in leads}
+        plans: list[LeadPlan] = [uow.plan(env) for env, _ in leads]
         open_handoffs = await OpenHandoffs.load(
             uow,
             [
-                (lead.organisation_id, plans[env.id].identity)
-                for env, lead in leads
-                if plans[env.id].decision.passes and lead.lead_id not in known
+                (lead.organisation_id, plan.identity)
+                for (_, lead), plan in zip(leads, plans, strict=True)
+                if plan.decision.passes and lead.lead_id not in known
             ],
         )
         fresh: list[Document] = []
-        for env, lead in leads:
+        for (env, lead), plan in zip(leads, plans, strict=True):
             if lead.lead_id in known:
                 # The same lead again under a new event id: it already had its effect.
                 log.info("lead_already_known", lead_id=lead.lead_id, event_id=env.id)
                 continue
             known.add(lead.lead_id)
             desk.cause = env
-            plan = plans[env.id]
             identity = plan.identity
             # A copy: the plan is reused should the transaction run again.
             doc = dict(plan.doc)

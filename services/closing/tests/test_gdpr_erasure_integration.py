@@ -144,10 +144,11 @@ async def test_gdpr_customer_erased_anonymises_contact_referrals_and_notes(
     assert listed_won["prospect"]["contact"] is None
     assert listed_won["summary"]["price"]["total"]["amount"] == "4141.50"
 
-    # Redelivery (the same envelope, and the same erasure re-published under a new id)
-    # changes nothing.
+    # Redelivery (the same envelope, and the erasure requested again later under a new
+    # id: a deal erased before keeps its first erasure time) changes nothing.
     snapshot = {d: await deal_doc(svc, d) for d in (won, lost, other)}
-    again = envelope(erasure, source="test")
+    later = erasure.model_copy(update={"erased_at": erasure.erased_at + timedelta(days=1)})
+    again = envelope(later, source="test")
     await publish_envelopes(bootstrap, [first, again])
     await eventually(lambda: handled(again.id), timeout=30.0)
     for deal_id, was in snapshot.items():

@@ -5,7 +5,7 @@ statistics need, and a redelivery changes nothing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -170,9 +170,10 @@ async def test_gdpr_customer_erased_removes_the_contact_person_and_keeps_the_sta
     assert stats_after["sources"] == stats_before["sources"]
     assert stats_after["leads"] == 4
 
-    # Redelivery: the same event id (inbox drops it) and the same request under a new id
-    # (the operation itself is idempotent) change nothing.
-    again = envelope(erased, source="test")
+    # Redelivery: the same event id (inbox drops it) and the request again under a new id,
+    # later (a lead erased before is not erased again), change nothing.
+    later = erased.model_copy(update={"erased_at": erased.erased_at + timedelta(days=1)})
+    again = envelope(later, source="test")
     await publish_envelopes(bootstrap, [env, again])
 
     async def redelivered() -> bool:

@@ -28,7 +28,7 @@ from kauppa.handoff.desk import (
     profile_of,
     save_leads,
 )
-from kauppa.handoff.domain.gate import GateDecision, check_lead
+from kauppa.handoff.domain.gate import check_lead
 from kauppa.handoff.domain.identity import (
     ProspectIdentity,
     identity_of,
@@ -72,11 +72,10 @@ def new_lead_document(
 @dataclass(frozen=True)
 class LeadPlan:
     """What a lead's intake needs that follows from the event alone, worked out while the
-    batch before commits (``prepare_lead``): the D1 gate, the prospect's identity, the
-    lead's document as received, its routing profile, and for a lead the gate refuses,
+    batch before commits (``prepare_lead``): the prospect's identity, the lead's document
+    as received, its routing profile (normalised), and for a lead the D1 gate refuses,
     the rejection wrapped and encoded."""
 
-    decision: GateDecision
     identity: ProspectIdentity
     doc: Document
     profile: LeadProfile
@@ -107,7 +106,9 @@ def prepare_lead(env: Envelope, prep: Preparation) -> LeadPlan:
             ),
             cause=env,
         )
-    return LeadPlan(decision, identity, doc, profile_of(doc), rejection)
+    profile = profile_of(doc)
+    _ = profile.keys  # normalised here, not inside the transaction
+    return LeadPlan(identity, doc, profile, rejection)
 
 
 class OpenHandoffs:
@@ -219,7 +220,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
             [
                 (lead.organisation_id, plan.identity)
                 for (_, lead), plan in zip(leads, plans, strict=True)
-                if plan.decision.passes and lead.lead_id not in known
+                if plan.rejection is None and lead.lead_id not in known
             ],
         )
         fresh: list[Document] = []

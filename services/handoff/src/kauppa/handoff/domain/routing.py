@@ -87,7 +87,7 @@ def covers(seller: Seller, lead: LeadProfile) -> bool:
     region, wanted, language = lead.keys
     if regions and region not in regions:
         return False
-    if products and wanted and not (products & wanted):
+    if products and lead.products and not (products & wanted):
         return False
     if languages and language not in languages:
         return False

@@ -38,7 +38,8 @@ class ServiceMetrics:
         )
         self.handler_seconds = Histogram(
             "kauppa_handler_seconds",
-            "Time to apply one batch (transaction included)",
+            "Time to decode, prepare and apply one batch (transaction included; decoding "
+            "overlaps the batch before's transaction)",
             ["service"],
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,

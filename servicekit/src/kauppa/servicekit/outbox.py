@@ -124,7 +124,6 @@ class OutboxPublisher:
                 sent = await self.relay_once()
                 if sent:
                     log.info("outbox_relayed", count=sent)
-                self.metrics.outbox_backlog.labels(self.metrics.service).set(await self.backlog())
             except Exception as exc:
                 if not is_transient(exc):
                     log.exception("outbox_relay_failed")

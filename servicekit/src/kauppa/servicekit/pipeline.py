@@ -129,7 +129,7 @@ class DecodedBatch:
     batch: list[tuple[RawRecord, Envelope]] = field(default_factory=list)
     dead: list[ProducerRecord] = field(default_factory=list)
     ignored: int = 0
-    seconds: float = 0.0  # spent decoding
+    seconds: float = 0.0  # spent decoding and preparing
     preparation: Preparation | None = None  # the handlers' prepare steps' results
 
 
@@ -185,23 +185,15 @@ class EventPipeline:
     async def apply(self, records: Sequence[RawRecord]) -> BatchOutcome:
         """Everything up to and including the commit, and the dead letters; not the
         publishing of outgoing events (``process_decoded`` does that)."""
-        return await self.apply_decoded(self.decode(records))
+        return await self.apply_decoded(await self.decode(records))
 
     def _preparation(self) -> Preparation:
         return Preparation(self.committer.source, self.committer.clock.now())
 
-    def decode(self, records: Sequence[RawRecord]) -> DecodedBatch:
+    async def decode(self, records: Sequence[RawRecord], every: int = 100) -> DecodedBatch:
         """Decode a batch (pure CPU, no I/O): the events to handle, and dead letters
-        for what cannot be decoded; the handlers' ``prepare`` steps run here too."""
-        decoded = DecodedBatch()
-        self._decode_into(decoded, records)
-        for _ in self._prepare(decoded):
-            pass
-        self.metrics.batch_size.labels(self.service).observe(len(records))
-        return decoded
-
-    async def decode_yielding(self, records: Sequence[RawRecord], every: int = 100) -> DecodedBatch:
-        """``decode`` in slices, letting the event loop run between them: the previous
+        for what cannot be decoded; the handlers' ``prepare`` steps run here too. In
+        slices of ``every`` records, letting the event loop run between them: the previous
         batch's transaction gets its database replies while this batch decodes."""
         decoded = DecodedBatch()
         for start in range(0, len(records), every):
@@ -237,7 +229,7 @@ class EventPipeline:
             decoded.batch.append((raw, env))
         decoded.seconds += time.perf_counter() - started
 
-    def _prepare(self, decoded: DecodedBatch, every: int | None = None) -> Iterator[None]:
+    def _prepare(self, decoded: DecodedBatch, every: int) -> Iterator[None]:
         """Run the handlers' ``prepare`` steps over the decoded batch (yields every
         ``every`` events, so a caller can let the event loop run). Decoding comes first,
         in a pass of its own: alternating the two record by record measured ~30 % more
@@ -256,7 +248,7 @@ class EventPipeline:
                     self._dead_letter_failed(decoded.dead, raw, env, exc)
                     continue
             kept.append((raw, env))
-            if every and i % every == every - 1:
+            if i % every == every - 1:
                 decoded.seconds += time.perf_counter() - started
                 yield
                 started = time.perf_counter()

@@ -71,8 +71,8 @@ def kafka_security(settings: KafkaSettings) -> dict[str, Any]:
 
 
 class EventProducer:
-    """Publishes records in batches: every send is started, then all are awaited, so one
-    round of requests carries the whole batch."""
+    """Publishes records in batches: one record batch per partition, all sent before any
+    is awaited, so one round of requests carries the whole batch."""
 
     def __init__(self, settings: KafkaSettings, client_id: str) -> None:
         self.settings, self.client_id = settings, client_id

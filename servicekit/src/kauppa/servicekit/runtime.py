@@ -116,7 +116,7 @@ class ServiceRuntime:
                 settings.kafka,
                 settings.consumer_group,
                 topics,
-                self.pipeline.decode_yielding,
+                self.pipeline.decode,
                 self.process_decoded,
                 client_id=f"kauppa-{self.name}",
                 description="Handles " + ", ".join(sorted(self.handlers.by_type)),
@@ -158,7 +158,7 @@ class ServiceRuntime:
 
     async def process(self, records: list[RawRecord]) -> BatchOutcome:
         """Decode, commit and publish one batch (what the consumer does, in one call)."""
-        return await self.process_decoded(self.pipeline.decode(records))
+        return await self.process_decoded(await self.pipeline.decode(records))
 
     async def process_decoded(self, decoded: DecodedBatch) -> BatchOutcome:
         outcome = await self.pipeline.process_decoded(decoded)

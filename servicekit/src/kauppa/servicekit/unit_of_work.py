@@ -145,12 +145,9 @@ class UnitOfWork:
         if cause_id is not None:
             n = self._per_cause[cause_id]
             self._per_cause[cause_id] += 1
-        out = emission(
-            event, source=self.source, time=self.now, cause_id=cause_id, n=n, cause=cause
+        return self.emit_prepared(
+            emission(event, source=self.source, time=self.now, cause_id=cause_id, n=n, cause=cause)
         )
-        self.outgoing.append(out.envelope)
-        self.records.append(out.record)
-        return out.envelope
 
     def plan(self, env: Envelope) -> Any:
         """What the handler's ``prepare`` step returned for this event (None without one)."""

@@ -17,6 +17,7 @@ from kauppa.contracts import (
     to_kafka,
 )
 from kauppa.contracts.topics import LEADS_HANDOFF, LEADS_QUALIFIED, dead_letter_topic
+from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.deadletters import RawRecord, read_dead_letters
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.runtime import ServiceRuntime
@@ -25,6 +26,7 @@ from kauppa.servicekit.unit_of_work import Emission, Preparation, UnitOfWork
 from pymongo import UpdateOne
 
 pytestmark = pytest.mark.integration
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def rejection(lead: LeadQualified, problem: str, at: datetime) -> LeadRejected:
@@ -146,7 +148,7 @@ async def test_failing_prepare_dead_letters_its_event_and_the_partition_flows(
 async def test_events_by_http_and_a_rerun_are_prepared_alike(infra, settings_for, runtimes):
     """The HTTP intake path prepares too; the same record applied twice (a redelivery)
     is dropped by the inbox, prepared events and all."""
-    rt = runtime(settings_for, consume=False)
+    rt = runtime(settings_for, consume=False, clock=ManualClock(T0))
     runtimes.append(rt)
     await rt.start()
     by_http = examples.lead_qualified()
@@ -162,4 +164,4 @@ async def test_events_by_http_and_a_rerun_are_prepared_alike(infra, settings_for
     again = await rt.pipeline.apply([raw])
     assert len(first.published) == 2 and again.published == [] and again.duplicates == 1
     prepared = next(e for e in first.published if e.event.problems == ["prepared"])
-    assert prepared.time <= datetime.now(UTC)
+    assert prepared.time == T0, "prepared at the service's clock"

@@ -133,10 +133,12 @@ async def run_all(infra: Any, args: argparse.Namespace) -> None:
         for index, scenario in enumerate(getattr(module, "SCENARIOS", []))
         if not args.only or args.only in scenario.name
     ]
-    has_timers = any(
-        hasattr(m, "lateness_bench") and (not args.only or args.only in m.__name__) for m in modules
-    )
-    if not selected and not has_timers:
+    timer_modules = [
+        m
+        for m in modules
+        if hasattr(m, "lateness_bench") and (not args.only or args.only in m.__name__)
+    ]
+    if not selected and not timer_modules:
         names = [s.name for m in modules for s in getattr(m, "SCENARIOS", [])]
         raise SystemExit(
             f"no scenario's name contains {args.only!r}; the scenarios: " + "; ".join(names)
@@ -180,12 +182,11 @@ async def run_all(infra: Any, args: argparse.Namespace) -> None:
                 f"({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
-    for module in modules:
-        if hasattr(module, "lateness_bench") and (not args.only or args.only in module.__name__):
-            print(f"{module.__name__}.lateness_bench: {args.timer_customers} customers ...")
-            extra = await module.lateness_bench(kafka, mongo, args.timer_customers)
-            name = f"{module.__name__} timers"
-            timers.append(Row(name, [b.Measurement(name, 0, 0, extra=extra)]))
+    for module in timer_modules:
+        print(f"{module.__name__}.lateness_bench: {args.timer_customers} customers ...")
+        extra = await module.lateness_bench(kafka, mongo, args.timer_customers)
+        name = f"{module.__name__} timers"
+        timers.append(Row(name, [b.Measurement(name, 0, 0, extra=extra)]))
     all_rows = [raw_row, *rows.values(), *timers]
     show(all_rows)
     out = ROOT / ".local" / "bench" / "results.json"

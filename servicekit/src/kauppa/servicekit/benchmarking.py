@@ -419,7 +419,8 @@ async def run_scenario(
     scenario: Scenario = importlib.import_module(module).SCENARIOS[index]
     target = f"scenario:{module}:{index}"
     inputs = scenario.make_inputs(n)
-    await fresh_topics(kafka.bootstrap_servers, {e.topic for e in inputs} | {scenario.output_topic})
+    topics = {e.topic for e in inputs} | {scenario.output_topic}
+    await fresh_topics(kafka.bootstrap_servers, topics)
     sut = SystemUnderTest(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
     seconds = await throughput(
         kafka.bootstrap_servers,
@@ -433,9 +434,7 @@ async def run_scenario(
     cpu_seconds = sut.result.pop("cpu_seconds", None)
     result = Measurement(scenario.name, n, seconds, extra=sut.result, cpu_seconds=cpu_seconds)
     if latency_events:
-        await fresh_topics(
-            kafka.bootstrap_servers, {e.topic for e in inputs} | {scenario.output_topic}
-        )
+        await fresh_topics(kafka.bootstrap_servers, topics)
         sut = SystemUnderTest(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
         result.latency_ms = await latency(
             kafka.bootstrap_servers,

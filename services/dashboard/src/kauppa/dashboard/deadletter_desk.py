@@ -4,6 +4,7 @@ raw bytes that would be dead-lettered again); it reads them when ops asks."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -55,10 +56,12 @@ async def replay_dead_letters(
     The topic is read first. ``commit`` runs the claim in one transaction (and may run
     it again on a transient error): a replay marker per chosen dead letter not marked
     yet, keyed by the dead letter's id, so two requests cannot both claim one (the later
-    transaction conflicts, runs again and finds the marker). Only what the committed
-    claim took is published, after the commit. ``commit`` returns what the claim
-    answered, ``{"service", "replayed": [ids]}`` (or a stored answer: then it claimed
-    nothing and nothing is published)."""
+    transaction conflicts, runs again and finds the marker). Each request's markers carry
+    a token of its own; after the commit, only letters whose marker holds this request's
+    token are published: what a committed claim took, never what a rolled-back attempt
+    took (the run that commits may be a stored answer under the same Idempotency-Key,
+    which claims nothing). ``commit`` returns what the claim answered,
+    ``{"service", "replayed": [ids]}``, or that stored answer."""
     letters = await read_dead_letters(runtime.settings.kafka, service)
     wanted = set(ids) if ids is not None else None
     chosen: dict[str, DeadLetter] = {}
@@ -66,7 +69,7 @@ async def replay_dead_letters(
         did = dead_letter_id(service, d)
         if wanted is None or did in wanted:
             chosen[did] = d
-    claimed: list[str] = []  # what the last (the committed) run of the claim took
+    token = uuid.uuid4().hex
 
     async def claim(uow: UnitOfWork) -> dict[str, Any]:
         marked = {
@@ -86,17 +89,20 @@ async def replay_dead_letters(
                         "at": uow.now,
                         "origin": chosen[did].summary()["origin"],
                         "ce_type": chosen[did].ce_type,
+                        "claim": token,
                     }
                     for did in fresh
                 ],
                 session=uow.session,
             )
-        claimed[:] = fresh
         return {"service": service, "replayed": fresh}
 
     answer = await commit(claim)
-    if claimed:
-        await _publish_claimed(runtime, service, [(did, chosen[did]) for did in claimed])
+    if chosen:
+        mine = runtime.db[REPLAYS].find({"_id": {"$in": list(chosen)}, "claim": token}, {"_id": 1})
+        claimed = [doc["_id"] async for doc in mine]
+        if claimed:
+            await _publish_claimed(runtime, service, [(did, chosen[did]) for did in claimed])
     return answer
 
 

@@ -89,6 +89,16 @@ async def test_a_tenant_finds_only_its_own_customers(infra, settings_for, runtim
         assert r.status_code == 201, r.text
         r = await api.post(f"/customers/{theirs}/contacts", json=report, headers=platform_seller)
         assert r.status_code == 201, r.text
+        # One subject name and one Idempotency-Key in two organisations: two reports.
+        same_key = {"Idempotency-Key": f"key-{t.tag}"}
+        seller_b = token(t.rt, "seller-a", "seller", organisation_id=t.org_b)
+        for customer, seller in ((t.a[1], seller_a), (t.b[1], seller_b)):
+            r = await api.post(
+                f"/customers/{customer}/contacts", json=report, headers={**seller, **same_key}
+            )
+            assert r.status_code == 201, r.text
+        both = {"customer_id": {"$in": [t.a[1], t.b[1]]}}
+        assert await t.rt.db[REPORTS].count_documents(both) == 2
 
         # classifying: a foreign organisation named (403), a foreign customer (404)
         attrs = {"attributes": {"industry": "energy"}}

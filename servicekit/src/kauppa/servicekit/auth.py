@@ -37,6 +37,12 @@ class Principal:
         that organisation only; a platform token (no claim) in any."""
         return not self.organisation_id or organisation_id == self.organisation_id
 
+    @property
+    def scope(self) -> str:
+        """Who asks, for keying what a caller may repeat (Idempotency-Keys): the subject
+        within its organisation, so two tenants' identical subjects never meet."""
+        return f"{self.organisation_id}|{self.subject}" if self.organisation_id else self.subject
+
 
 def organisation_in_scope(principal: Principal, organisation_id: str | None) -> str:
     """The organisation a request is about: the one it names, which a tenant-bound token

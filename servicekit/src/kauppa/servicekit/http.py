@@ -110,9 +110,7 @@ async def idempotent_command(
     key = request.headers.get("Idempotency-Key")
     body = await request.body()
     fingerprint = hashlib.sha256(body).hexdigest()
-    # A tenant's commands never meet another tenant's, even under the same subject.
-    tenant = f"{principal.organisation_id}|" if principal.organisation_id else ""
-    scope = f"{tenant}{principal.subject}|{request.method}|{request.url.path}|{key}"
+    scope = f"{principal.scope}|{request.method}|{request.url.path}|{key}"
 
     async def guarded(uow: UnitOfWork) -> Document:
         if key:

@@ -103,7 +103,7 @@ async def log_contact(
     """Log a contact's outcome and the next contact date (Idempotency-Key honoured)."""
     key = request.headers.get("Idempotency-Key")
     report_id = (
-        f"rep-{uuid.uuid5(uuid.NAMESPACE_URL, f'{principal.subject}|{key}').hex[:20]}"
+        f"rep-{uuid.uuid5(uuid.NAMESPACE_URL, f'{principal.scope}|{key}').hex[:20]}"
         if key
         else f"rep-{uuid.uuid4().hex[:20]}"
     )
@@ -254,11 +254,6 @@ async def start_campaign(body: CampaignCommand, request: Request, principal: Ops
         raise HTTPException(422, "give due_on, or due_from (and optionally due_until)")
 
     async def work(uow: UnitOfWork) -> Document:
-        existing = await uow.db[CAMPAIGNS].find_one(
-            {"_id": body.campaign_id}, {"organisation_id": 1}, session=uow.session
-        )
-        if existing is not None:  # a repeat: only the owner learns its progress
-            visible_to(principal, existing["organisation_id"], "campaign")
         state, created = await campaigns.start_campaign(
             uow,
             campaign_id=body.campaign_id,
@@ -268,6 +263,8 @@ async def start_campaign(body: CampaignCommand, request: Request, principal: Ops
             due_from=due_from,
             due_until=due_until,
         )
+        if not created:  # a repeat (it wrote nothing): only the owner learns its progress
+            visible_to(principal, state["organisation_id"], "campaign")
         return {**state, "created": created, "_status": 202 if created else 200}
 
     response = await idempotent_command(request, principal, work)

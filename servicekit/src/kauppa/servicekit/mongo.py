@@ -80,9 +80,10 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def equals_ignoring_case(value: str) -> Document:
-    """A query condition: the field equals ``value`` exactly, letters in any case (for
-    addresses stored as typed)."""
-    return {"$regex": f"^{re.escape(value)}$", "$options": "i"}
+    """A query condition: the field equals ``value`` exactly, letters in any case and
+    surrounding spaces of ``value`` ignored (for addresses stored as typed, asked for as
+    someone else typed them)."""
+    return {"$regex": f"^{re.escape(value.strip())}$", "$options": "i"}
 
 
 async def in_transaction(

@@ -109,7 +109,7 @@ async def erase_customer(uow: UnitOfWork, erased: CustomerErased) -> None:
     )
     # The erased person named as a referral in another customer's report (by email).
     if erased.email:
-        email = equals_ignoring_case(erased.email.strip())
+        email = equals_ignoring_case(erased.email)
         await db[REPORTS].update_many(
             {"referrals.email": email},
             {"$set": {"referrals.$[r]": ERASED_REFERRAL}},

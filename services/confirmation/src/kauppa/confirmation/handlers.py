@@ -184,17 +184,17 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
 
 async def erase_customer(event: CustomerErased, uow: UnitOfWork) -> None:
     """GDPR erasure: anonymise every confirmation of the customer (matched by
-    ``customer_id``, and by the recipient address within the organisation); versions not
-    yet sent become ``erased`` and are never sent. Sent, failed and superseded ones keep
-    their state. Idempotent: erased documents carry ``erased_at`` and are not touched
-    again; the ``erasures`` record (customer_id only) stops later deal events."""
+        ``customer_id``, and by the recipient address within the organisation); versions not
+        yet sent become ``erased`` and are never sent. Sent, failed and superseded ones keep
+        their state. Idempotent: erased documents carry ``erased_at`` and are not touched
+        again; the ``erasures`` record (customer and organisation ids, times: nothing personal,
+    not even who asked) stops later deal events."""
     await uow.db[ERASURES].update_one(
         {"_id": event.customer_id},
         {
             "$setOnInsert": {
                 "organisation_id": event.organisation_id,
                 "erased_at": event.erased_at,
-                "requested_by": event.requested_by,
                 "recorded_at": uow.now,
             }
         },

@@ -14,10 +14,10 @@ from kauppa.closing.bootstrap import build_runtime
 from kauppa.closing.domain.identity import deal_id_for
 from kauppa.closing.settings import ClosingSettings
 from kauppa.contracts import Envelope, LeadAccepted, LeadSource, envelope, examples
-from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
+from kauppa.servicekit.testing.http import asgi_client, bearer
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -74,12 +74,9 @@ class Closing:
     def __init__(self, runtime: ServiceRuntime, clock: ManualClock) -> None:
         self.runtime, self.clock = runtime, clock
         settings = runtime.settings
-        self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(runtime, [router], manage_runtime=False)),
-            base_url="http://svc",
-        )
-        self.seller = {"Authorization": f"Bearer {issue_token(settings, 'seller-1', ['seller'])}"}
-        self.ops = {"Authorization": f"Bearer {issue_token(settings, 'ops-1', ['ops'])}"}
+        self.client = asgi_client(create_app(runtime, [router], manage_runtime=False))
+        self.seller = bearer(settings, "seller-1", "seller")
+        self.ops = bearer(settings, "ops-1", "ops")
 
     async def accept(self, **overrides: Any) -> tuple[str, Envelope]:
         """Feed a LeadAccepted straight into the pipeline (same inbox/outbox as Kafka)."""

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 from kauppa.contracts.topics import DEALS, REFERRALS
-from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.testing import TopicReader
+from kauppa.servicekit.testing.http import bearer
 
 from .conftest import ClosingFactory, close_body
 
@@ -57,15 +57,15 @@ async def test_d5_buying_path_commands_emit_events_and_build_history(
 
     open_deals = await svc.client.get("/sellers/seller-1/deals", headers=svc.seller)
     assert deal_id in [d["deal_id"] for d in open_deals.json()["deals"]]
-    other = {"Authorization": f"Bearer {issue_token(svc.runtime.settings, 'seller-2', ['seller'])}"}
+    other = bearer(svc.runtime.settings, "seller-2", "seller")
     assert (await svc.client.get("/sellers/seller-1/deals", headers=other)).status_code == 403
     assert (await svc.client.get(f"/deals/{deal_id}", headers=other)).status_code == 403
 
     # Tenant scope: ops of another organisation do not find the deal, nor act on it, nor
     # read or set that organisation's sales process; ops of its own organisation do.
     def bound(subject: str, org: str, *roles: str) -> dict[str, str]:
-        token = issue_token(svc.runtime.settings, subject, roles, organisation_id=org)
-        return {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex}
+        token = bearer(svc.runtime.settings, subject, *roles, organisation_id=org)
+        return {**token, "Idempotency-Key": uuid.uuid4().hex}
 
     foreign, own = bound("ops-9", "org-other", "ops"), bound("ops-2", "org-demo", "ops")
     assert (await svc.client.get(f"/deals/{deal_id}", headers=foreign)).status_code == 404

@@ -10,16 +10,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 from kauppa.confirmation.bootstrap import build_service_app
 from kauppa.confirmation.handlers import timer_key
 from kauppa.contracts import envelope, examples, topics
 from kauppa.contracts.events.privacy import CustomerErased
-from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
+from kauppa.servicekit.testing.http import asgi_client, bearer
 
 from .conftest import deal_for, new_org, schedule_confirmations
 
@@ -48,13 +47,13 @@ async def test_gdpr_erasure_anonymises_confirmations_and_stops_the_unsent_one(
     pending_deal = examples.deal_closed(
         organisation_id=org, closed_at=friday, customer_id=customer_id, customer=sent_deal.customer
     )
-    seller = {"Authorization": f"Bearer {issue_token(rt.settings, 'seller-1', ['seller'])}"}
+    seller = bearer(rt.settings, "seller-1", "seller")
     app = build_service_app(rt, manage_runtime=False)
     sent_key, pending_key = f"{sent_deal.deal_id}:v1", f"{pending_deal.deal_id}:v1"
     pending_base = f"/confirmations/{pending_deal.deal_id}/versions/1"
     confirmations = rt.db["confirmations"]
     async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as http,
+        asgi_client(app) as http,
         TopicReader(kafka_settings.bootstrap_servers, topics.CONFIRMATIONS.name) as reader,
     ):
         await schedule_confirmations(

@@ -8,13 +8,12 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
-import httpx
 import pytest
 from kauppa.confirmation.bootstrap import build_service_app
 from kauppa.contracts import envelope, topics
-from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.servicekit.testing.http import asgi_client, bearer
 
 from .conftest import deal_for, new_org
 
@@ -86,13 +85,13 @@ async def test_d12_1_seller_reviews_notes_holds_and_approves_over_http(
     org = new_org()
     rt = await start_service({org: {"policy": "next_business_morning"}}, clock=clock)
     deal = deal_for(org, closed_at=friday)
-    seller = {"Authorization": f"Bearer {issue_token(rt.settings, 'seller-1', ['seller'])}"}
-    other = {"Authorization": f"Bearer {issue_token(rt.settings, 'seller-2', ['seller'])}"}
-    ops = {"Authorization": f"Bearer {issue_token(rt.settings, 'ops-1', ['ops'])}"}
+    seller = bearer(rt.settings, "seller-1", "seller")
+    other = bearer(rt.settings, "seller-2", "seller")
+    ops = bearer(rt.settings, "ops-1", "ops")
     app = build_service_app(rt, manage_runtime=False)
     base = f"/confirmations/{deal.deal_id}/versions/1"
     async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as http,
+        asgi_client(app) as http,
         TopicReader(kafka_settings.bootstrap_servers, topics.CONFIRMATIONS.name) as reader,
     ):
         await publish_envelopes(kafka_settings.bootstrap_servers, [envelope(deal, source="test")])

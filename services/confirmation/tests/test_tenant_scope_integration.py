@@ -5,13 +5,12 @@ that organisation and a platform token still work."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from kauppa.confirmation.bootstrap import build_service_app
 from kauppa.confirmation.storage import CONFIRMATIONS, POLICIES
 from kauppa.contracts import topics
-from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.testing import TopicReader
+from kauppa.servicekit.testing.http import asgi_client, bearer
 
 from .conftest import deal_for, new_org, schedule_confirmations
 
@@ -28,18 +27,17 @@ async def test_a_tenant_token_acts_in_its_own_organisation_only(
     seller_id = deal_a.seller.seller_id
     assert deal_b.seller.seller_id == seller_id, "the same seller id in both organisations"
 
-    def bearer(subject: str, role: str, org: str | None = None) -> dict[str, str]:
-        token = issue_token(rt.settings, subject, [role], organisation_id=org)
-        return {"Authorization": f"Bearer {token}"}
+    def token(subject: str, role: str, org: str | None = None) -> dict[str, str]:
+        return bearer(rt.settings, subject, role, organisation_id=org)
 
-    seller_a = bearer(seller_id, "seller", org_a)
-    ops_a = bearer("ops-a", "ops", org_a)
-    platform_seller = bearer(seller_id, "seller")
-    platform = bearer("ops-x", "ops")
+    seller_a = token(seller_id, "seller", org_a)
+    ops_a = token("ops-a", "ops", org_a)
+    platform_seller = token(seller_id, "seller")
+    platform = token("ops-x", "ops")
     app = build_service_app(rt, manage_runtime=False)
     mine, theirs = f"/confirmations/{deal_a.deal_id}", f"/confirmations/{deal_b.deal_id}"
     async with (
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as http,
+        asgi_client(app) as http,
         TopicReader(kafka_settings.bootstrap_servers, topics.CONFIRMATIONS.name) as reader,
     ):
         await schedule_confirmations(kafka_settings.bootstrap_servers, reader, deal_a, deal_b)

@@ -21,13 +21,14 @@ from kauppa.contracts import (
 )
 from kauppa.contracts.topics import LEADS_QUALIFIED, dead_letter_topic
 from kauppa.dashboard.api import router
-from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.deadletters import RawRecord, dead_letter_record
 from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes, publish_raw
+from kauppa.servicekit.testing.http import asgi_client
+from kauppa.servicekit.testing.http import bearer as kit_bearer
 
 from . import scenario
 
@@ -35,13 +36,11 @@ pytestmark = pytest.mark.integration
 
 
 def client_for(runtime: ServiceRuntime) -> httpx.AsyncClient:
-    app = create_app(runtime, [router], manage_runtime=False)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc")
+    return asgi_client(create_app(runtime, [router], manage_runtime=False))
 
 
 def bearer(runtime: ServiceRuntime, *roles: str, org: str | None = None) -> dict[str, str]:
-    token = issue_token(runtime.settings, "ops-1", roles, organisation_id=org)
-    return {"Authorization": f"Bearer {token}"}
+    return kit_bearer(runtime.settings, "ops-1", *roles, organisation_id=org)
 
 
 def funnel_of(overview: dict[str, Any]) -> dict[str, int]:

@@ -6,13 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from kauppa.followup.api import router
 from kauppa.followup.bootstrap import FollowupRuntime, build_runtime
 from kauppa.followup.settings import FollowupSettings
-from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.http import create_app
+from kauppa.servicekit.testing.http import asgi_client, bearer
 
 START = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)  # a Thursday
 
@@ -29,13 +28,11 @@ async def started(
 
 
 def http(rt: FollowupRuntime) -> httpx.AsyncClient:
-    app: FastAPI = create_app(rt, [router], manage_runtime=False)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc")
+    return asgi_client(create_app(rt, [router], manage_runtime=False))
 
 
 def token(
     rt: FollowupRuntime, subject: str, *roles: str, organisation_id: str | None = None
 ) -> dict[str, str]:
     """A bearer header; with ``organisation_id``, a token bound to that organisation."""
-    bearer = issue_token(rt.settings, subject, roles, organisation_id=organisation_id)
-    return {"Authorization": f"Bearer {bearer}"}
+    return bearer(rt.settings, subject, *roles, organisation_id=organisation_id)

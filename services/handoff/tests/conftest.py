@@ -15,6 +15,7 @@ from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
+from kauppa.servicekit.testing.http import asgi_client
 
 StartHandoff = Callable[..., Awaitable[ServiceRuntime]]
 
@@ -44,7 +45,5 @@ async def service(
     """A started handoff and an HTTP client on its API."""
     rt = await start_handoff()
     app = create_app(rt, [router], manage_runtime=False)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://svc"
-    ) as client:
+    async with asgi_client(app) as client:
         yield rt, client

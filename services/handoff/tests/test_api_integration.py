@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 from kauppa.contracts import envelope, examples, to_structured, topics
-from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
+from kauppa.servicekit.testing.http import bearer
 
 from .support import new_org, seed_sellers, seller_doc
 
@@ -19,7 +19,7 @@ HANDOFF = topics.LEADS_HANDOFF.name
 
 
 def auth(rt: ServiceRuntime, subject: str, *roles: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(rt.settings, subject, roles)}"}
+    return bearer(rt.settings, subject, *roles)
 
 
 async def test_http_ingested_lead_and_the_same_lead_via_kafka_produce_one_assignment(
@@ -140,8 +140,7 @@ async def test_a_token_bound_to_an_organisation_acts_in_it_only(service):
     org_a, org_b = new_org(), new_org()
 
     def bound(subject: str, org: str, *roles: str) -> dict[str, str]:
-        token = issue_token(rt.settings, subject, roles, organisation_id=org)
-        return {"Authorization": f"Bearer {token}"}
+        return bearer(rt.settings, subject, *roles, organisation_id=org)
 
     ops_a, ops_b = bound("ops-a", org_a, "ops"), bound("ops-b", org_b, "ops")
     platform = auth(rt, "ops-x", "ops")

@@ -20,9 +20,9 @@ from kauppa.contracts import (
     topics,
 )
 from kauppa.handoff.store import LEADS
-from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
+from kauppa.servicekit.testing.http import bearer
 
 from .support import new_org, seed_sellers, seller_doc, verdict
 
@@ -108,7 +108,7 @@ async def test_gdpr_customer_erased_removes_the_contact_person_and_keeps_the_sta
         return doc is not None and doc.get("customer_id") == "cust-4711"
 
     await eventually(deal_recorded)
-    ops = {"Authorization": f"Bearer {issue_token(rt.settings, 'ops-1', ['ops'])}"}
+    ops = bearer(rt.settings, "ops-1", "ops")
     stats_before = (
         await client.get("/stats/sources", params={"organisation_id": org}, headers=ops)
     ).json()

@@ -1,7 +1,16 @@
 """Test support on real infrastructure: a session-wide broker and mongod, runtimes with
-isolated databases, a reader that waits for events on a topic, and ``eventually``."""
+isolated databases, a reader that waits for events on a topic, ``eventually``, and an
+in-process HTTP client with bearer tokens."""
 
+from kauppa.servicekit.testing.http import asgi_client, bearer
 from kauppa.servicekit.testing.kafka import TopicReader, publish_envelopes, publish_raw
 from kauppa.servicekit.testing.waiting import eventually
 
-__all__ = ["TopicReader", "eventually", "publish_envelopes", "publish_raw"]
+__all__ = [
+    "TopicReader",
+    "asgi_client",
+    "bearer",
+    "eventually",
+    "publish_envelopes",
+    "publish_raw",
+]

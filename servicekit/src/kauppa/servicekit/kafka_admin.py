@@ -4,7 +4,8 @@ topics; assign every partition of some topics to a group-less consumer."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -12,22 +13,35 @@ from aiokafka.errors import TopicAlreadyExistsError
 from kauppa.contracts.topics import Topic, all_topics
 
 
+@asynccontextmanager
+async def _admin(bootstrap: str, **security: object) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **security)
+    await admin.start()
+    try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def _until_listed(
+    admin: AIOKafkaAdminClient, done: Callable[[set[str]], bool], tries: int = 100
+) -> None:
+    """Topic metadata changes propagate asynchronously: poll the listing (up to ~5 s)."""
+    for _ in range(tries):
+        if done(set(await admin.list_topics())):
+            return
+        await asyncio.sleep(0.05)
+
+
 async def create_topics(
     bootstrap: str, topics: Iterable[Topic] | None = None, **security: object
 ) -> list[str]:
     """Create missing topics; existing ones are left as they are. Returns names created."""
     wanted = list(topics if topics is not None else all_topics())
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        request_timeout_ms=10_000,
-        **security,
-    )
-    await admin.start()
-    try:
+    async with _admin(bootstrap, **security) as admin:
         existing = set(await admin.list_topics())
-        missing = [t for t in wanted if t.name not in existing]
         created: list[str] = []
-        for topic in missing:
+        for topic in (t for t in wanted if t.name not in existing):
             new = NewTopic(
                 name=topic.name,
                 num_partitions=topic.partitions,
@@ -39,32 +53,20 @@ async def create_topics(
                 created.append(topic.name)
             except TopicAlreadyExistsError:
                 pass
-        # Metadata of fresh topics propagates asynchronously; wait until all are listed.
-        for _ in range(100):
-            if {t.name for t in wanted} <= set(await admin.list_topics()):
-                break
-            await asyncio.sleep(0.05)
+        names = {t.name for t in wanted}
+        await _until_listed(admin, lambda listed: names <= listed)
         return created
-    finally:
-        await admin.close()
 
 
 async def delete_topics(bootstrap: str, names: Iterable[str], **security: object) -> list[str]:
     """Delete those of the named topics that exist and wait until they are gone. Returns
     the names deleted."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, **security)
-    await admin.start()
-    try:
+    async with _admin(bootstrap, **security) as admin:
         doomed = sorted(set(names) & set(await admin.list_topics()))
         if doomed:
             await admin.delete_topics(doomed)
-            for _ in range(100):
-                if not set(doomed) & set(await admin.list_topics()):
-                    break
-                await asyncio.sleep(0.05)
+            await _until_listed(admin, lambda listed: not set(doomed) & listed)
         return doomed
-    finally:
-        await admin.close()
 
 
 async def assign_all_partitions(

@@ -144,8 +144,7 @@ async def test_d15_a_contact_logged_before_its_late_contact_due_stays_done(infra
 
         # The log first (it alone creates the customer), then the ContactDue.
         await publish_envelopes(infra.kafka_bootstrap_servers, [envelope(logged, source="test")])
-        first = await eventually(overview, lambda o: o["without_next_contact"]["customers"] == 1)
-        assert first["without_next_contact"]["customers"] == 1
+        await eventually(overview, lambda o: o["without_next_contact"]["customers"] == 1)
         await publish_envelopes(infra.kafka_bootstrap_servers, [envelope(late_due, source="test")])
 
         def due_applied(o: dict[str, Any]) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import socket
 import subprocess
@@ -109,13 +108,14 @@ def write_run_state(
     """The state file `kauppa run` leaves for `kauppa demo`, `kauppa emit` and `kauppa dlq`:
     the infrastructure (as the kit writes it), the profile, the business clock's settings,
     the services' URLs and where the mails go and can be read."""
-    write_state(path, infra)
-    state = json.loads(path.read_text())
-    state["profile"] = infra.profile
-    state["clock"] = {k: v for k, v in env.items() if k.startswith("KAUPPA_CLOCK_")}
-    state["services"] = {s.name: s.url for s in services}
-    state["smtp"] = {"host": "127.0.0.1", "port": smtp_port, "ui": mail_ui}
-    path.write_text(json.dumps(state, indent=2))
+    write_state(
+        path,
+        infra,
+        profile=infra.profile,
+        clock={k: v for k, v in env.items() if k.startswith("KAUPPA_CLOCK_")},
+        services={s.name: s.url for s in services},
+        smtp={"host": "127.0.0.1", "port": smtp_port, "ui": mail_ui},
+    )
 
 
 class NotReady(Exception):

@@ -156,7 +156,9 @@ def provide_infrastructure(data_dir: Path, *, topics: bool = True) -> Iterator[I
         infra.stop()
 
 
-def write_state(path: Path, infra: Infrastructure) -> None:
+def write_state(path: Path, infra: Infrastructure, **more: Any) -> None:
+    """The infrastructure for ``read_state``, and ``more`` beside it (e.g. ``kauppa run``'s
+    services)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "origin": infra.origin,
@@ -166,6 +168,7 @@ def write_state(path: Path, infra: Infrastructure) -> None:
             {"name": p.name, "pid": p.pid, "port": p.port, "log": str(p.log)}
             for p in infra.processes
         ],
+        **more,
     }
     path.write_text(json.dumps(state, indent=2))
 

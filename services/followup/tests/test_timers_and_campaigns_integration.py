@@ -168,7 +168,10 @@ async def test_d16_audit_counts_and_repairs_violations(infra, settings_for, runt
     )
     await rt.db[TIMERS].delete_one({"_id": f"contact:{lost['next_contact']['contact_id']}"})
     ops = token(rt, "ops-1", "ops")
-    async with http(rt) as api:
+    async with (
+        TopicReader(infra.kafka_bootstrap_servers, CONTACTS_DUE.name) as out,
+        http(rt) as api,
+    ):
         found = (await api.post("/audit", headers=ops)).json()
         assert found["violations"] == {"missing": 1, "beyond_deadline": 1, "stuck": 1}
         assert found["repaired"] == 3
@@ -177,10 +180,19 @@ async def test_d16_audit_counts_and_repairs_violations(infra, settings_for, runt
         ).json()
         assert again["total"] == 0
         assert (await api.get("/audit", headers=ops)).json()["total"] == 0
-    value = rt.invariant_violations.labels("followup", "missing")._value.get()
-    assert value == 0
-    # the repaired customers have live timers again
-    for cid in ids[:3]:
-        doc = await rt.db[CUSTOMERS].find_one({"_id": cid})
-        key = f"contact:{doc['next_contact']['contact_id']}"
+        value = rt.invariant_violations.labels("followup", "missing")._value.get()
+        assert value == 0
+        # The missing and the too-late customer have a live timer again, inside the deadline.
+        for cid in ids[:2]:
+            doc = await rt.db[CUSTOMERS].find_one({"_id": cid})
+            key = f"contact:{doc['next_contact']['contact_id']}"
+            timer = await rt.db[TIMERS].find_one({"_id": key})
+            assert timer is not None and timer["state"] == "scheduled"
+            assert timer["due_at"] > START
+        # The stuck one is overdue, so its re-armed timer fires at once: its contact comes
+        # due, and the fired contact leaves a repeat reminder with a live timer (D15).
+        rt.timers.wake()
+        await out.wait_for_events("ContactDue", customer_id=ids[2], timeout=20)
+        stuck = await rt.db[CUSTOMERS].find_one({"_id": ids[2]})
+        key = f"contact:{stuck['next_contact']['contact_id']}"
         assert await rt.db[TIMERS].find_one({"_id": key, "state": "scheduled"}) is not None

@@ -35,8 +35,9 @@ def test_d5_deal_id_is_deterministic_from_the_lead():
 def test_d5_customer_id_prefers_business_id_then_domain_then_name():
     p = examples.prospect(business_id="1234567-8")
     assert customer_id_for("org", p) == "cust-org-bid-FI12345678"
-    same = examples.prospect(business_id="12345678", company_name="Other name")
-    assert customer_id_for("org", same) == customer_id_for("org", p)
+    for spelling in ("12345678", "FI12345678", " 1234567 - 8"):
+        same = examples.prospect(business_id=spelling, company_name="Other name")
+        assert customer_id_for("org", same) == customer_id_for("org", p)
     by_domain = examples.prospect(business_id=None)
     assert customer_id_for("org", by_domain) == "cust-org-dom-esimerkki.fi"
     free_mail = examples.prospect(

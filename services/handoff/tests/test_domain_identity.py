@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from kauppa.contracts import ContactPerson, examples
-from kauppa.handoff.domain.identity import identity_of, normalise_business_id, same_prospect
+from kauppa.contracts.identity import normalise_business_id
+from kauppa.handoff.domain.identity import identity_of, same_prospect
 
 
 def test_d2_business_id_normalisation() -> None:

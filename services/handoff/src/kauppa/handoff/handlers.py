@@ -20,6 +20,7 @@ from kauppa.contracts import (
     LeadRejected,
     LeadVerdictSubmitted,
 )
+from kauppa.contracts.identity import normalise_business_id, normalise_email
 from kauppa.handoff.desk import (
     ROSTER_CHANGED,
     SLA_REASSIGN,
@@ -29,12 +30,7 @@ from kauppa.handoff.desk import (
     save_leads,
 )
 from kauppa.handoff.domain.gate import check_lead
-from kauppa.handoff.domain.identity import (
-    ProspectIdentity,
-    identity_of,
-    normalise_business_id,
-    normalise_email,
-)
+from kauppa.handoff.domain.identity import ProspectIdentity, identity_of
 from kauppa.handoff.domain.routing import LeadProfile
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused, judge_verdict

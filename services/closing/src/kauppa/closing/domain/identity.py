@@ -6,26 +6,7 @@ import re
 import unicodedata
 
 from kauppa.contracts import Prospect
-
-# Mailbox providers say nothing about which company a person works for.
-FREE_MAIL_DOMAINS = frozenset(
-    {
-        "gmail.com",
-        "googlemail.com",
-        "outlook.com",
-        "hotmail.com",
-        "live.com",
-        "yahoo.com",
-        "icloud.com",
-        "me.com",
-        "proton.me",
-        "protonmail.com",
-        "luukku.com",
-        "suomi24.fi",
-        "elisanet.fi",
-        "kolumbus.fi",
-    }
-)
+from kauppa.contracts.identity import company_domain, normalise_business_id
 
 # Legal-form suffixes dropped when the company name is all we have.
 _LEGAL_FORMS = {"oy", "oyj", "ab", "abp", "ky", "tmi", "ltd", "inc", "gmbh", "ag", "as", "llc"}
@@ -45,14 +26,10 @@ def _slug(text: str) -> str:
 def customer_key(prospect: Prospect) -> str:
     """What identifies the buying company: its registration id when known, else the
     company email domain, else the normalised company name."""
-    if prospect.business_id and re.sub(r"[^0-9A-Za-z]", "", prospect.business_id):
-        digits = re.sub(r"[^0-9A-Za-z]", "", prospect.business_id).upper()
-        return f"bid-{prospect.country}{digits}"
-    email = prospect.contact.email if prospect.contact else None
-    if email and "@" in email:
-        domain = email.rsplit("@", 1)[1].strip().lower().rstrip(".")
-        if domain and domain not in FREE_MAIL_DOMAINS:
-            return f"dom-{domain}"
+    if business_id := normalise_business_id(prospect.business_id):
+        return f"bid-{prospect.country}{business_id}"  # FI12345678 and 1234567-8 are one
+    if domain := company_domain(prospect.contact.email if prospect.contact else None):
+        return f"dom-{domain}"
     return f"name-{prospect.country}-{_slug(prospect.company_name)}"
 
 

@@ -7,29 +7,10 @@ the email's company domain (not a public mailbox provider) identify the prospect
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from kauppa.contracts import Prospect
-
-PUBLIC_MAIL_DOMAINS = frozenset(
-    {
-        "gmail.com",
-        "googlemail.com",
-        "hotmail.com",
-        "outlook.com",
-        "live.com",
-        "yahoo.com",
-        "icloud.com",
-        "me.com",
-        "protonmail.com",
-        "proton.me",
-        "gmx.com",
-        "luukku.com",
-        "suomi24.fi",
-        "kolumbus.fi",
-    }
-)
+from kauppa.contracts.identity import company_domain, normalise_business_id, normalise_email
 
 
 @dataclass(frozen=True)
@@ -39,30 +20,11 @@ class ProspectIdentity:
     domain: str | None
 
 
-def normalise_business_id(value: str | None) -> str | None:
-    """``FI12345678`` / ``1234567-8`` / `` 1234567 - 8 `` all become ``12345678``."""
-    if not value:
-        return None
-    text = re.sub(r"[\s\-.]", "", value.strip().upper())
-    text = re.sub(r"^[A-Z]{2}(?=\d)", "", text)  # VAT-style country prefix
-    return text or None
-
-
-def normalise_email(value: str | None) -> str | None:
-    """Lower case; ``+tag`` sub-addressing dropped (it is the same mailbox)."""
-    if not value or "@" not in value:
-        return None
-    local, _, domain = value.strip().lower().rpartition("@")
-    local = local.split("+", 1)[0]
-    return f"{local}@{domain}" if local and domain else None
-
-
 def identity_of(prospect: Prospect) -> ProspectIdentity:
     email = normalise_email(prospect.contact.email if prospect.contact else None)
-    domain = email.rpartition("@")[2] if email else None
-    if domain in PUBLIC_MAIL_DOMAINS:
-        domain = None
-    return ProspectIdentity(normalise_business_id(prospect.business_id), email, domain)
+    return ProspectIdentity(
+        normalise_business_id(prospect.business_id), email, company_domain(email)
+    )
 
 
 def same_prospect(new: ProspectIdentity, known: ProspectIdentity) -> str | None:

@@ -117,7 +117,7 @@ async def test_gdpr_customer_erased_anonymises_contact_referrals_and_notes(
     assert after["prospect"]["contact"] is None
     assert after["seller_card"] == before["seller_card"]  # an employee's card: kept
     assert after["opened_at"] == before["opened_at"] and after["closed_at"] == before["closed_at"]
-    assert [r["company"] for r in after["referrals"]] == ["Naapuri Oy"]
+    assert [r["company"] for r in after["referrals"]] == [None]  # nothing of the person
     assert [h["type"] for h in after["history"]] == [h["type"] for h in before["history"]]
     assert [h["event_id"] for h in after["history"]] == [h["event_id"] for h in before["history"]]
     assert after["erased_at"] == erasure.erased_at
@@ -153,3 +153,33 @@ async def test_gdpr_customer_erased_anonymises_contact_referrals_and_notes(
     await eventually(lambda: handled(again.id), timeout=30.0)
     for deal_id, was in snapshot.items():
         assert await deal_doc(svc, deal_id) == was
+
+
+async def test_gdpr_erasure_matches_any_spelling_of_the_business_id(infra, closing: ClosingFactory):
+    """An erasure from another system (its own customer id, the VAT spelling of the
+    business id, no email) still finds the company's deal."""
+    svc = await closing(consume=True)
+    lead = lead_accepted()
+    written = lead.prospect.business_id
+    assert written and "-" in written  # 1234567-8
+    await publish_envelopes(infra.kafka_bootstrap_servers, [envelope(lead, source="test")])
+    deal_id = f"deal-{lead.lead_id}"
+
+    async def opened() -> bool:
+        return await svc.runtime.db["deals"].count_documents({"_id": deal_id}) == 1
+
+    await eventually(opened, timeout=30.0)
+    erasure = CustomerErased(
+        customer_id="crm-elsewhere-42",
+        organisation_id=lead.organisation_id,
+        business_id=f"FI{written.replace('-', '')}",
+        requested_by="privacy-officer",
+        erased_at=T0 + timedelta(days=1),
+    )
+    env = envelope(erasure, source="test")
+    await publish_envelopes(infra.kafka_bootstrap_servers, [env])
+    await eventually(lambda: was_handled(svc.runtime.db, env.id), timeout=30.0)
+    after = await deal_doc(svc, deal_id)
+    assert after["prospect"]["contact"] is None
+    assert after["prospect"]["business_id"] == written  # company data stays as written
+    assert after["erased_at"] == erasure.erased_at

@@ -8,6 +8,10 @@ from kauppa.contracts.base import Event, UtcDatetime
 ERASED = "[erased]"
 """What an erased person's free text or name is replaced by, in every service."""
 
+ERASED_REFERRAL = {"name": ERASED, "company": None, "email": None, "phone": None, "note": None}
+"""A ``Referral`` (JSON form) whose person is erased: nothing said about them stays, the
+company they were recommended at included; every service stores the same."""
+
 
 class CustomerErased(Event):
     type_name = "CustomerErased"

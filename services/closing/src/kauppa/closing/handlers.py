@@ -31,6 +31,7 @@ from kauppa.contracts import (
     LeadAccepted,
     StaleDealReminder,
 )
+from kauppa.contracts.identity import normalise_business_id
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mongo import equals_ignoring_case
 from kauppa.servicekit.pipeline import Handlers
@@ -94,6 +95,7 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
                     "customer_id": opened.customer_id,
                     "seller_id": lead.seller_id,
                     "prospect": dumped["prospect"],
+                    "business_key": normalise_business_id(lead.prospect.business_id),
                     "source": dumped["source"],
                     "product_interest": list(lead.product_interest),
                     "stage": opened.stage,
@@ -130,8 +132,11 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
         email = erased.email.strip() if erased.email else None
         email_match = equals_ignoring_case(email) if email else None
         own: list[Document] = [{"customer_id": erased.customer_id}]
-        if erased.business_id:
-            own.append({"prospect.business_id": erased.business_id})
+        business_key = normalise_business_id(erased.business_id)
+        if business_key:
+            # Any spelling of the id (1234567-8, FI12345678); deals stored before the
+            # normalised key existed match on the id as written.
+            own += [{"business_key": business_key}, {"prospect.business_id": erased.business_id}]
         if email_match:
             own.append({"prospect.contact.email": email_match})
         referred = [{"referrals.email": email_match}] if email_match else []
@@ -140,7 +145,7 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
         async for deal in uow.db[DEALS].find(query, session=uow.session):
             is_own = (
                 deal.get("customer_id") == erased.customer_id
-                or (erased.business_id and deal_business_id(deal) == erased.business_id)
+                or (business_key and normalise_business_id(deal_business_id(deal)) == business_key)
                 or (email and same_email(deal_contact_email(deal), email))
             )
             if is_own:

@@ -15,7 +15,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from kauppa.contracts.events.privacy import ERASED, CustomerErased
+from kauppa.contracts.events.privacy import ERASED, ERASED_REFERRAL, CustomerErased
 from kauppa.followup.campaigns import count_outcomes
 from kauppa.followup.domain.identities import contact_timer_key
 from kauppa.followup.relationships import new_customer
@@ -26,13 +26,6 @@ from pymongo import UpdateOne
 
 Document = dict[str, Any]
 REDACTED = ERASED
-ERASED_REFERRAL: Document = {
-    "name": REDACTED,
-    "company": None,
-    "email": None,
-    "phone": None,
-    "note": None,
-}
 
 
 def is_erased(customer: Document | None) -> bool:

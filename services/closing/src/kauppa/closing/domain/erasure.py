@@ -2,7 +2,7 @@
 anonymised. Pure functions over the stored (JSON-form) deal document; no I/O.
 
 Personal and erased: the prospect's contact person (name, title, email, phone), the
-referrals recorded on the deal (name, email, phone, note; the referred company is kept),
+referrals recorded on the deal (name, company, email, phone, note),
 the signer's name in the signature evidence, and the seller's free text about the
 customer (contact summaries, loss reason, amendment change note), in the deal's state
 and in every copy of an event in its history.
@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kauppa.contracts.events.privacy import ERASED
+from kauppa.contracts.events.privacy import ERASED, ERASED_REFERRAL
 
 Document = dict[str, Any]
 
@@ -38,7 +38,7 @@ def erase_prospect(prospect: Document | None) -> Document | None:
 
 
 def erase_referral(referral: Document) -> Document:
-    return {**referral, "name": ERASED, "email": None, "phone": None, "note": None}
+    return {**referral, **ERASED_REFERRAL}
 
 
 def _erase_signature(summary: Document | None) -> Document | None:

@@ -48,6 +48,7 @@ def test_d1_bad_email_and_unknown_locale_are_both_reported() -> None:
     problems = check_lead(lead).problems
     assert any("bad email" in p for p in problems)
     assert any("unknown locale" in p for p in problems)
+    assert not any("maija" in p for p in problems)  # the address is not quoted (GDPR)
 
 
 def test_d1_phone_only_contact_and_swedish_locale_are_fine() -> None:

@@ -88,18 +88,20 @@ async def test_gdpr_customer_erased_removes_the_contact_person_and_keeps_the_sta
             [
                 envelope(verdict(by_customer.lead_id, "s-1", Verdict.ACCEPT), source="tools"),
                 envelope(deal_opened, source="closing"),
-                envelope(
-                    verdict(
-                        by_email.lead_id,
-                        "s-1",
-                        Verdict.RETURN,
-                        reason_code=ReturnReason.OTHER,
-                        reason_text="Erkki Virtanen asked us to call back in May",
-                    ),
-                    source="tools",
-                ),
             ],
         )
+        # One verdict over HTTP: the kit caches the answer under its Idempotency-Key.
+        returned = {
+            "verdict": "return",
+            "reason_code": ReturnReason.OTHER.value,
+            "reason_text": "Erkki Virtanen asked us to call back in May",
+        }
+        seller = {**bearer(rt.settings, "s-1", "seller"), "Idempotency-Key": "ret-1"}
+        answer = await client.post(
+            f"/leads/{by_email.lead_id}/verdict", json=returned, headers=seller
+        )
+        assert answer.status_code == 200, answer.text
+        assert "Erkki" in answer.text
         await reader.wait_for_events("LeadAccepted", lead_id=by_customer.lead_id)
         await reader.wait_for_events("LeadReturned", lead_id=by_email.lead_id)
 
@@ -162,6 +164,10 @@ async def test_gdpr_customer_erased_removes_the_contact_person_and_keeps_the_sta
         view = (await client.get(f"/leads/{lead_id}", headers=ops)).json()
         assert view["prospect"]["contact"] is None and not view.get("return_text")
         assert not any(p in repr(view) for p in PERSONAL)
+    # A replay of the cached verdict answer shows no contact person either.
+    replay = await client.post(f"/leads/{by_email.lead_id}/verdict", json=returned, headers=seller)
+    assert replay.status_code == 200 and replay.json()["lead_id"] == by_email.lead_id
+    assert not any(p in replay.text for p in PERSONAL), replay.text
     assert after[by_customer.lead_id]["customer_id"] == "cust-4711"
     assert after[other.lead_id] == before[other.lead_id]  # someone else: untouched
     stats_after = (

@@ -35,10 +35,11 @@ from kauppa.handoff.domain.routing import LeadProfile
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused, judge_verdict
 from kauppa.handoff.store import LEADS, Roster, identity_doc, identity_from
+from kauppa.servicekit.http import cached_replies_update
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer, TimerHandler
-from kauppa.servicekit.unit_of_work import Emission, Preparation, UnitOfWork
+from kauppa.servicekit.unit_of_work import IDEMPOTENCY, Emission, Preparation, UnitOfWork
 from pymongo import UpdateMany, UpdateOne
 
 Document = dict[str, Any]
@@ -317,13 +318,23 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
     async def erase_customer(batch: list[Envelope], uow: UnitOfWork) -> None:
         """GDPR erasure: the contact person's data goes from every lead about that
         customer; ids, source, statuses, dates and counts stay (statistics stay true)."""
-        ops = []
         for env in batch:
             event = env.event
-            if isinstance(event, CustomerErased) and (query := erasure_query(event)):
-                ops.append(UpdateMany(query, erasure_update(event)))
-        if ops:
-            await uow.db[LEADS].bulk_write(ops, ordered=True, session=uow.session)
+            if not isinstance(event, CustomerErased) or not (query := erasure_query(event)):
+                continue
+            ids = [
+                d["_id"] async for d in uow.db[LEADS].find(query, {"_id": 1}, session=uow.session)
+            ]
+            if not ids:
+                continue
+            await uow.db[LEADS].update_many(
+                {"_id": {"$in": ids}}, erasure_update(event), session=uow.session
+            )
+            # The kit's Idempotency-Key cache holds verdict answers (the lead as shown).
+            await uow.db[IDEMPOTENCY].bulk_write(
+                [cached_replies_update({"lead_id": {"$in": ids}}, ERASED_IN_VIEW)],
+                session=uow.session,
+            )
 
     async def remind_seller(timers: list[DueTimer], uow: UnitOfWork) -> None:
         """X hours without a verdict: remind the seller (counted on the lead)."""
@@ -387,6 +398,10 @@ ERASED_FIELDS: Document = {
     "identity.email": None,
     **{f"criteria.{c}.evidence": None for c in Criterion},
 }
+
+
+# The same, in a lead as the API shows it (``lead_view``).
+ERASED_IN_VIEW: Document = {"prospect.contact": None, "return_text": None}
 
 
 def erasure_query(event: CustomerErased) -> Document | None:

@@ -64,7 +64,9 @@ def data_problems(lead: LeadQualified) -> list[str]:
     if contact is None or not (email or phone):
         problems.append("missing contact: a contact person with an email or a phone is required")
     if email and not is_valid_email(email):
-        problems.append(f"bad email address: {email!r}")
+        problems.append(
+            "bad email address: not of the form name@domain"
+        )  # not quoted: personal data
     if not is_known_locale(p.locale):
         problems.append(f"unknown locale: {p.locale!r}")
     return problems

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -44,3 +44,11 @@ def test_d3_plain_hours_without_a_calendar() -> None:
 def test_d3_reassignment_cannot_come_before_the_reminder() -> None:
     with pytest.raises(ValueError):
         SlaPolicy(8, 4, None)
+
+
+def test_warming_on_a_weekend_loads_the_year_of_holidays() -> None:
+    """Start-up loads the holiday rules, also on a Saturday (a day lookup would answer
+    "weekend" without them, leaving the load to the first batch's transaction)."""
+    calendar = BusinessCalendar()
+    calendar.warm(date(2026, 11, 21))  # a Saturday
+    assert 2026 in calendar._holidays

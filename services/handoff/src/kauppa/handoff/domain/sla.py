@@ -26,17 +26,19 @@ class BusinessCalendar:
         return ZoneInfo(self.timezone)
 
     def is_working_day(self, day: date) -> bool:
-        if day.weekday() >= 5:
-            return False
-        if day.year not in self._holidays:
-            self._holidays[day.year] = holidays.country_holidays(self.country, years=day.year)
-        return day not in self._holidays[day.year]
+        return day.weekday() < 5 and day not in self._year(day.year)
+
+    def _year(self, year: int) -> holidays.HolidayBase:
+        if year not in self._holidays:
+            self._holidays[year] = holidays.country_holidays(self.country, years=year)
+        return self._holidays[year]
 
     def warm(self, today: date) -> None:
-        """Look a day up now: the first lookup in a process loads the country's holiday
-        rules (~0.2 s), better at start-up than inside the first batch; each further
-        year's table then takes well under a millisecond."""
-        self.is_working_day(today)
+        """Load this year's holidays now: the first table in a process loads the holiday
+        rules of every country (~0.3 s), better at start-up than inside the first batch;
+        each further year's table then takes well under a millisecond. (A day lookup
+        would not do: on a weekend it answers without the table.)"""
+        self._year(today.year)
 
     def _open_close(self, day: date) -> tuple[datetime, datetime]:
         start = datetime.combine(day, time(self.day_start_hour), self.zone)

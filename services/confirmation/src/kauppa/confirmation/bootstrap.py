@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import FastAPI
 from kauppa.confirmation.api import router
+from kauppa.confirmation.domain import send_policy
 from kauppa.confirmation.handlers import TIMER_HANDLERS, build_handlers
 from kauppa.confirmation.mailer import SmtpMailer
 from kauppa.confirmation.policies import PolicyBook
@@ -66,6 +69,7 @@ class ConfirmationRuntime(ServiceRuntime):
 def build_runtime(
     settings: ConfirmationSettings, clock: Clock | None = None
 ) -> ConfirmationRuntime:
+    send_policy.warm(settings.default_country, (clock.now() if clock else datetime.now(UTC)).year)
     return ConfirmationRuntime(settings, clock)
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from kauppa.followup.api import router
 from kauppa.followup.audit import AUDIT, AUDIT_TIMER_KEY
+from kauppa.followup.domain import calendar as business_days
 from kauppa.followup.handlers import followup_handlers
 from kauppa.followup.settings import FollowupSettings
 from kauppa.followup.store import INDEXES
@@ -54,6 +55,7 @@ class FollowupRuntime(ServiceRuntime):
 
 
 def build_runtime(settings: FollowupSettings, clock: Clock | None = None) -> FollowupRuntime:
+    business_days.warm(settings.holiday_country)
     return FollowupRuntime(settings, clock=clock)
 
 

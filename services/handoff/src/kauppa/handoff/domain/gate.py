@@ -64,9 +64,8 @@ def data_problems(lead: LeadQualified) -> list[str]:
     if contact is None or not (email or phone):
         problems.append("missing contact: a contact person with an email or a phone is required")
     if email and not is_valid_email(email):
-        problems.append(
-            "bad email address: not of the form name@domain"
-        )  # not quoted: personal data
+        # Not quoted: the address is personal data and would outlive an erasure here.
+        problems.append("bad email address: not of the form name@domain")
     if not is_known_locale(p.locale):
         problems.append(f"unknown locale: {p.locale!r}")
     return problems

@@ -34,6 +34,26 @@ async def test_d5_lead_accepted_opens_one_deal_despite_duplicates(infra, closing
     assert await svc.runtime.db["deals"].count_documents({"lead_id": lead.lead_id}) == 1
 
 
+async def test_d5_a_deal_opens_at_its_organisations_own_first_stage(infra, closing: ClosingFactory):
+    """The deal is prepared with the default process's first stage before the
+    transaction; an organisation whose process starts elsewhere gets its own stage, in
+    the event, the stored deal and its history alike."""
+    svc = await closing()
+    org = "org-own-stages"
+    process = {"stages": ["discovery", "offer", "closing"]}
+    r = await svc.client.put(f"/organisations/{org}/sales-process", json=process, headers=svc.ops)
+    assert r.status_code == 200, r.text
+    async with TopicReader(infra.kafka_bootstrap_servers, DEALS.name) as deals:
+        own, _ = await svc.accept(organisation_id=org)
+        default, _ = await svc.accept()
+        [opened_own] = await deals.wait_for_events("DealOpened", deal_id=own)
+        [opened_default] = await deals.wait_for_events("DealOpened", deal_id=default)
+    assert opened_own.stage == "discovery" and opened_default.stage == "qualified"
+    stored = await svc.runtime.db["deals"].find_one({"_id": own})
+    assert stored is not None and stored["stage"] == "discovery"
+    assert [h["event"]["stage"] for h in stored["history"]] == ["discovery"]
+
+
 @pytest.mark.parametrize(
     ("item", "override"),
     [

@@ -31,14 +31,17 @@ PUBLIC_MAIL_DOMAINS = frozenset(
 )
 
 
+_SEPARATORS = re.compile(r"[\s\-.]")
+_COUNTRY_PREFIX = re.compile(r"^[A-Z]{2}(?=\d)")
+
+
 def normalise_business_id(value: str | None) -> str | None:
     """``FI12345678`` / ``1234567-8`` / `` 1234567 - 8 `` all become ``12345678``: case,
     spaces, dashes and dots dropped, and a VAT-style country prefix before the digits."""
     if not value:
         return None
-    text = re.sub(r"[\s\-.]", "", value.strip().upper())
-    text = re.sub(r"^[A-Z]{2}(?=\d)", "", text)
-    return text or None
+    text = _SEPARATORS.sub("", value.strip().upper())
+    return _COUNTRY_PREFIX.sub("", text) or None
 
 
 def normalise_email(value: str | None) -> str | None:

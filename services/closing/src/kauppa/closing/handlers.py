@@ -3,6 +3,7 @@ reminds its seller. Thin: load, ask the domain, write, emit."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from kauppa.closing.deal_store import (
@@ -36,7 +37,7 @@ from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mongo import equals_ignoring_case
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer, TimerHandler
-from kauppa.servicekit.unit_of_work import UnitOfWork
+from kauppa.servicekit.unit_of_work import Emission, Preparation, UnitOfWork
 from pymongo import UpdateOne
 
 log = get_logger(__name__)
@@ -44,11 +45,49 @@ Document = dict[str, Any]
 STALE_DEAL = "stale_deal"
 
 
+@dataclass(frozen=True)
+class DealPlan:
+    """What opening a deal needs that follows from the ``LeadAccepted`` alone (see
+    ``prepare_deal``)."""
+
+    opened: DealOpened
+    emission: Emission
+    dumped: Document  # ``opened`` in its JSON form, as the deal's history keeps it
+    business_key: str | None
+
+
 def build_handlers(settings: ClosingSettings) -> Handlers:
     handlers = Handlers()
     default = settings.default_process()
 
-    @handlers.on_batch(LeadAccepted)
+    default_first_stage = default.to_domain().first_stage
+
+    def prepare_deal(env: Envelope, prep: Preparation) -> DealPlan:
+        """The pure part of opening a deal, done while the batch before commits: ids, the
+        ``DealOpened`` wrapped and encoded, and its JSON form for the deal's history. The
+        first stage is the default process's; ``open_deals`` checks it against the
+        organisation's configured process and builds the event afresh if it differs."""
+        lead = env.event
+        assert isinstance(lead, LeadAccepted)
+        opened = DealOpened(
+            deal_id=deal_id_for(lead.lead_id),
+            lead_id=lead.lead_id,
+            organisation_id=lead.organisation_id,
+            customer_id=customer_id_for(lead.organisation_id, lead.prospect),
+            seller_id=lead.seller_id,
+            prospect=lead.prospect,
+            source=lead.source,
+            stage=default_first_stage,
+            opened_at=lead.accepted_at,
+        )
+        return DealPlan(
+            opened,
+            prep.emit(opened, cause=env),
+            opened.model_dump(mode="json"),
+            normalise_business_id(lead.prospect.business_id),
+        )
+
+    @handlers.on_batch(LeadAccepted, prepare=prepare_deal)
     async def open_deals(batch: list[Envelope], uow: UnitOfWork) -> None:
         """D5: an accepted lead starts the buying path. The deal id comes from the lead,
         so an acceptance delivered twice (even under a new event id) opens one deal."""
@@ -68,34 +107,29 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
         processes: dict[str, SalesProcess] = {o: c.to_domain() for o, c in configs.items()}
         deals: list[Document] = []
         for env, lead in leads:
-            deal_id = deal_id_for(lead.lead_id)
-            if deal_id in known:
-                log.info("lead_already_has_deal", deal_id=deal_id, lead_id=lead.lead_id)
+            plan: DealPlan = uow.plan(env)
+            opened = plan.opened
+            if opened.deal_id in known:
+                log.info("lead_already_has_deal", deal_id=opened.deal_id, lead_id=lead.lead_id)
                 continue
-            known.add(deal_id)
+            known.add(opened.deal_id)
             process = processes[lead.organisation_id]
-            opened = DealOpened(
-                deal_id=deal_id,
-                lead_id=lead.lead_id,
-                organisation_id=lead.organisation_id,
-                customer_id=customer_id_for(lead.organisation_id, lead.prospect),
-                seller_id=lead.seller_id,
-                prospect=lead.prospect,
-                source=lead.source,
-                stage=process.first_stage,
-                opened_at=lead.accepted_at,
-            )
-            out = uow.emit(opened, cause=env)
-            dumped = opened.model_dump(mode="json")
+            if opened.stage == process.first_stage:
+                out = uow.emit_prepared(plan.emission)
+                dumped = plan.dumped
+            else:  # the organisation starts its deals at a stage of its own
+                opened = opened.model_copy(update={"stage": process.first_stage})
+                out = uow.emit(opened, cause=env)
+                dumped = opened.model_dump(mode="json")
             deals.append(
                 {
-                    "_id": deal_id,
+                    "_id": opened.deal_id,
                     "lead_id": lead.lead_id,
                     "organisation_id": lead.organisation_id,
                     "customer_id": opened.customer_id,
                     "seller_id": lead.seller_id,
                     "prospect": dumped["prospect"],
-                    "business_key": normalise_business_id(lead.prospect.business_id),
+                    "business_key": plan.business_key,
                     "source": dumped["source"],
                     "product_interest": list(lead.product_interest),
                     "stage": opened.stage,
@@ -111,10 +145,10 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
                 }
             )
             uow.schedule(
-                stale_timer_key(deal_id),
+                stale_timer_key(opened.deal_id),
                 stale_reminder_due(opened.opened_at, opened.stage, process),
                 STALE_DEAL,
-                {"deal_id": deal_id},
+                {"deal_id": opened.deal_id},
             )
         if deals:
             await uow.db[DEALS].insert_many(deals, ordered=False, session=uow.session)

@@ -135,3 +135,42 @@ async def test_rescheduling_rearms_and_cancel_removes(settings_for, runtimes):
     clock.advance(timedelta(days=2))
     assert await rt.timers.fire_due() == 0
     assert examples  # the sample factories import cleanly alongside
+
+
+async def test_a_new_timer_is_inserted_and_fires_like_an_upserted_one(settings_for, runtimes):
+    """``schedule(new=True)`` writes the same timer as the upsert does, and a key that
+    exists already makes the write fail instead of silently re-arming it."""
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    rt = ServiceRuntime(
+        settings_for(service_name="timers"),
+        handlers,
+        timer_handlers=TIMER_HANDLERS,
+        clock=clock,
+        consume=False,
+        run_timers=False,
+    )
+    runtimes.append(rt)
+    await rt.start()
+    due = clock.now() + timedelta(minutes=10)
+    [upserted] = await schedule_many(rt, 1, due)
+
+    async def insert(uow: UnitOfWork) -> None:
+        uow.schedule("remind:new", due, "remind", {"lead_id": "lead-n", "org": "org-t"}, new=True)
+
+    await rt.committer.commit(insert)
+    timers = rt.db["_timers"]
+    inserted = await timers.find_one({"_id": "remind:new"}, {"_id": 0})
+    same = await timers.find_one({"_id": upserted}, {"_id": 0})
+    assert inserted is not None and same is not None
+    assert inserted.keys() == same.keys()
+    assert {k: v for k, v in inserted.items() if k != "payload"} == {
+        k: v for k, v in same.items() if k != "payload"
+    }
+
+    async def again(uow: UnitOfWork) -> None:
+        uow.schedule(upserted, due + timedelta(days=1), "remind", {"lead_id": "x"}, new=True)
+
+    with pytest.raises(Exception, match="duplicate key"):
+        await rt.committer.commit(again)
+    clock.advance(timedelta(minutes=10))
+    assert await rt.timers.fire_due() == 2, "both fire; the failed write changed nothing"

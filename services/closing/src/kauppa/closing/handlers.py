@@ -149,6 +149,7 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
                 stale_reminder_due(opened.opened_at, opened.stage, process),
                 STALE_DEAL,
                 {"deal_id": opened.deal_id},
+                new=True,  # the deal is new in this transaction, so is its timer
             )
         if deals:
             await uow.db[DEALS].insert_many(deals, ordered=False, session=uow.session)

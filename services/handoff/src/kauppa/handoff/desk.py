@@ -127,12 +127,14 @@ class HandoffDesk:
             ),
             cause=self.cause,
         )
-        # One timer at a time: the reminder arms the reassignment when it fires.
+        # One timer at a time: the reminder arms the reassignment when it fires. Each
+        # assignment is a new attempt (numbered only here), so its key is new.
         self.uow.schedule(
             reminder_key(lead_id, attempt),
             remind_at,
             SLA_REMINDER,
             {"lead_id": lead_id, "attempt": attempt},
+            new=True,
         )
         return seller.seller_id
 

@@ -37,8 +37,10 @@ async def test_same_event_three_times_has_one_effect(infra, settings_for, runtim
         await asyncio.sleep(0.5)  # give any (wrong) second effect time to show
         assert len(out.events("LeadRejected", lead_id=lead.lead_id)) == 1
     # The two copies may come in a later batch than the first: wait for both to be seen.
+    # (At least two: the topic is shared with other tests, and this new consumer group
+    # reads it from the start, so a test run earlier may have left repeats of its own.)
     duplicates = rt.metrics.events_duplicate.labels("tally", "LeadQualified")._value
-    assert await eventually(duplicates.get, lambda n: n >= 2) == 2
+    assert await eventually(duplicates.get, lambda n: n >= 2) >= 2
     doc = await rt.db["tally"].find_one({"_id": lead.lead_id})
     assert doc is not None and doc["n"] == 1
     assert (await rt.readiness())["consumer"] == "ok"

@@ -8,6 +8,8 @@ from collections import Counter
 
 import pytest
 from kauppa.contracts import ContactPerson, Criterion, envelope, examples, topics
+from kauppa.handoff.settings import HandoffSettings
+from kauppa.servicekit.mongo import connect
 from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
@@ -194,3 +196,34 @@ async def test_d4_a_closed_deal_is_credited_to_both_sources_of_a_duplicate(
     assert rows["marketing-automation"]["closed"] == 1
     assert rows["partner-portal"]["linked_as_duplicate"] == 1
     assert rows["partner-portal"]["accepted"] == 1 and rows["partner-portal"]["closed"] == 1
+
+
+async def test_the_queue_index_holds_queued_leads_only_and_replaces_the_old_one(
+    start_handoff, settings_for
+):
+    """Every lead used to enter a (organisation, status, queued_at) index that only the
+    unassigned queue reads; now only queued leads do, and a database an earlier version
+    made loses the old index when the service starts."""
+    settings = settings_for(HandoffSettings, service_name="handoff", business_hours_only=False)
+    client = connect(settings.mongo)
+    old = [("organisation_id", 1), ("status", 1), ("queued_at", 1)]
+    await client[settings.database]["leads"].create_index(old, name="queue")
+    await client.close()
+    rt = await start_handoff(settings=settings)
+    leads = rt.db["leads"]
+    names = {ix["name"] async for ix in await leads.list_indexes()}
+    assert "queue" not in names and "queued" in names
+    plan = await (
+        leads.find({"organisation_id": {"$in": ["org-a", "org-b"]}, "status": "queued"})
+        .sort("queued_at", 1)
+        .explain()
+    )
+    assert "'indexName': 'queued'" in str(plan["queryPlanner"]["winningPlan"])
+    await leads.insert_many(
+        [
+            {"_id": "l-queued", "organisation_id": "org-a", "status": "queued", "queued_at": 1},
+            {"_id": "l-assigned", "organisation_id": "org-a", "status": "assigned"},
+        ]
+    )
+    entries = await leads.find({}, hint="queued").to_list()
+    assert [d["_id"] for d in entries] == ["l-queued"]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
+from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.settings import MongoSettings
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -27,6 +28,7 @@ from pymongo.write_concern import WriteConcern
 
 Document = dict[str, Any]
 T = TypeVar("T")
+log = get_logger(__name__)
 
 
 def connect(settings: MongoSettings) -> AsyncMongoClient[Document]:
@@ -41,16 +43,26 @@ def connect(settings: MongoSettings) -> AsyncMongoClient[Document]:
 
 @dataclass(frozen=True)
 class Indexes:
-    """The indexes one collection needs; created (idempotently) when a service starts."""
+    """The indexes one collection needs; created (idempotently) when a service starts.
+    ``retired``: names of indexes an earlier version created, dropped at start-up (an
+    index nobody queries still costs every write)."""
 
     collection: str
     models: Sequence[IndexModel] = field(default_factory=tuple)
+    retired: Sequence[str] = ()
 
 
 async def ensure_indexes(db: AsyncDatabase[Document], specs: Sequence[Indexes]) -> None:
     for spec in specs:
+        collection = db[spec.collection]
+        if spec.retired:
+            existing = {ix["name"] async for ix in await collection.list_indexes()}
+            for name in spec.retired:
+                if name in existing:
+                    await collection.drop_index(name)
+                    log.info("index_retired", collection=spec.collection, index=name)
         if spec.models:
-            await db[spec.collection].create_indexes(list(spec.models))
+            await collection.create_indexes(list(spec.models))
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from kauppa.handoff.domain.identity import ProspectIdentity
 from kauppa.handoff.domain.routing import Absence, Rotation, Seller
 from kauppa.handoff.domain.source_quality import LeadFacts
+from kauppa.handoff.domain.verdicts import LeadStatus
 from kauppa.servicekit.mongo import Indexes
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -50,13 +51,16 @@ INDEXES = (
                 name="open_by_domain",
                 partialFilterExpression=_OPEN,
             ),
+            # The unassigned queue: only queued leads are in it (not every lead ever).
             IndexModel(
-                [("organisation_id", ASCENDING), ("status", ASCENDING), ("queued_at", ASCENDING)],
-                name="queue",
+                [("organisation_id", ASCENDING), ("queued_at", ASCENDING)],
+                name="queued",
+                partialFilterExpression={"status": LeadStatus.QUEUED},
             ),
             IndexModel([("organisation_id", ASCENDING), ("received_at", ASCENDING)], name="period"),
             IndexModel([("linked_to", ASCENDING)], name="linked", sparse=True),
         ),
+        retired=("queue",),  # (organisation_id, status, queued_at) over every lead
     ),
     Indexes(SELLERS, (IndexModel([("organisation_id", ASCENDING)], name="by_org"),)),
 )

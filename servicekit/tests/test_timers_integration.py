@@ -28,6 +28,24 @@ async def schedule_many(rt: ServiceRuntime, n: int, due: datetime) -> list[str]:
     return keys
 
 
+async def timer_runtime(
+    settings_for, runtimes, clock: ManualClock, *, run_timers: bool = False
+) -> ServiceRuntime:
+    """A started runtime on ``clock``; without ``run_timers`` its timers fire only when
+    the test calls ``fire_due``."""
+    rt = ServiceRuntime(
+        settings_for(service_name="timers"),
+        handlers,
+        timer_handlers=TIMER_HANDLERS,
+        clock=clock,
+        consume=False,
+        run_timers=run_timers,
+    )
+    runtimes.append(rt)
+    await rt.start()
+    return rt
+
+
 async def test_two_competing_schedulers_fire_each_timer_exactly_once(settings_for, runtimes):
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     settings = settings_for(service_name="timers", timer_batch=50)
@@ -90,15 +108,7 @@ async def test_timers_due_while_down_fire_after_restart_with_lateness(settings_f
 
 async def test_a_timer_not_yet_due_does_not_fire(settings_for, runtimes):
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    rt = ServiceRuntime(
-        settings_for(service_name="timers"),
-        handlers,
-        timer_handlers=TIMER_HANDLERS,
-        clock=clock,
-        consume=False,
-    )
-    runtimes.append(rt)
-    await rt.start()
+    rt = await timer_runtime(settings_for, runtimes, clock, run_timers=True)
     await schedule_many(rt, 1, clock.now() + timedelta(minutes=10))
     clock.advance(timedelta(minutes=9, seconds=59))
     assert await rt.timers.fire_due() == 0
@@ -109,16 +119,7 @@ async def test_a_timer_not_yet_due_does_not_fire(settings_for, runtimes):
 
 async def test_rescheduling_rearms_and_cancel_removes(settings_for, runtimes):
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    rt = ServiceRuntime(
-        settings_for(service_name="timers"),
-        handlers,
-        timer_handlers=TIMER_HANDLERS,
-        clock=clock,
-        consume=False,
-        run_timers=False,
-    )
-    runtimes.append(rt)
-    await rt.start()
+    rt = await timer_runtime(settings_for, runtimes, clock)
     [key] = await schedule_many(rt, 1, clock.now() + timedelta(minutes=10))
 
     async def rearm(uow: UnitOfWork) -> None:
@@ -141,16 +142,7 @@ async def test_a_new_timer_is_inserted_and_fires_like_an_upserted_one(settings_f
     """``schedule(new=True)`` writes the same timer as the upsert does, and a key that
     exists already makes the write fail instead of silently re-arming it."""
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
-    rt = ServiceRuntime(
-        settings_for(service_name="timers"),
-        handlers,
-        timer_handlers=TIMER_HANDLERS,
-        clock=clock,
-        consume=False,
-        run_timers=False,
-    )
-    runtimes.append(rt)
-    await rt.start()
+    rt = await timer_runtime(settings_for, runtimes, clock)
     due = clock.now() + timedelta(minutes=10)
     [upserted] = await schedule_many(rt, 1, due)
 

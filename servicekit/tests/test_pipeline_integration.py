@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from kauppa.contracts import LeadQualified, envelope, examples, to_kafka
 from kauppa.contracts.topics import LEADS_HANDOFF, LEADS_QUALIFIED, dead_letter_topic
 from kauppa.servicekit.deadletters import RawRecord, read_dead_letters, replay
 from kauppa.servicekit.runtime import ServiceRuntime
+from kauppa.servicekit.tail import open_groupless_consumer
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes, publish_raw
 
 from .tally_service import TIMER_HANDLERS, handlers
@@ -235,3 +237,26 @@ async def test_failed_batch_is_delivered_again_and_nothing_behind_it_lost(
     await eventually(duplicates.get, lambda n: n >= 1, timeout=30)
     for lead in leads:
         assert (await rt.db["tally"].find_one({"_id": lead.lead_id}))["n"] == 1
+
+
+async def test_groupless_readers_connect_with_the_services_security_settings(kafka_settings):
+    """The dead-letter reader and the topic tails connect as the service does: a broker
+    that does not speak the configured SASL is refused, not silently read in plaintext."""
+    sasl = kafka_settings.model_copy(
+        update={
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "PLAIN",
+            "sasl_username": "u",
+            "sasl_password": "p",
+        }
+    )
+    plain = await open_groupless_consumer(
+        kafka_settings, [LEADS_QUALIFIED.name], from_end=True, wait=5
+    )
+    await plain.stop()
+    with pytest.raises(KafkaConnectionError):
+        await open_groupless_consumer(sasl, [LEADS_QUALIFIED.name], from_end=True, wait=5)
+    with pytest.raises(KafkaConnectionError):
+        await TopicReader(sasl, LEADS_QUALIFIED.name).start()
+    with pytest.raises(KafkaConnectionError):
+        await read_dead_letters(sasl, "tally")

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from aiokafka import AIOKafkaConsumer
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import dead_letter_topic
-from kauppa.servicekit.kafka_admin import assign_all_partitions
-from kauppa.servicekit.producer import EventProducer, ProducerRecord, kafka_security
+from kauppa.servicekit.producer import EventProducer, ProducerRecord
 from kauppa.servicekit.settings import KafkaSettings
+from kauppa.servicekit.tail import open_groupless_consumer
 
 DLQ_PREFIX = "dlq_"
 
@@ -117,19 +116,12 @@ async def read_dead_letters(
 ) -> list[DeadLetter]:
     """Every dead letter currently in the service's dead-letter topic (no consumer group)."""
     topic = dead_letter_topic(service).name
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        **kafka_security(settings),
-    )
-    await consumer.start()
     try:
-        try:
-            # No dead-letter topic yet means no dead letters: do not wait for one.
-            await assign_all_partitions(consumer, [topic], from_end=False, wait=0)
-        except LookupError:
-            return []
+        # No dead-letter topic yet means no dead letters: do not wait for one.
+        consumer = await open_groupless_consumer(settings, [topic], from_end=False, wait=0)
+    except LookupError:
+        return []
+    try:
         # Read until the topic goes quiet. (End offsets would be neater, but Tansu
         # reports them per stored batch, not per record.)
         out: list[DeadLetter] = []

@@ -12,15 +12,53 @@ from typing import Any, Self
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from kauppa.servicekit.kafka_admin import assign_all_partitions
+from kauppa.servicekit.producer import kafka_security
+from kauppa.servicekit.settings import KafkaSettings
+
+
+async def open_groupless_consumer(
+    kafka: KafkaSettings | str,
+    topics: Sequence[str],
+    *,
+    from_end: bool,
+    wait: float,
+    fetch_max_wait_ms: int | None = None,
+    max_records: int | None = None,
+) -> AIOKafkaConsumer:
+    """A started consumer without a group, every partition of ``topics`` assigned and
+    positioned (see ``assign_all_partitions``; ``LookupError`` for a missing topic, with
+    the consumer stopped). ``kafka`` is the service's settings (address, security, fetch
+    wait) or just a broker address for a plaintext one."""
+    settings = (
+        KafkaSettings.model_construct(bootstrap_servers=kafka) if isinstance(kafka, str) else kafka
+    )
+    options: dict[str, Any] = kafka_security(settings)
+    if max_records:
+        options["max_poll_records"] = max_records
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=fetch_max_wait_ms or settings.fetch_max_wait_ms,
+        **options,
+    )
+    try:
+        await consumer.start()
+        await assign_all_partitions(consumer, topics, from_end=from_end, wait=wait)
+    except BaseException:
+        await consumer.stop()
+        raise
+    return consumer
 
 
 class TopicTail:
-    """Subclasses say what to keep in ``take``. ``start`` raises ``LookupError`` naming a
-    topic that does not exist (after waiting ``metadata_wait`` seconds for fresh metadata)."""
+    """Subclasses say what to keep in ``take``. ``kafka`` is the settings to connect with
+    (their security options apply) or a plaintext broker's address. ``start`` raises
+    ``LookupError`` naming a topic that does not exist (after waiting ``metadata_wait``
+    seconds for fresh metadata)."""
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaSettings | str,
         topics: Sequence[str],
         *,
         from_end: bool = True,
@@ -29,7 +67,7 @@ class TopicTail:
         poll_ms: int = 100,
         max_records: int | None = None,
     ) -> None:
-        self.bootstrap, self.topics = bootstrap, list(topics)
+        self.kafka, self.topics = kafka, list(topics)
         self.from_end, self.metadata_wait = from_end, metadata_wait
         self.fetch_max_wait_ms, self.poll_ms = fetch_max_wait_ms, poll_ms
         self.max_records = max_records
@@ -42,22 +80,14 @@ class TopicTail:
         raise NotImplementedError
 
     async def start(self) -> Self:
-        options: dict[str, Any] = {"max_poll_records": self.max_records} if self.max_records else {}
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            enable_auto_commit=False,
+        self._consumer = await open_groupless_consumer(
+            self.kafka,
+            self.topics,
+            from_end=self.from_end,
+            wait=self.metadata_wait,
             fetch_max_wait_ms=self.fetch_max_wait_ms,
-            **options,
+            max_records=self.max_records,
         )
-        await consumer.start()
-        try:
-            await assign_all_partitions(
-                consumer, self.topics, from_end=self.from_end, wait=self.metadata_wait
-            )
-        except LookupError:
-            await consumer.stop()
-            raise
-        self._consumer = consumer
         self._task = asyncio.create_task(self._run())
         return self
 

@@ -9,6 +9,7 @@ from typing import Any, Self
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from kauppa.contracts import DecodeError, Envelope, from_kafka, to_kafka
 from kauppa.servicekit.deadletters import RawRecord
+from kauppa.servicekit.settings import KafkaSettings
 from kauppa.servicekit.tail import TopicTail
 
 
@@ -36,8 +37,10 @@ class TopicReader(TopicTail):
     """Reads topics from their end at ``start()`` (or the beginning), collecting records;
     tests wait for what they expect with ``wait_for``."""
 
-    def __init__(self, bootstrap: str, *topics: str, from_beginning: bool = False) -> None:
-        super().__init__(bootstrap, topics, from_end=not from_beginning)
+    def __init__(
+        self, kafka: KafkaSettings | str, *topics: str, from_beginning: bool = False
+    ) -> None:
+        super().__init__(kafka, topics, from_end=not from_beginning)
         self.records: list[RawRecord] = []
 
     def take(self, records: list[ConsumerRecord[Any, Any]], arrived: float) -> None:

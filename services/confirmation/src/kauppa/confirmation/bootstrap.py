@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import FastAPI
 from kauppa.confirmation.api import router
-from kauppa.confirmation.domain import send_policy
 from kauppa.confirmation.handlers import TIMER_HANDLERS, build_handlers
 from kauppa.confirmation.mailer import SmtpMailer
 from kauppa.confirmation.policies import PolicyBook
@@ -14,7 +11,8 @@ from kauppa.confirmation.rendering import ConfirmationRenderer
 from kauppa.confirmation.sender import ConfirmationSender, SenderMetrics
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.confirmation.storage import INDEXES
-from kauppa.servicekit.clock import Clock
+from kauppa.contracts import business_days
+from kauppa.servicekit.clock import Clock, SystemClock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.pipeline import BatchOutcome
 from kauppa.servicekit.runtime import ServiceRuntime
@@ -69,7 +67,7 @@ class ConfirmationRuntime(ServiceRuntime):
 def build_runtime(
     settings: ConfirmationSettings, clock: Clock | None = None
 ) -> ConfirmationRuntime:
-    send_policy.warm(settings.default_country, (clock.now() if clock else datetime.now(UTC)).year)
+    business_days.warm(settings.default_country, (clock or SystemClock()).now().year)
     return ConfirmationRuntime(settings, clock)
 
 

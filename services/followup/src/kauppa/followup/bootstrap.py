@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi import FastAPI
+from kauppa.contracts import business_days
 from kauppa.followup.api import router
 from kauppa.followup.audit import AUDIT, AUDIT_TIMER_KEY
-from kauppa.followup.domain import calendar as business_days
 from kauppa.followup.handlers import followup_handlers
 from kauppa.followup.settings import FollowupSettings
 from kauppa.followup.store import INDEXES
-from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.clock import Clock, SystemClock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
@@ -55,7 +55,7 @@ class FollowupRuntime(ServiceRuntime):
 
 
 def build_runtime(settings: FollowupSettings, clock: Clock | None = None) -> FollowupRuntime:
-    business_days.warm(settings.holiday_country)
+    business_days.warm(settings.holiday_country, (clock or SystemClock()).now().year)
     return FollowupRuntime(settings, clock=clock)
 
 

@@ -9,12 +9,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays
+from kauppa.contracts.business_days import is_business_day
 from kauppa.contracts.events.confirmations import SendPolicy
 
 
@@ -47,23 +46,6 @@ class SendDecision:
     policy: SendPolicy
     send_at: datetime | None  # None: waits for the seller's approval
     requires_approval: bool
-
-
-@lru_cache(maxsize=64)
-def _calendar(country: str, year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays(country, years=year)
-
-
-def warm(country: str, year: int) -> None:
-    """Load the country's holidays for ``year`` now: the first table in a process loads
-    the holiday rules of every country (~0.3 s), better at start-up than inside the
-    first batch."""
-    _calendar(country, year)
-
-
-def is_business_day(day: date, country: str) -> bool:
-    """Monday to Friday and not a public holiday of ``country``."""
-    return day.weekday() < 5 and day not in _calendar(country, day.year)
 
 
 def next_business_morning(after: datetime, timezone: str, country: str, hour: int = 8) -> datetime:

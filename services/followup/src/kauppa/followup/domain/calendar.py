@@ -5,25 +5,9 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-import holidays
-
-
-@lru_cache(maxsize=16)
-def _holidays(country: str) -> holidays.HolidayBase:
-    return holidays.country_holidays(country)
-
-
-def is_business_day(day: date, country: str) -> bool:
-    return day.weekday() < 5 and day not in _holidays(country)
-
-
-def warm(country: str) -> None:
-    """Load the country's holidays now: the first table in a process loads the holiday
-    rules of every country (~0.3 s), better at start-up than inside the first batch."""
-    _holidays(country)
+from kauppa.contracts.business_days import is_business_day
 
 
 def add_business_days(start: date, days: int, country: str) -> date:

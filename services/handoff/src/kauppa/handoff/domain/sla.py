@@ -5,12 +5,12 @@ the office's time zone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
-import holidays
+from kauppa.contracts.business_days import is_business_day, warm
 
 
 @dataclass(frozen=True)
@@ -19,26 +19,17 @@ class BusinessCalendar:
     day_start_hour: int = 8
     day_end_hour: int = 16
     country: str = "FI"
-    _holidays: dict[int, holidays.HolidayBase] = field(default_factory=dict, compare=False)
 
     @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     def is_working_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self._year(day.year)
-
-    def _year(self, year: int) -> holidays.HolidayBase:
-        if year not in self._holidays:
-            self._holidays[year] = holidays.country_holidays(self.country, years=year)
-        return self._holidays[year]
+        return is_business_day(day, self.country)
 
     def warm(self, today: date) -> None:
-        """Load this year's holidays now: the first table in a process loads the holiday
-        rules of every country (~0.3 s), better at start-up than inside the first batch;
-        each further year's table then takes well under a millisecond. (A day lookup
-        would not do: on a weekend it answers without the table.)"""
-        self._year(today.year)
+        """Load this year's holidays now (see ``kauppa.contracts.business_days.warm``)."""
+        warm(self.country, today.year)
 
     def _open_close(self, day: date) -> tuple[datetime, datetime]:
         start = datetime.combine(day, time(self.day_start_hour), self.zone)

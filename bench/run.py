@@ -13,6 +13,7 @@ Latency: inputs offered at --rate per second, output arrival minus input send ti
 
     make bench                                  # 50,000 events per scenario, 100,000 timers
     make bench BENCH_ARGS="--events 10000 --only handoff --rounds 1"
+    make bench BENCH_ARGS="--only closing --replicas 2"   # two replicas, one group
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ async def run_all(infra: Any, args: argparse.Namespace) -> None:
                     args.events,
                     latency_events=latency_events,
                     rate=args.rate,
+                    replicas=args.replicas,
                 )
             except Exception as exc:  # report and go on with the next scenario
                 traceback.print_exc()
@@ -228,6 +230,15 @@ def main() -> None:
         default=3,
         help="repeat every scenario, each time right after a raw-pipe run; the median "
         "ratio is reported (a shared machine's speed drifts between minutes)",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        choices=range(1, 4),
+        metavar="{1,2,3}",
+        help="run each scenario as this many replicas in one consumer group (the input "
+        "topics have 3 partitions); the raw pipe stays one process",
     )
     args = parser.parse_args()
     with provide_infrastructure(ROOT / ".local" / "bench") as infra:

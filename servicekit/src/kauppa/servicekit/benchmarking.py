@@ -402,6 +402,43 @@ async def run_raw_pipe(
     return result
 
 
+class Replicas:
+    """``n`` children of one scenario sharing a database and a consumer group, as a
+    service scaled out in production: started, released and stopped together."""
+
+    def __init__(self, target: str, env: dict[str, str], n: int) -> None:
+        self.children = [
+            SystemUnderTest(target, {**env, "BENCH_REPLICA": str(i)}) for i in range(n)
+        ]
+        self.result: dict[str, Any] = {}
+
+    async def start(self) -> None:
+        for child in self.children:  # one at a time: the first seeds the state
+            await child.start()
+        if len(self.children) > 1:
+            await asyncio.sleep(REBALANCE_SETTLE)
+
+    async def go(self) -> None:
+        await asyncio.gather(*(c.go() for c in self.children))
+
+    async def stop(self) -> None:
+        # The first replica last: it drops the shared database when it has stopped.
+        await asyncio.gather(*(c.stop() for c in self.children[1:]))
+        await self.children[0].stop()
+        results = [c.result for c in self.children]
+        self.result = dict(results[0])
+        for key in ("cpu_seconds", "seconds in pipeline (decode + transaction)"):
+            if all(key in r for r in results):
+                self.result[key] = round(sum(r[key] for r in results), 3)
+        if len(results) > 1:
+            self.result["replicas"] = len(results)
+            self.result["events consumed"] = [r.get("events consumed", 0) for r in results]
+
+
+# After the last replica joined, the group's rebalance must be over before inputs come.
+REBALANCE_SETTLE = 3.0
+
+
 async def run_scenario(
     module: str,
     index: int,
@@ -411,9 +448,11 @@ async def run_scenario(
     *,
     latency_events: int = 0,
     rate: float = 1000.0,
+    replicas: int = 1,
 ) -> Measurement:
     """Throughput over n inputs, then (optionally) latency at ``rate`` per second, each
-    against a fresh runtime (own database, own consumer group) in a child process."""
+    against a fresh runtime (own database, own consumer group) in a child process, or
+    ``replicas`` of them in one group."""
     import importlib
 
     scenario: Scenario = importlib.import_module(module).SCENARIOS[index]
@@ -421,7 +460,7 @@ async def run_scenario(
     inputs = scenario.make_inputs(n)
     topics = {e.topic for e in inputs} | {scenario.output_topic}
     await fresh_topics(kafka.bootstrap_servers, topics)
-    sut = SystemUnderTest(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
+    sut = Replicas(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]), replicas)
     seconds = await throughput(
         kafka.bootstrap_servers,
         sut.start,
@@ -435,7 +474,7 @@ async def run_scenario(
     result = Measurement(scenario.name, n, seconds, extra=sut.result, cpu_seconds=cpu_seconds)
     if latency_events:
         await fresh_topics(kafka.bootstrap_servers, topics)
-        sut = SystemUnderTest(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]))
+        sut = Replicas(target, _child_env(kafka, mongo, uuid.uuid4().hex[:6]), replicas)
         result.latency_ms = await latency(
             kafka.bootstrap_servers,
             sut.start,
@@ -459,6 +498,18 @@ async def _wait_assigned(consumer: AIOKafkaConsumer, timeout: float = 60) -> Non
         await asyncio.sleep(0.05)
     for tp in consumer.assignment():
         await consumer.position(tp)
+
+
+async def _hold_paused(consumer: AIOKafkaConsumer) -> None:
+    """Until cancelled (at GO): keep whatever partitions the group gives this consumer
+    paused, their start positions resolved. A replica's partitions change while the
+    others join, and a fresh assignment is not paused."""
+    while True:
+        tps = consumer.assignment()
+        consumer.pause(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        await asyncio.sleep(0.02)
 
 
 async def _child(target: str) -> None:
@@ -501,16 +552,20 @@ async def _child(target: str) -> None:
             }
         )
         await runtime.start()
-        if scenario.prepare:
+        first = os.environ.get("BENCH_REPLICA", "0") == "0"
+        if scenario.prepare and first:
             await scenario.prepare(runtime)
         consumer = runtime.consumer._consumer if runtime.consumer is not None else None
+        holding: asyncio.Task[None] | None = None
         if consumer is not None:
             await _wait_assigned(consumer)
-            consumer.pause(*consumer.assignment())
+            holding = asyncio.create_task(_hold_paused(consumer))
         print("READY", flush=True)
         await reader.readline()  # GO
         cpu = time.process_time()
-        if consumer is not None:
+        if consumer is not None and holding is not None:
+            holding.cancel()
+            await asyncio.gather(holding, return_exceptions=True)
             consumer.resume(*consumer.assignment())
         await reader.readline()  # STOP
         extra["cpu_seconds"] = time.process_time() - cpu
@@ -519,16 +574,18 @@ async def _child(target: str) -> None:
             count = values.get("kauppa_batch_size_count", 0)
             if count:
                 extra["mean batch"] = round(values["kauppa_batch_size_sum"] / count, 1)
+                extra["events consumed"] = int(values["kauppa_batch_size_sum"])
         for metric in runtime.metrics.handler_seconds.collect():
             for sample in metric.samples:
                 if sample.name == "kauppa_handler_seconds_sum":
                     extra["seconds in pipeline (decode + transaction)"] = round(sample.value, 2)
         await runtime.stop()
-        from pymongo import AsyncMongoClient
+        if first:
+            from pymongo import AsyncMongoClient
 
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri)
-        await client.drop_database(f"bench_{tag}")
-        await client.close()
+            client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.uri)
+            await client.drop_database(f"bench_{tag}")
+            await client.close()
     print("RESULT " + json.dumps(extra, default=str), flush=True)
 
 

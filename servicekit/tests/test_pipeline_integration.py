@@ -260,3 +260,31 @@ async def test_groupless_readers_connect_with_the_services_security_settings(kaf
         await TopicReader(sasl, LEADS_QUALIFIED.name).start()
     with pytest.raises(KafkaConnectionError):
         await read_dead_letters(sasl, "tally")
+
+
+async def test_a_write_conflict_reruns_the_transaction_and_is_counted(settings_for, runtimes):
+    """Two transactions writing one document at once (two replicas, or an HTTP command
+    and a batch): the driver runs the later one again, both take effect, and the rerun
+    shows in ``kauppa_transaction_reruns_total``."""
+    rt = tally_runtime(settings_for)
+    runtimes.append(rt)
+    await rt.start()
+    counters = rt.db["conflict_probe"]
+    await counters.insert_one({"_id": "x", "n": 0})
+    first_wrote, release = asyncio.Event(), asyncio.Event()
+
+    async def first(uow):
+        await counters.update_one({"_id": "x"}, {"$inc": {"n": 1}}, session=uow.session)
+        first_wrote.set()
+        await release.wait()  # hold the write uncommitted while the second one tries
+
+    async def second(uow):
+        await first_wrote.wait()
+        try:
+            await counters.update_one({"_id": "x"}, {"$inc": {"n": 1}}, session=uow.session)
+        finally:
+            release.set()
+
+    await asyncio.gather(rt.committer.transact(first), rt.committer.transact(second))
+    assert (await counters.find_one({"_id": "x"}))["n"] == 2
+    assert rt.metrics.transaction_reruns.labels("tally")._value.get() >= 1

@@ -427,7 +427,11 @@ class Replicas:
         await self.children[0].stop()
         results = [c.result for c in self.children]
         self.result = dict(results[0])
-        for key in ("cpu_seconds", "seconds in pipeline (decode + transaction)"):
+        for key in (
+            "cpu_seconds",
+            "seconds in pipeline (decode + transaction)",
+            "transaction reruns",
+        ):
             if all(key in r for r in results):
                 self.result[key] = round(sum(r[key] for r in results), 3)
         if len(results) > 1:
@@ -575,6 +579,8 @@ async def _child(target: str) -> None:
             if count:
                 extra["mean batch"] = round(values["kauppa_batch_size_sum"] / count, 1)
                 extra["events consumed"] = int(values["kauppa_batch_size_sum"])
+        reruns = runtime.metrics.transaction_reruns.labels(runtime.metrics.service)
+        extra["transaction reruns"] = int(reruns._value.get())
         for metric in runtime.metrics.handler_seconds.collect():
             for sample in metric.samples:
                 if sample.name == "kauppa_handler_seconds_sum":

@@ -61,10 +61,15 @@ class Committer:
         self, work: Callable[[UnitOfWork], Awaitable[T]], *, cause_id: str | None = None
     ) -> tuple[T, Committed]:
         """Commit ``work`` with its events and timers; nothing is published yet."""
+        runs = 0
 
         async def body(
             session: AsyncClientSession,
         ) -> tuple[T, UnitOfWork]:
+            nonlocal runs
+            runs += 1
+            if runs > 1:  # the driver runs it again: a conflict or a transient error
+                self.metrics.transaction_reruns.labels(self.metrics.service).inc()
             uow = UnitOfWork(self.db, session, self.clock.now(), self.source, cause_id=cause_id)
             result = await work(uow)
             await uow.flush()

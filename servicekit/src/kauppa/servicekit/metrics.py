@@ -57,6 +57,13 @@ class ServiceMetrics:
             ["service"],
             registry=r,
         )
+        self.transaction_reruns = Counter(
+            "kauppa_transaction_reruns_total",
+            "Transactions run again after a write conflict or another transient "
+            "transaction error (contention between replicas or with HTTP commands)",
+            ["service"],
+            registry=r,
+        )
         self.outbox_backlog = Gauge(
             "kauppa_outbox_backlog",
             "Events committed but not yet published",

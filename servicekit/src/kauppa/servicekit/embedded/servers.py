@@ -141,6 +141,15 @@ def start_tansu(data_dir: Path, port: int | None = None) -> ServerProcess:
     return ServerProcess("tansu", proc.pid, port, log)
 
 
+def prune_rotated_logs(log: Path, keep: int = 1) -> None:
+    """mongod renames the log it finds at start to ``<log>.<timestamp>``, so every start
+    leaves one more file behind. Keep the newest ``keep`` of them (the runs before,
+    for a post-mortem) and delete the rest: the database they describe is gone."""
+    rotated = sorted(log.parent.glob(log.name + ".*"))  # timestamps sort as text
+    for old in rotated[: max(len(rotated) - keep, 0)]:
+        old.unlink(missing_ok=True)
+
+
 def start_mongod(data_dir: Path, port: int | None = None) -> ServerProcess:
     port = port or free_port()
     dbpath = data_dir / "mongo"
@@ -150,6 +159,7 @@ def start_mongod(data_dir: Path, port: int | None = None) -> ServerProcess:
     shutil.rmtree(dbpath, ignore_errors=True)
     dbpath.mkdir(parents=True, exist_ok=True)
     log = data_dir / "mongod.log"
+    prune_rotated_logs(log)
     cmd = [
         str(mongod_binary()),
         "--dbpath",

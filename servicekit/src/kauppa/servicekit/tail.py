@@ -1,7 +1,8 @@
 """Following topics without a consumer group: every partition assigned, read from the end
 (what arrives from now on) or from the beginning, records handed to ``take`` in the
-background. The demo's event feed, the tests' topic reader and the benchmark's output
-counter are built on it."""
+background, connected as the service connects (its Kafka settings, security included).
+The dead-letter reader, the demo's event feed, the tests' topic reader and the
+benchmark's output counter are built on it."""
 
 from __future__ import annotations
 

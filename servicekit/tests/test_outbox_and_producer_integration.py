@@ -93,3 +93,23 @@ async def test_batch_send_partitions_like_send_and_keeps_order(infra, kafka_sett
         per_key.setdefault(m.key, []).append(int(m.value[:4]))
     for numbers in per_key.values():
         assert numbers == sorted(numbers), "order within a key is kept"
+
+
+async def test_batch_send_does_not_wait_out_the_linger(infra, kafka_settings):
+    """``send_all`` hands over complete batches: they go out at once, not after
+    ``linger_ms`` (a wait for more records that will not come, paid on every hop)."""
+    topic = "kit.test.linger"
+    await create_topics(infra.kafka_bootstrap_servers, [Topic(topic, "key", partitions=3)])
+    lingering = kafka_settings.model_copy(update={"linger_ms": 3_000})
+    producer = EventProducer(lingering, "kit-test-linger")
+    await producer.start()
+    try:
+        records = [ProducerRecord(topic, f"k{i}".encode(), b"v", []) for i in range(30)]
+        await producer.send_all(records)  # the first send also fetches metadata
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await producer.send_all(records)
+        took = loop.time() - started
+    finally:
+        await producer.stop()
+    assert took < 1.5, f"send_all took {took:.2f} s with linger_ms 3000"

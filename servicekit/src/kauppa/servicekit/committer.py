@@ -96,13 +96,26 @@ class Committer:
         self._worker = asyncio.create_task(self._publish_worker(), name="outbox publisher")
 
     async def _publish_worker(self) -> None:
-        assert self._queue is not None
+        """Publishes whatever has been committed since its last send, in one send: a
+        batch committed while the send before is in flight waits for that one only,
+        not for a queue of sends one by one."""
+        queue = self._queue
+        assert queue is not None
         while True:
-            committed = await self._queue.get()
+            committed = await queue.get()
+            taken = 1
+            if not queue.empty():
+                merged = Committed()  # the callers' objects stay as they were
+                merged.extend(committed)
+                while not queue.empty():
+                    merged.extend(queue.get_nowait())
+                    taken += 1
+                committed = merged
             try:
                 await self.publish(committed)
             finally:
-                self._queue.task_done()
+                for _ in range(taken):
+                    queue.task_done()
 
     async def publish_soon(self, committed: Committed) -> None:
         """Queue for publishing (or publish now when no background worker runs). The

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.producer.message_accumulator import BatchBuilder
 from kauppa.servicekit.settings import KafkaSettings
 
 _M = 0x5BD1E995
@@ -124,18 +125,20 @@ class EventProducer:
             if group is None:
                 group = by_partition[(r.topic, p)] = []
             group.append(r)
-        futures = []
+        batches: list[tuple[str, int, BatchBuilder]] = []
         for (topic, partition), group in by_partition.items():
             batch = producer.create_batch()
             for r in group:
                 if batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers):
                     continue
-                batch.close()
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batches.append((topic, partition, batch))  # full: the rest go in another
                 batch = producer.create_batch()
                 if not batch.append(key=r.key, value=r.value, timestamp=None, headers=r.headers):
                     raise ValueError(f"record for {topic} larger than the producer's batch size")
-            batch.close()
+            batches.append((topic, partition, batch))
+        futures = []
+        for topic, partition, batch in batches:
+            batch.close()  # complete: it goes out now, not after linger_ms
             futures.append(await producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*futures)
 

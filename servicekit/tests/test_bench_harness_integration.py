@@ -21,3 +21,5 @@ async def test_a_scenario_run_as_two_replicas_answers_every_input(kafka_settings
     # Three partitions between two replicas: both work, and every input is consumed.
     assert len(consumed) == 2 and all(c > 0 for c in consumed), consumed
     assert sum(consumed) >= n
+    # The run's mean batch is over both replicas' batches, not the first replica's.
+    assert result.extra["mean batch"] == round(sum(consumed) / result.extra["batches"], 1)

@@ -427,16 +427,21 @@ class Replicas:
         await self.children[0].stop()
         results = [c.result for c in self.children]
         self.result = dict(results[0])
+        if len(results) == 1:
+            return
         for key in (
             "cpu_seconds",
             "seconds in pipeline (decode + transaction)",
             "transaction reruns",
+            "batches",
         ):
             if all(key in r for r in results):
                 self.result[key] = round(sum(r[key] for r in results), 3)
-        if len(results) > 1:
-            self.result["replicas"] = len(results)
-            self.result["events consumed"] = [r.get("events consumed", 0) for r in results]
+        consumed = [r.get("events consumed", 0) for r in results]
+        if self.result.get("batches"):
+            self.result["mean batch"] = round(sum(consumed) / self.result["batches"], 1)
+        self.result["replicas"] = len(results)
+        self.result["events consumed"] = consumed
 
 
 # After the last replica joined, the group's rebalance must be over before inputs come.
@@ -578,6 +583,7 @@ async def _child(target: str) -> None:
             count = values.get("kauppa_batch_size_count", 0)
             if count:
                 extra["mean batch"] = round(values["kauppa_batch_size_sum"] / count, 1)
+                extra["batches"] = int(count)
                 extra["events consumed"] = int(values["kauppa_batch_size_sum"])
         reruns = runtime.metrics.transaction_reruns.labels(runtime.metrics.service)
         extra["transaction reruns"] = int(reruns._value.get())

@@ -46,6 +46,11 @@ Document = dict[str, Any]
 log = get_logger(__name__)
 
 
+def _named(exc: BaseException) -> str:
+    """An exception as a dead-letter reason: ``ExceptionType: message``."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 class _SeenBefore(Exception):
     """The optimistic inbox insert met an event id taken before."""
 
@@ -210,24 +215,33 @@ class EventPipeline:
         for raw in records:
             try:
                 env = from_kafka(raw.headers, raw.value)
+                ce_type = env.type
             except DecodeError as exc:
-                decoded.dead.append(dead_letter_record(self.service, raw, exc.kind, exc.message))
-                self.metrics.dead_letters.labels(self.service, exc.kind).inc()
-                log.warning(
-                    "dead_lettered",
-                    reason_kind=exc.kind,
-                    reason=exc.message[:300],
-                    topic=raw.topic,
-                    partition=raw.partition,
-                    offset=raw.offset,
-                )
+                self._dead_letter_undecodable(decoded, raw, exc.kind, exc.message)
                 continue
-            if env.type not in handled_types:
+            except Exception as exc:  # from_kafka raises DecodeError only: a last guard
+                self._dead_letter_undecodable(decoded, raw, "undecodable", _named(exc))
+                continue
+            if ce_type not in handled_types:
                 decoded.ignored += 1
                 self.metrics.events_ignored.labels(self.service, env.event.type_name).inc()
                 continue
             decoded.batch.append((raw, env))
         decoded.seconds += time.perf_counter() - started
+
+    def _dead_letter_undecodable(
+        self, decoded: DecodedBatch, raw: RawRecord, kind: str, reason: str
+    ) -> None:
+        decoded.dead.append(dead_letter_record(self.service, raw, kind, reason))
+        self.metrics.dead_letters.labels(self.service, kind).inc()
+        log.warning(
+            "dead_lettered",
+            reason_kind=kind,
+            reason=reason[:300],
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+        )
 
     def _prepare(self, decoded: DecodedBatch, every: int) -> Iterator[None]:
         """Run the handlers' ``prepare`` steps over the decoded batch (yields every
@@ -287,7 +301,7 @@ class EventPipeline:
     def _dead_letter_failed(
         self, dead: list[ProducerRecord], raw: RawRecord, env: Envelope, exc: Exception
     ) -> None:
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = _named(exc)
         log.error(
             "handler_failed_dead_lettered", event_id=env.id, event_type=env.type, error=reason[:500]
         )

@@ -1,0 +1,96 @@
+"""A record never takes its neighbours down (issue 17, part 2), on a real broker and mongod.
+
+Whatever one record does (an exception of any type while it is decoded or prepared, or
+a failure outside the handlers that strikes only batches holding it), the records beside
+it are handled, it is dead-lettered with the exception's type and message, and the
+consumer's offsets never pass a record that was neither handled nor dead-lettered."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kauppa.contracts import envelope, examples, to_kafka
+from kauppa.contracts.topics import LEADS_QUALIFIED, dead_letter_topic
+from kauppa.servicekit.deadletters import read_dead_letters
+from kauppa.servicekit.pipeline import was_handled
+from kauppa.servicekit.runtime import ServiceRuntime
+from kauppa.servicekit.testing import TopicReader, eventually, publish_raw
+
+from .tally_service import TIMER_HANDLERS, handlers
+
+pytestmark = pytest.mark.integration
+
+OVERFLOWS = "0001-01-01T00:00:00+01:00"  # year 1 in UTC+1 is before year 1 in UTC
+
+
+def tally_runtime(settings_for) -> ServiceRuntime:
+    return ServiceRuntime(
+        settings_for(service_name="tally"), handlers, timer_handlers=TIMER_HANDLERS
+    )
+
+
+def _record(lead, *, ce_time: str | None = None, body_time: str | None = None):
+    env = envelope(lead, source="test")
+    topic, key, value, headers = to_kafka(env)
+    if ce_time is not None:
+        headers = [(k, ce_time.encode() if k == "ce_time" else v) for k, v in headers]
+    if body_time is not None:
+        body = json.loads(value)
+        body["qualified_at"] = body_time
+        value = json.dumps(body).encode()
+    return env, (topic, key, value, headers)
+
+
+async def _all_handled(rt: ServiceRuntime, ids: list[str]) -> list[str]:
+    return [i for i in ids if not await was_handled(rt.db, i)]
+
+
+async def test_timestamps_that_overflow_are_dead_lettered_and_their_neighbours_handled(
+    infra, settings_for, runtimes, kafka_settings
+):
+    """12 good leads and 2 whose timestamps overflow when normalised to UTC (one in
+    ``ce_time``, one in the body), in one batch on one partition: the 12 are handled, the
+    2 dead-lettered naming ``OverflowError``. A good lead sent after them is handled too,
+    and only then do we look: the offsets went past the batch, so it must be done."""
+    rt = tally_runtime(settings_for)
+    runtimes.append(rt)
+    await rt.start()
+    base = examples.lead_qualified()
+    key = base.lead_id.encode()
+    goods, records = [], []
+    for n in range(14):
+        lead = examples.lead_qualified(lead_id=f"{base.lead_id}-{n}")
+        if n == 4:
+            env, rec = _record(lead, ce_time=OVERFLOWS)
+        elif n == 9:
+            env, rec = _record(lead, body_time=OVERFLOWS)
+        else:
+            env, rec = _record(lead)
+            goods.append(env.id)
+        records.append(rec[:1] + (key,) + rec[2:])  # one key: one partition, in order
+    later, later_rec = _record(examples.lead_qualified(lead_id=f"{base.lead_id}-later"))
+    async with TopicReader(infra.kafka_bootstrap_servers, dead_letter_topic("tally").name) as dl:
+        await publish_raw(infra.kafka_bootstrap_servers, records)  # one batch
+        await publish_raw(infra.kafka_bootstrap_servers, [later_rec[:1] + (key,) + later_rec[2:]])
+        await eventually(lambda: was_handled(rt.db, later.id))
+        assert await _all_handled(rt, goods) == [], "the good neighbours were lost"
+        await dl.wait_for(
+            lambda r: sum(1 for x in r.records if x.key == key) >= 2, what="2 dead letters"
+        )
+    letters = [d for d in await read_dead_letters(kafka_settings, "tally") if d.record.key == key]
+    assert len(letters) == 2
+    assert sorted(d.origin_offset for d in letters) == sorted({d.origin_offset for d in letters}), (
+        "each once"
+    )
+    for d in letters:
+        assert "OverflowError" in d.reason, d.reason
+        assert d.origin_topic == LEADS_QUALIFIED.name
+    assert {d.reason_kind for d in letters} <= {"undecodable", "schema_invalid"}
+    assert (
+        sum(
+            rt.metrics.dead_letters.labels("tally", kind)._value.get()
+            for kind in ("undecodable", "schema_invalid")
+        )
+        == 2
+    )

@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 from kauppa.contracts import DecodeError, Envelope, Event, from_kafka
 from kauppa.servicekit.committer import Committed, Committer, retry_transient
-from kauppa.servicekit.deadletters import RawRecord, dead_letter_record
+from kauppa.servicekit.deadletters import DLQ_PREFIX, RawRecord, dead_letter_record
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
@@ -297,6 +297,40 @@ class EventPipeline:
             decoded.seconds + time.perf_counter() - started
         )
         return outcome
+
+    async def dead_letter_poison(self, raw: RawRecord, exc: BaseException) -> None:
+        """Dead-letter a record that batches fail on outside the handlers (the consumer
+        isolated it): ``pipeline_error``, ``ExceptionType: message``. Should the dead
+        letter itself be refused (too large, say), it goes without the original key and
+        value, its ``dlq_origin_*`` headers naming where they still are."""
+        reason = _named(exc)
+        log.error(
+            "poison_record_dead_lettered",
+            error_type=type(exc).__name__,
+            error=reason[:500],
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+        )
+        letter = dead_letter_record(self.service, raw, "pipeline_error", reason)
+        try:
+            await retry_transient(lambda: self.producer.send_all([letter]), self.metrics)
+        except Exception as send_exc:
+            if is_transient(send_exc):
+                raise
+            log.error(
+                "dead_letter_refused_sending_without_value",
+                error_type=type(send_exc).__name__,
+                error=str(send_exc)[:300],
+            )
+            bare = letter._replace(
+                key=None,
+                value=None,
+                headers=[(k, v) for k, v in letter.headers if k.startswith(DLQ_PREFIX)]
+                + [("dlq_value_dropped", _named(send_exc)[:1000].encode())],
+            )
+            await retry_transient(lambda: self.producer.send_all([bare]), self.metrics)
+        self.metrics.dead_letters.labels(self.service, "pipeline_error").inc()
 
     def _dead_letter_failed(
         self, dead: list[ProducerRecord], raw: RawRecord, env: Envelope, exc: Exception

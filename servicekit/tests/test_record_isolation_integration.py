@@ -162,3 +162,29 @@ async def test_a_record_that_breaks_batches_outside_the_handlers_is_isolated_and
     assert failures.labels("tally", "RuntimeError")._value.get() >= 1
     assert failures.labels("tally", "RecursionError")._value.get() >= 1
     assert rt.metrics.dead_letters.labels("tally", "pipeline_error")._value.get() >= 2
+
+
+async def test_what_faststream_would_swallow_is_logged_with_its_type(settings_for, runtimes):
+    """FastStream catches errors in its fetch loop, in a crashed consume task and from
+    the subscriber, and logs them through its own logger: once disabled (silent), now
+    passed on with the exception's type. Its routine per-batch lines stay quiet."""
+    import logging
+
+    from structlog.testing import capture_logs
+
+    rt = tally_runtime(settings_for)
+    runtimes.append(rt)
+    await rt.start()
+    assert rt.consumer is not None
+    framework_logger = rt.consumer.subscriber._outer_config.logger  # what FastStream calls
+    try:
+        raise OSError("fetch failed")
+    except OSError as exc:
+        error = exc
+    with capture_logs() as logs:
+        framework_logger.log("Kafka error occurred", log_level=logging.ERROR, exc_info=error)
+        framework_logger.log("Received", log_level=logging.INFO)
+    assert [(x["log_level"], x["error_type"], x["error"]) for x in logs] == [
+        ("error", "OSError", "fetch failed")
+    ]
+    assert logs[0]["message"] == "Kafka error occurred"

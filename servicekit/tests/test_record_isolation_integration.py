@@ -7,6 +7,7 @@ consumer's offsets never pass a record that was neither handled nor dead-lettere
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -188,3 +189,62 @@ async def test_what_faststream_would_swallow_is_logged_with_its_type(settings_fo
         ("error", "OSError", "fetch failed")
     ]
     assert logs[0]["message"] == "Kafka error occurred"
+
+
+async def test_offsets_never_pass_a_record_that_could_not_be_dead_lettered(
+    infra, settings_for, runtimes
+):
+    """The poison record is isolated but its dead letter cannot be written either: the
+    records before it are handled, the committed offset stays at the poison, and the
+    consumer tries again (after a growing pause) instead of skipping it. Once dead
+    letters can be written again, it is dead-lettered and the rest flows."""
+    from aiokafka import TopicPartition
+
+    rt = tally_runtime(settings_for)
+    runtimes.append(rt)
+    consumer = rt.consumer
+    assert consumer is not None
+    consumer.retry_pause = 0.01
+    real_apply, real_dead_letter = consumer.apply, consumer.dead_letter
+
+    async def apply(decoded):
+        if any(env.event.notes == "poison" for _, env in decoded.batch):
+            raise RuntimeError("a record the plumbing cannot take")
+        return await real_apply(decoded)
+
+    async def dead_letters_down(raw, exc):
+        raise OSError("the dead-letter topic is refusing writes")
+
+    consumer.apply, consumer.dead_letter = apply, dead_letters_down
+    await rt.start()
+    base = examples.lead_qualified()
+    key = base.lead_id.encode()
+    leads = [examples.lead_qualified(lead_id=f"{base.lead_id}-{n}") for n in range(10)]
+    leads[5] = examples.lead_qualified(lead_id=f"{base.lead_id}-5", notes="poison")
+    async with TopicReader(infra.kafka_bootstrap_servers, LEADS_QUALIFIED.name) as src:
+        await publish_raw(
+            infra.kafka_bootstrap_servers,
+            [(LEADS_QUALIFIED.name, key, *_record(lead)[1][2:]) for lead in leads],
+        )
+        await src.wait_for(lambda r: sum(1 for x in r.records if x.key == key) == 10)
+        ours = [x for x in src.records if x.key == key]
+    poison = ours[5]
+    tp = TopicPartition(poison.topic, poison.partition)
+
+    async def handled(n: int) -> bool:
+        return await rt.db["tally"].find_one({"_id": leads[n].lead_id}) is not None
+
+    for n in range(5):
+        await eventually(lambda n=n: handled(n))
+    await eventually(lambda: rt.metrics.batch_failures.labels("tally", "OSError")._value.get())
+    await asyncio.sleep(1.5)  # a rejoin, and more tries
+    assert consumer._consumer is not None
+    committed = await consumer._consumer.committed(tp)
+    assert committed is None or committed <= poison.offset, "committed past the poison"
+    assert not any([await handled(n) for n in range(6, 10)]), "handled past the poison"
+
+    consumer.dead_letter = real_dead_letter  # dead letters can be written again
+    for n in range(6, 10):
+        await eventually(lambda n=n: handled(n), timeout=30)
+    assert not await handled(5)
+    await eventually(lambda: rt.metrics.dead_letters.labels("tally", "pipeline_error")._value.get())

@@ -304,14 +304,6 @@ class EventPipeline:
         letter itself be refused (too large, say), it goes without the original key and
         value, its ``dlq_origin_*`` headers naming where they still are."""
         reason = _named(exc)
-        log.error(
-            "poison_record_dead_lettered",
-            error_type=type(exc).__name__,
-            error=reason[:500],
-            topic=raw.topic,
-            partition=raw.partition,
-            offset=raw.offset,
-        )
         letter = dead_letter_record(self.service, raw, "pipeline_error", reason)
         try:
             await retry_transient(lambda: self.producer.send_all([letter]), self.metrics)
@@ -331,6 +323,14 @@ class EventPipeline:
             )
             await retry_transient(lambda: self.producer.send_all([bare]), self.metrics)
         self.metrics.dead_letters.labels(self.service, "pipeline_error").inc()
+        log.error(
+            "poison_record_dead_lettered",
+            error_type=type(exc).__name__,
+            error=reason[:500],
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+        )
 
     def _dead_letter_failed(
         self, dead: list[ProducerRecord], raw: RawRecord, env: Envelope, exc: Exception

@@ -342,7 +342,7 @@ class KafkaBatchConsumer:
         return True
 
     def _restart_soon(self) -> None:
-        if not self._restarting:
+        if not self._restarting and not self._stopping:
             self._restarting = True
             self._failed_in_a_row += 1
             pause = min(2.0 ** (self._failed_in_a_row - 1), 30.0)

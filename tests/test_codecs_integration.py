@@ -63,8 +63,9 @@ def _one_per_topic(codec: str) -> list[Event]:
     """A valid event for every topic a service consumes, of a type every service
     consuming that topic handles."""
     now = datetime.now(UTC)
-    lead = examples.lead_qualified(notes=f"codec {codec}")
-    org, customer, seller = lead.organisation_id, _id("cust"), "seller-1"
+    org = _id("org-codec")  # an organisation of its own: other tests count theirs
+    lead = examples.lead_qualified(organisation_id=org, notes=f"codec {codec}")
+    customer, seller = _id("cust"), "seller-1"
     return [
         lead,
         LeadVerdictSubmitted(
@@ -78,8 +79,8 @@ def _one_per_topic(codec: str) -> list[Event]:
             prospect=lead.prospect,
             accepted_at=now,
         ),
-        examples.deal_closed(),
-        examples.delivery_completed(),
+        examples.deal_closed(organisation_id=org),
+        examples.delivery_completed(organisation_id=org),
         CustomerErased(
             customer_id=customer, organisation_id=org, requested_by="dpo", erased_at=now
         ),

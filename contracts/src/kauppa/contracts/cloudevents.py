@@ -233,10 +233,14 @@ def _build(attrs: Mapping[str, Any], data: Any, *, raw_json: bytes | None = None
             f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
         )
         raise SchemaInvalid(f"{ce_type}: {problems}") from exc
+    except Exception as exc:  # a validator raising past pydantic (OverflowError, ...)
+        raise SchemaInvalid(f"{ce_type}: {_named(exc)}") from exc
     try:
         time = _parse_time(attrs.get("time"))
-    except ValueError as exc:
-        raise DecodeError(f"bad ce_time: {exc}") from exc
+    except DecodeError:
+        raise
+    except Exception as exc:  # ValueError, OverflowError (out of range once in UTC), ...
+        raise DecodeError(f"bad ce_time: {_named(exc)}") from exc
     return Envelope(
         event=event,
         id=str(event_id),
@@ -248,8 +252,24 @@ def _build(attrs: Mapping[str, Any], data: Any, *, raw_json: bytes | None = None
     )
 
 
+def _named(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
 def from_kafka(headers: Iterable[tuple[str, bytes | None]] | None, value: bytes | None) -> Envelope:
-    """Decode a binary-mode record; raises a ``DecodeError`` naming what is wrong."""
+    """Decode a binary-mode record; raises a ``DecodeError`` naming what is wrong, and
+    nothing else, whatever the record holds."""
+    try:
+        return _from_kafka(headers, value)
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(_named(exc)) from exc
+
+
+def _from_kafka(
+    headers: Iterable[tuple[str, bytes | None]] | None, value: bytes | None
+) -> Envelope:
     if value is None:
         raise DecodeError("empty record value (tombstone)")
     attrs: dict[str, str] = {}
@@ -293,9 +313,15 @@ def to_structured(env: Envelope) -> dict[str, Any]:
 
 
 def from_structured(doc: Mapping[str, Any]) -> Envelope:
-    """Decode structured-mode JSON; raises a ``DecodeError`` naming what is wrong."""
+    """Decode structured-mode JSON; raises a ``DecodeError`` naming what is wrong, and
+    nothing else."""
     if not isinstance(doc, Mapping):
         raise DecodeError("a CloudEvent must be a JSON object")
     if "data" not in doc:
         raise DecodeError("structured CloudEvent has no data")
-    return _build(doc, doc["data"])
+    try:
+        return _build(doc, doc["data"])
+    except DecodeError:
+        raise
+    except Exception as exc:
+        raise DecodeError(_named(exc)) from exc

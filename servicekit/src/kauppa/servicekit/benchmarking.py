@@ -24,6 +24,7 @@ from kauppa.contracts import Envelope, to_kafka
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import Topic
 from kauppa.servicekit.kafka_admin import create_topics, delete_topics
+from kauppa.servicekit.producer import compression
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 from kauppa.servicekit.tail import TopicTail
@@ -189,6 +190,7 @@ class RawPipe:
             enable_idempotence=False,
             linger_ms=self.kafka.linger_ms,
             max_batch_size=256 * 1024,
+            compression_type=compression(self.kafka),
         )
         await self.consumer.start()
         await self.producer.start()

@@ -12,17 +12,32 @@ Offsets: FastStream's own acknowledgement is off (``AckPolicy.MANUAL``); after a
 transaction committed (and its dead letters were acknowledged) the kit commits exactly
 that batch's offsets, never a position fetched past it. Offset commits run in the
 background, in batch order, so the next transaction does not wait for the broker's
-answer; a graceful stop waits for them. Should a batch fail (the
-pipeline retries database and broker trouble itself, so only a bug gets here), nothing
-after it is committed and the consumer rejoins the group: the failed batch and whatever
-was fetched behind it are delivered again from the last committed offsets.
+answer; a graceful stop waits for them.
+
+A batch that fails outside the handlers (the pipeline isolates handler errors and
+retries database and broker trouble itself: what gets here is a bug, or one record that
+breaks the plumbing, e.g. a dead letter that cannot be sent) is tried once more, then
+split in halves, each half decoded and applied again, down to the single record that
+fails; that record is dead-lettered (``pipeline_error``, ``ExceptionType: message``) and
+the rest is handled. Every failure is logged with its type and counted in
+``kauppa_batch_failures_total``. Only when even the dead letter cannot be written (or
+the failure is transient) does the consumer rejoin the group, after a growing pause:
+nothing after the batch is committed, and it is delivered again from the committed
+offsets. An offset is never committed past a record neither handled nor dead-lettered.
+
+FastStream gets a logger that passes on what it would otherwise swallow (an error in its
+fetch loop, a crashed and restarted task, an exception from the subscriber) with the
+exception's type; its routine lines are dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+import logging
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -32,6 +47,8 @@ from faststream.kafka.message import FAKE_CONSUMER, KafkaMessage
 from faststream.message import StreamMessage
 from kauppa.servicekit.deadletters import RawRecord
 from kauppa.servicekit.logging import get_logger
+from kauppa.servicekit.metrics import ServiceMetrics
+from kauppa.servicekit.mongo import is_transient
 from kauppa.servicekit.producer import kafka_security
 from kauppa.servicekit.settings import KafkaSettings
 
@@ -39,6 +56,44 @@ log = get_logger(__name__)
 
 Decode = Callable[[list[RawRecord]], Awaitable[Any]]
 Apply = Callable[[Any], Awaitable[object]]
+DeadLetter = Callable[[RawRecord, BaseException], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class _DecodeFailed:
+    """A batch whose decoding raised: it goes the way of a batch that failed to apply."""
+
+    error: BaseException
+
+
+class FrameworkLog:
+    """FastStream's logger. FastStream catches and logs, through its own logger, what
+    goes wrong in its fetch loop (``KafkaError``, a missing codec), a consume task that
+    crashed and is restarted, and an exception escaping the subscriber: these are passed
+    on (warning and above) with the exception's type. Its per-message lines are dropped."""
+
+    def log(
+        self,
+        level: int,
+        msg: Any,
+        /,
+        *args: Any,
+        exc_info: Any = None,
+        extra: Mapping[str, Any] | None = None,
+        **_kw: Any,
+    ) -> None:
+        if level < logging.WARNING:
+            return
+        exc = exc_info if isinstance(exc_info, BaseException) else None
+        context = {k: str(v)[:200] for k, v in (extra or {}).items() if k in ("topic", "group_id")}
+        log.log(
+            level,
+            "faststream_error" if level >= logging.ERROR else "faststream_warning",
+            message=str(msg)[:500],
+            error_type=type(exc).__name__ if exc is not None else None,
+            error=str(exc)[:500] if exc is not None else None,
+            **context,
+        )
 
 
 def consumer_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -114,14 +169,19 @@ class KafkaBatchConsumer:
         client_id: str,
         *,
         description: str = "",
+        dead_letter: DeadLetter | None = None,
+        metrics: ServiceMetrics | None = None,
+        retry_pause: float = 0.2,
     ) -> None:
         self.settings, self.group_id, self.topics = settings, group_id, list(topics)
         self.decode, self.apply, self.client_id = decode, apply, client_id
+        self.dead_letter, self.metrics, self.retry_pause = dead_letter, metrics, retry_pause
         self.broker = KafkaBroker(
             settings.bootstrap_servers,
             client_id=client_id,
             enable_idempotence=settings.enable_idempotence,
-            logger=None,
+            logger=FrameworkLog(),
+            log_level=logging.DEBUG,
             graceful_timeout=20,
             security=faststream_security(settings),
         )
@@ -153,14 +213,21 @@ class KafkaBatchConsumer:
         self._restart_task: asyncio.Task[None] | None = None
         self._uncommitted: dict[TopicPartition, int] = {}
         self._offset_task: asyncio.Task[None] | None = None
+        self._failed_in_a_row = 0
 
     async def _handle(self, records: Any) -> None:
-        batch = [RawRecord.of(r) for r in records]
-        if not batch or self._stopping or self._restarting:
+        if self._stopping or self._restarting:
             return  # not committed: delivered again
         self._handling += 1
         try:
-            decoded = await self.decode(batch)
+            batch = [RawRecord.of(r) for r in records]
+            if not batch:
+                return
+            decoded: Any
+            try:
+                decoded = await self.decode(batch)
+            except Exception as exc:
+                decoded = _DecodeFailed(exc)
             if self._stopping or self._restarting:
                 return  # not committed: delivered again
             # Chained to the batch before: its transaction starts the moment that one
@@ -171,6 +238,10 @@ class KafkaBatchConsumer:
                 # Back-pressure: fetch and decode the next batch while this one applies,
                 # never further ahead.
                 await asyncio.wait([previous])
+        except Exception as exc:  # a bug in the consumer itself: nothing after this
+            # batch may be committed, so rejoin from the committed offsets
+            self._count_failure(exc, len(records), "consumer_failed_redelivering")
+            self._restart_soon()
         finally:
             self._handling -= 1
 
@@ -184,16 +255,19 @@ class KafkaBatchConsumer:
         return await self._apply(decoded, batch)
 
     async def _apply(self, decoded: Any, batch: list[RawRecord]) -> bool:
-        """Commit one batch, then its offsets. False: it failed; the consumer restarts
-        from the last committed offsets, so this batch and those behind it come again."""
+        """Commit one batch, then its offsets. Should it fail, isolate the record it
+        fails on (``_recover``). False: not even that worked; the consumer restarts from
+        the last committed offsets, so this batch and those behind it come again."""
         try:
+            if isinstance(decoded, _DecodeFailed):
+                raise decoded.error
             await self.apply(decoded)
-        except Exception:
-            log.exception("batch_failed_redelivering", records=len(batch))
-            if not self._restarting:
-                self._restarting = True
-                self._restart_task = asyncio.create_task(self._restart())
-            return False
+        except Exception as exc:
+            self._count_failure(exc, len(batch), "batch_failed")
+            if is_transient(exc) or not await self._recover(batch):
+                self._restart_soon()
+                return False
+        self._failed_in_a_row = 0
         ends: dict[TopicPartition, int] = {}
         last = batch[0]
         for r in batch:  # a partition's records come in order: its last sets the end
@@ -204,6 +278,75 @@ class KafkaBatchConsumer:
         self._positions.update(ends)
         self._commit_offsets_soon(ends)
         return True
+
+    def _count_failure(self, exc: BaseException, records: int, what: str) -> None:
+        # Where it was raised, not the whole traceback: a traceback's locals would carry
+        # the records' personal data into the log.
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno} {frames[-1].name}" if frames else ""
+        log.error(
+            what,
+            error_type=type(exc).__name__,
+            error=str(exc)[:300],
+            where=where[-200:],
+            records=records,
+        )
+        if self.metrics is not None:
+            self.metrics.batch_failures.labels(self.metrics.service, type(exc).__name__).inc()
+
+    async def _attempt(self, records: list[RawRecord]) -> BaseException | None:
+        """Decode and apply ``records`` anew; the exception if it failed."""
+        try:
+            await self.apply(await self.decode(records))
+            return None
+        except Exception as exc:
+            self._count_failure(exc, len(records), "batch_part_failed")
+            return exc
+
+    async def _recover(self, batch: list[RawRecord]) -> bool:
+        """The batch failed outside the handlers: try it once more, then split it in
+        halves (in order, so a partition's records keep theirs) until the record it
+        fails on is alone, and dead-letter that one. What went through before a failure
+        stays committed; the inbox drops it when it comes again. False: a failure that
+        is transient, or that stops even the dead letter, or the consumer is stopping."""
+        if self.dead_letter is None or self._stopping:
+            return False
+        await asyncio.sleep(self.retry_pause)
+        error = await self._attempt(batch)
+        if error is None:
+            return True
+        return await self._isolate(batch, error)
+
+    async def _isolate(self, records: list[RawRecord], error: BaseException) -> bool:
+        if self._stopping or is_transient(error):
+            return False
+        if len(records) == 1:
+            assert self.dead_letter is not None
+            await asyncio.sleep(self.retry_pause)
+            again = await self._attempt(records)  # alone, once more: a record is not
+            if again is None:  # dead-lettered for a failure that has passed
+                return True
+            if is_transient(again):
+                return False
+            try:
+                await self.dead_letter(records[0], again)
+            except Exception as exc:
+                self._count_failure(exc, 1, "dead_letter_failed")
+                return False
+            return True
+        middle = len(records) // 2
+        for part in (records[:middle], records[middle:]):
+            part_error = await self._attempt(part)
+            if part_error is not None and not await self._isolate(part, part_error):
+                return False
+        return True
+
+    def _restart_soon(self) -> None:
+        if not self._restarting and not self._stopping:
+            self._restarting = True
+            self._failed_in_a_row += 1
+            pause = min(2.0 ** (self._failed_in_a_row - 1), 30.0)
+            self._restart_task = asyncio.create_task(self._restart(pause))
 
     def _commit_offsets_soon(self, ends: dict[TopicPartition, int]) -> None:
         """Commit the batch's offsets in the background, in batch order: the next

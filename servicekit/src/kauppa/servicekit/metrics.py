@@ -36,6 +36,13 @@ class ServiceMetrics:
             ["service", "reason"],
             registry=r,
         )
+        self.batch_failures = Counter(
+            "kauppa_batch_failures_total",
+            "Consumed batches (or parts of one, while isolating a poison record) that failed "
+            "outside the handlers, by exception type",
+            ["service", "error"],
+            registry=r,
+        )
         self.handler_seconds = Histogram(
             "kauppa_handler_seconds",
             "Time to decode, prepare and apply one batch (transaction included; decoding "

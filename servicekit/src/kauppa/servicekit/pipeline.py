@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 from kauppa.contracts import DecodeError, Envelope, Event, from_kafka
 from kauppa.servicekit.committer import Committed, Committer, retry_transient
-from kauppa.servicekit.deadletters import RawRecord, dead_letter_record
+from kauppa.servicekit.deadletters import DLQ_PREFIX, RawRecord, dead_letter_record
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
@@ -44,6 +44,11 @@ EventHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 Prepare = Callable[[Envelope, Preparation], Any]
 Document = dict[str, Any]
 log = get_logger(__name__)
+
+
+def _named(exc: BaseException) -> str:
+    """An exception as a dead-letter reason: ``ExceptionType: message``."""
+    return f"{type(exc).__name__}: {exc}"
 
 
 class _SeenBefore(Exception):
@@ -210,24 +215,33 @@ class EventPipeline:
         for raw in records:
             try:
                 env = from_kafka(raw.headers, raw.value)
+                ce_type = env.type
             except DecodeError as exc:
-                decoded.dead.append(dead_letter_record(self.service, raw, exc.kind, exc.message))
-                self.metrics.dead_letters.labels(self.service, exc.kind).inc()
-                log.warning(
-                    "dead_lettered",
-                    reason_kind=exc.kind,
-                    reason=exc.message[:300],
-                    topic=raw.topic,
-                    partition=raw.partition,
-                    offset=raw.offset,
-                )
+                self._dead_letter_undecodable(decoded, raw, exc.kind, exc.message)
                 continue
-            if env.type not in handled_types:
+            except Exception as exc:  # from_kafka raises DecodeError only: a last guard
+                self._dead_letter_undecodable(decoded, raw, "undecodable", _named(exc))
+                continue
+            if ce_type not in handled_types:
                 decoded.ignored += 1
                 self.metrics.events_ignored.labels(self.service, env.event.type_name).inc()
                 continue
             decoded.batch.append((raw, env))
         decoded.seconds += time.perf_counter() - started
+
+    def _dead_letter_undecodable(
+        self, decoded: DecodedBatch, raw: RawRecord, kind: str, reason: str
+    ) -> None:
+        decoded.dead.append(dead_letter_record(self.service, raw, kind, reason))
+        self.metrics.dead_letters.labels(self.service, kind).inc()
+        log.warning(
+            "dead_lettered",
+            reason_kind=kind,
+            reason=reason[:300],
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+        )
 
     def _prepare(self, decoded: DecodedBatch, every: int) -> Iterator[None]:
         """Run the handlers' ``prepare`` steps over the decoded batch (yields every
@@ -284,10 +298,44 @@ class EventPipeline:
         )
         return outcome
 
+    async def dead_letter_poison(self, raw: RawRecord, exc: BaseException) -> None:
+        """Dead-letter a record that batches fail on outside the handlers (the consumer
+        isolated it): ``pipeline_error``, ``ExceptionType: message``. Should the dead
+        letter itself be refused (too large, say), it goes without the original key and
+        value, its ``dlq_origin_*`` headers naming where they still are."""
+        reason = _named(exc)
+        letter = dead_letter_record(self.service, raw, "pipeline_error", reason)
+        try:
+            await retry_transient(lambda: self.producer.send_all([letter]), self.metrics)
+        except Exception as send_exc:
+            if is_transient(send_exc):
+                raise
+            log.error(
+                "dead_letter_refused_sending_without_value",
+                error_type=type(send_exc).__name__,
+                error=str(send_exc)[:300],
+            )
+            bare = letter._replace(
+                key=None,
+                value=None,
+                headers=[(k, v) for k, v in letter.headers if k.startswith(DLQ_PREFIX)]
+                + [("dlq_value_dropped", _named(send_exc)[:1000].encode())],
+            )
+            await retry_transient(lambda: self.producer.send_all([bare]), self.metrics)
+        self.metrics.dead_letters.labels(self.service, "pipeline_error").inc()
+        log.error(
+            "poison_record_dead_lettered",
+            error_type=type(exc).__name__,
+            error=reason[:500],
+            topic=raw.topic,
+            partition=raw.partition,
+            offset=raw.offset,
+        )
+
     def _dead_letter_failed(
         self, dead: list[ProducerRecord], raw: RawRecord, env: Envelope, exc: Exception
     ) -> None:
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = _named(exc)
         log.error(
             "handler_failed_dead_lettered", event_id=env.id, event_type=env.type, error=reason[:500]
         )

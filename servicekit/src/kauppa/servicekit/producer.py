@@ -60,6 +60,11 @@ class ProducerRecord(NamedTuple):
     headers: list[tuple[str, bytes]]
 
 
+def compression(settings: KafkaSettings) -> str | None:
+    """The producer's ``compression_type`` (aiokafka's None for ``none``)."""
+    return None if settings.compression_type == "none" else settings.compression_type
+
+
 def kafka_security(settings: KafkaSettings) -> dict[str, Any]:
     options: dict[str, Any] = {"security_protocol": settings.security_protocol}
     if settings.sasl_mechanism:
@@ -90,6 +95,8 @@ class EventProducer:
             linger_ms=settings.linger_ms,
             max_batch_size=256 * 1024,
             request_timeout_ms=15_000,
+            # The record batches send_all builds come from this producer: compressed too.
+            compression_type=compression(settings),
             **kafka_security(settings),
         )
         await self._producer.start()

@@ -120,6 +120,8 @@ class ServiceRuntime:
                 self.process_decoded,
                 client_id=f"kauppa-{self.name}",
                 description="Handles " + ", ".join(sorted(self.handlers.by_type)),
+                dead_letter=self.pipeline.dead_letter_poison,
+                metrics=self.metrics,
             )
             if consume and topics
             else None

@@ -1,0 +1,54 @@
+"""Decoding never raises anything but a ``DecodeError`` naming the exception, whatever the
+record holds (issue 17): a timestamp that overflows when normalised to UTC used to
+escape as an ``OverflowError`` and take the whole batch with it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kauppa.contracts import (
+    DecodeError,
+    envelope,
+    examples,
+    from_kafka,
+    from_structured,
+    to_kafka,
+    to_structured,
+)
+
+OVERFLOWING = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
+
+
+@pytest.mark.parametrize("stamp", OVERFLOWING)
+def test_ce_time_that_overflows_is_a_decode_error(stamp: str) -> None:
+    _t, _k, value, headers = to_kafka(envelope(examples.lead_qualified(), source="t"))
+    headers = [(k, stamp.encode() if k == "ce_time" else v) for k, v in headers]
+    with pytest.raises(DecodeError, match="OverflowError"):
+        from_kafka(headers, value)
+    doc = to_structured(envelope(examples.lead_qualified(), source="t")) | {"time": stamp}
+    with pytest.raises(DecodeError, match="OverflowError"):
+        from_structured(doc)
+
+
+@pytest.mark.parametrize("stamp", OVERFLOWING)
+def test_body_timestamp_that_overflows_is_a_decode_error(stamp: str) -> None:
+    env = envelope(examples.lead_qualified(), source="t")
+    _t, _k, value, headers = to_kafka(env)
+    body = json.loads(value) | {"qualified_at": stamp}
+    with pytest.raises(DecodeError, match="OverflowError"):
+        from_kafka(headers, json.dumps(body).encode())
+    doc = to_structured(env)
+    doc["data"] = body
+    with pytest.raises(DecodeError, match="OverflowError"):
+        from_structured(doc)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, b"\xff\xfe"],
+)
+def test_hostile_bodies_are_decode_errors(value: bytes) -> None:
+    _t, _k, _v, headers = to_kafka(envelope(examples.lead_qualified(), source="t"))
+    with pytest.raises(DecodeError):
+        from_kafka(headers, value)

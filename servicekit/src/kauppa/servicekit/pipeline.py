@@ -29,7 +29,7 @@ from typing import Any
 import structlog
 from kauppa.contracts import DecodeError, Envelope, Event, from_kafka
 from kauppa.servicekit.committer import Committed, Committer, retry_transient
-from kauppa.servicekit.deadletters import RawRecord, dead_letter_record
+from kauppa.servicekit.deadletters import RawRecord, dead_letter_record, send_dead_letters
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
@@ -277,7 +277,9 @@ class EventPipeline:
                             raise
                         self._dead_letter_failed(dead, *item, one_exc)
         if dead:
-            await retry_transient(lambda: self.producer.send_all(dead), self.metrics)
+            await retry_transient(
+                lambda: send_dead_letters(self.producer, self.committer.db, dead), self.metrics
+            )
             outcome.dead_lettered = len(dead)
         self.metrics.handler_seconds.labels(self.service).observe(
             decoded.seconds + time.perf_counter() - started

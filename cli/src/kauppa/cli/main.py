@@ -370,7 +370,11 @@ def dlq_list(service: str) -> None:
         table.add_row(
             f"{s['partition']}@{s['offset']}",
             f"{s['reason_kind']}: {s['reason'][:80]}"
-            + (f" [truncated, full bytes: {s['full_ref']}]" if s["full_ref"] else ""),
+            + (
+                f" (truncated; full bytes in the database: {s['full_ref']})"
+                if s["full_ref"]
+                else ""
+            ),
             s["origin"],
             str(s["ce_type"]),
             s["dead_lettered_at"],

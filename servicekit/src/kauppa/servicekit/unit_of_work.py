@@ -31,7 +31,7 @@ Document = dict[str, Any]
 def record_bytes(record: ProducerRecord) -> int:
     """What a record weighs against the broker's max message size: key, value, headers
     and framing, uncompressed (compression can only help)."""
-    headers = sum(len(k) + len(v) + 10 for k, v in record.headers)
+    headers = sum(len(k.encode()) + len(v) + 10 for k, v in record.headers)
     return len(record.key or b"") + len(record.value or b"") + headers + RECORD_FRAMING
 
 

@@ -37,6 +37,7 @@ BODIES = "_dead_letter_bodies"
 FULL_REF = "dlq_full_ref"
 FULL_SIZE = "dlq_full_size"
 KEY_KEPT = 256  # bytes of an oversized key kept on a truncated letter
+BODY_MAX = 15 * 1024 * 1024  # a MongoDB document holds 16 MB: a larger value is cut there too
 
 Document = dict[str, Any]
 log = get_logger(__name__)
@@ -180,15 +181,17 @@ async def send_dead_letters(
             out.append(record)
             continue
         ref = _body_id(record)
+        whole = record_bytes(record) <= BODY_MAX  # else kept cut, and never replayed
         await db[BODIES].replace_one(
             {"_id": ref},
             {
                 "_id": ref,
                 "topic": record.topic,
-                "key": record.key,
-                "value": record.value,
-                "headers": [[k, v] for k, v in record.headers],
+                "key": record.key if whole else (record.key or b"")[:KEY_KEPT],
+                "value": record.value if whole else (record.value or b"")[: BODY_MAX // 2],
+                "headers": [[k, v] for k, v in record.headers] if whole else [],
                 "size": record_bytes(record),
+                "whole": whole,
                 "at": datetime.now(UTC),
             },
             upsert=True,
@@ -281,7 +284,7 @@ async def full_record(d: DeadLetter, db: AsyncDatabase[Document] | None) -> RawR
     if db is None:
         raise LookupError(f"dead letter {ref} was truncated: its service's database is needed")
     doc = await db[BODIES].find_one({"_id": ref})
-    if doc is None:
+    if doc is None or not doc.get("whole", True):
         raise LookupError(f"the full bytes of dead letter {ref} are not in {db.name}.{BODIES}")
     return d.record._replace(
         key=doc["key"], value=doc["value"], headers=[(h[0], bytes(h[1])) for h in doc["headers"]]

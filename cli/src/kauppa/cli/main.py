@@ -369,7 +369,12 @@ def dlq_list(service: str) -> None:
         s = d.summary()
         table.add_row(
             f"{s['partition']}@{s['offset']}",
-            f"{s['reason_kind']}: {s['reason'][:80]}",
+            f"{s['reason_kind']}: {s['reason'][:80]}"
+            + (
+                f" (truncated; full bytes in the database: {s['full_ref']})"
+                if s["full_ref"]
+                else ""
+            ),
             s["origin"],
             str(s["ce_type"]),
             s["dead_lettered_at"],
@@ -383,9 +388,16 @@ def dlq_replay(
     service: str,
     offset: Annotated[list[str] | None, typer.Option(help="partition@offset; repeatable")] = None,
     reason: Annotated[str | None, typer.Option(help="only this reason kind")] = None,
+    database: Annotated[
+        str | None, typer.Option(help="the service's database (default kauppa_SERVICE)")
+    ] = None,
 ) -> None:
-    """Re-publish SERVICE's dead letters (all, or those chosen) to their origin topics."""
+    """Re-publish SERVICE's dead letters (all, or those chosen) to their origin topics.
+    A letter stored truncated (too large for the topic) is replayed with its full bytes,
+    read from the service's database."""
     from kauppa.servicekit.deadletters import replay
+    from kauppa.servicekit.mongo import connect
+    from kauppa.servicekit.settings import MongoSettings
 
     chosen = set(offset or [])
 
@@ -394,7 +406,18 @@ def dlq_replay(
             return False
         return not (reason and d.reason_kind != reason)
 
-    done = asyncio.run(replay(_kafka_settings(), service, select))
+    uri = _infra_env().get("MONGODB_URI")
+    mongo = MongoSettings(uri=uri) if uri else MongoSettings()
+
+    async def run() -> list[Any]:
+        client = connect(mongo)
+        try:
+            db = client[database or f"kauppa_{service}"]
+            return await replay(_kafka_settings(), service, select, db=db)
+        finally:
+            await client.close()
+
+    done = asyncio.run(run())
     console.print(f"replayed {len(done)} dead letter(s)")
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
+from kauppa.contracts.bounds import Amount
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 _ZERO = timedelta(0)
@@ -36,7 +37,7 @@ class Model(BaseModel):
 class Money(Model):
     """An amount in one currency. Decimal, never float; travels as a string in JSON."""
 
-    amount: Decimal
+    amount: Amount
     currency: CurrencyCode
 
     @field_validator("amount")

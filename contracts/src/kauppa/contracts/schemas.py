@@ -72,14 +72,49 @@ def _types(node: dict[str, Any], root: dict[str, Any]) -> set[str]:
     return found
 
 
+_MAXIMA = ("maxLength", "maxItems", "maximum")
+
+
+def _limits(node: dict[str, Any], root: dict[str, Any], path: str) -> dict[str, Any]:
+    """The maxima and patterns of a field, its optional branches and its list items,
+    keyed by where they apply (``notes maxLength``, ``tags[] maxLength``)."""
+    node = _resolve(node, root)
+    found: dict[str, Any] = {}
+    for key in (*_MAXIMA, "pattern"):
+        if key in node:
+            found[f"{path} {key}"] = node[key]
+    for key in ("anyOf", "oneOf"):
+        for option in node.get(key, []):
+            found.update(_limits(option, root, path))
+    if isinstance(node.get("items"), dict):
+        found.update(_limits(node["items"], root, f"{path}[]"))
+    return found
+
+
+def _loosened(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Bounds a consumer could rely on that the new schema lifts: a maximum raised or
+    dropped, a pattern changed or dropped. Adding or lowering a bound is not breaking
+    for consumers (they only ever see less than before)."""
+    problems = []
+    for where, value in sorted(old.items()):
+        if where not in new:
+            problems.append(f"{where}: bound dropped")
+        elif where.endswith("pattern") and new[where] != value:
+            problems.append(f"{where}: pattern changed")
+        elif not where.endswith("pattern") and new[where] > value:
+            problems.append(f"{where}: raised from {value} to {new[where]}")
+    return problems
+
+
 def breaking_changes(
     old: dict[str, Any], new: dict[str, Any], path: str = "", _roots: tuple[Any, Any] | None = None
 ) -> list[str]:
     """What a consumer built on ``old`` would trip over if producers sent ``new``.
 
     Breaking: a field removed or renamed (the old name disappears), a field newly
-    required, a field whose type no longer admits what it did, an enum value dropped.
-    Adding optional fields is fine.
+    required, a field whose type no longer admits what it did, an enum value dropped, a
+    size bound raised or dropped (see ``_loosened``). Adding optional fields and adding
+    or tightening bounds are fine.
     """
     old_root, new_root = _roots or (old, new)
     problems: list[str] = []
@@ -100,6 +135,9 @@ def breaking_changes(
         new_enum = set(_resolve(new_props[name], new_root).get("enum", []))
         if old_enum - new_enum and new_enum:
             problems.append(f"{where}: enum values dropped {sorted(old_enum - new_enum)}")
+        problems += _loosened(
+            _limits(old_props[name], old_root, where), _limits(new_props[name], new_root, where)
+        )
         problems += breaking_changes(old_props[name], new_props[name], where, (old_root, new_root))
     for name in sorted(new_req - old_req):
         where = f"{path}.{name}" if path else name

@@ -51,9 +51,19 @@ class Committer:
         publisher: OutboxPublisher,
         metrics: ServiceMetrics,
         source: str,
+        *,
+        max_record_bytes: int | None = None,
     ) -> None:
         self.client, self.db, self.clock = client, db, clock
         self.publisher, self.metrics, self.source = publisher, metrics, source
+        # Outgoing events are checked against the broker's max message size before
+        # commit (``OversizedEvent``); by default the producer's setting.
+        producer = getattr(publisher, "producer", None)
+        self.max_record_bytes = (
+            max_record_bytes
+            if max_record_bytes is not None or producer is None
+            else producer.settings.max_message_bytes
+        )
         self._queue: asyncio.Queue[Committed] | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -70,7 +80,14 @@ class Committer:
             runs += 1
             if runs > 1:  # the driver runs it again: a conflict or a transient error
                 self.metrics.transaction_reruns.labels(self.metrics.service).inc()
-            uow = UnitOfWork(self.db, session, self.clock.now(), self.source, cause_id=cause_id)
+            uow = UnitOfWork(
+                self.db,
+                session,
+                self.clock.now(),
+                self.source,
+                cause_id=cause_id,
+                max_record_bytes=self.max_record_bytes,
+            )
             result = await work(uow)
             await uow.flush()
             return result, uow

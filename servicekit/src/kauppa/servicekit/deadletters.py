@@ -3,11 +3,20 @@
 The dead-letter record keeps the original key, value and headers byte for byte and adds
 ``dlq_*`` headers (reason, origin topic/partition/offset, service, time). ``replay``
 re-publishes chosen dead letters to their origin topic, original bytes and headers.
+
+A dead letter larger than the broker takes (``KafkaSettings.max_message_bytes``: the
+original bytes plus the ``dlq_*`` headers) is stored truncated: the full record goes to
+the service's database first (collection ``_dead_letter_bodies``), the letter keeps a
+prefix of the value and the headers that fit, and ``dlq_full_ref`` names the stored
+record (``dlq_full_size`` its size). Replaying such a letter sends the full bytes from
+the database, never the truncated ones. A truncated letter fits by construction, so
+dead-lettering cannot fail on size and loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,11 +24,23 @@ from typing import Any, NamedTuple
 
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import dead_letter_topic
+from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
 from kauppa.servicekit.settings import KafkaSettings
 from kauppa.servicekit.tail import open_groupless_consumer
+from kauppa.servicekit.unit_of_work import RECORD_FRAMING, record_bytes
+from pymongo.asynchronous.database import AsyncDatabase
 
 DLQ_PREFIX = "dlq_"
+BODIES = "_dead_letter_bodies"
+"""The full records of dead letters too large for the dead-letter topic."""
+FULL_REF = "dlq_full_ref"
+FULL_SIZE = "dlq_full_size"
+KEY_KEPT = 256  # bytes of an oversized key kept on a truncated letter
+BODY_MAX = 15 * 1024 * 1024  # a MongoDB document holds 16 MB: a larger value is cut there too
+
+Document = dict[str, Any]
+log = get_logger(__name__)
 
 
 class RawRecord(NamedTuple):
@@ -60,6 +81,11 @@ class DeadLetter:
     dead_lettered_at: str
 
     @property
+    def full_ref(self) -> str | None:
+        """Where the full record of a truncated letter is stored (``BODIES``), else None."""
+        return header_map(self.record.headers).get(FULL_REF)
+
+    @property
     def ce_type(self) -> str | None:
         return header_map(self.record.headers).get("ce_type")
 
@@ -78,6 +104,7 @@ class DeadLetter:
             "ce_id": self.ce_id,
             "dead_lettered_at": self.dead_lettered_at,
             "size": len(self.record.value or b""),
+            "full_ref": self.full_ref,
         }
 
 
@@ -95,6 +122,90 @@ def dead_letter_record(
         ("dlq_at", datetime.now(UTC).isoformat().encode()),
     ]
     return ProducerRecord(dead_letter_topic(service).name, raw.key, raw.value, headers)
+
+
+def _body_id(record: ProducerRecord) -> str:
+    """The same dead letter sent again (a retried send) stores its body once."""
+    h = {k: v for k, v in record.headers if k.startswith(DLQ_PREFIX)}
+    origin = b"/".join(
+        h.get(k, b"") for k in ("dlq_service", "dlq_origin_topic", "dlq_origin_partition")
+    )
+    offset = h.get("dlq_origin_offset", b"-1")
+    if offset != b"-1":
+        return f"{origin.decode(errors='replace')}@{offset.decode(errors='replace')}"
+    digest = hashlib.sha256(record.value or b"")
+    digest.update(record.key or b"")
+    for k, v in record.headers:
+        if not k.startswith(DLQ_PREFIX):
+            digest.update(k.encode() + b"\0" + v)
+    return f"{origin.decode(errors='replace')}#{digest.hexdigest()[:32]}"
+
+
+def truncated(record: ProducerRecord, ref: str, max_bytes: int) -> ProducerRecord:
+    """``record`` cut to fit in ``max_bytes``: the ``dlq_*`` headers (the reason cut only
+    under a tiny limit), then the original headers that fit, then a prefix of the value;
+    a long key cut to ``KEY_KEPT`` bytes; ``FULL_REF`` and ``FULL_SIZE`` added."""
+    size = record_bytes(record)
+    key = record.key if record.key is None or len(record.key) <= KEY_KEPT else record.key[:KEY_KEPT]
+    own = [(k, v) for k, v in record.headers if k.startswith(DLQ_PREFIX)]
+    own += [(FULL_REF, ref.encode()), (FULL_SIZE, str(size).encode())]
+    excess = record_bytes(ProducerRecord(record.topic, key, b"", own)) - max_bytes
+    if excess > 0:  # a tiny limit: the reason gives way (the database has it whole)
+        own = [(k, v[: max(0, len(v) - excess)] if k == "dlq_reason" else v) for k, v in own]
+    kept: list[tuple[str, bytes]] = []
+    used = record_bytes(ProducerRecord(record.topic, key, b"", own))
+    for name, header in record.headers:
+        cost = record_bytes(ProducerRecord("", None, None, [(name, header)])) - RECORD_FRAMING
+        if not name.startswith(DLQ_PREFIX) and used + cost <= max_bytes:
+            kept.append((name, header))
+            used += cost
+    out = ProducerRecord(record.topic, key, b"", [*kept, *own])
+    room = max(0, max_bytes - record_bytes(out))
+    value = None if record.value is None else record.value[:room]
+    return ProducerRecord(record.topic, key, value, out.headers)
+
+
+async def send_dead_letters(
+    producer: EventProducer,
+    db: AsyncDatabase[Document],
+    records: Sequence[ProducerRecord],
+    max_bytes: int | None = None,
+) -> None:
+    """Send dead-letter records; one larger than ``max_bytes`` (by default the producer's
+    ``max_message_bytes``) is stored whole in ``BODIES`` first and sent truncated
+    (``truncated``), so it always fits."""
+    limit = max_bytes if max_bytes is not None else producer.settings.max_message_bytes
+    out: list[ProducerRecord] = []
+    for record in records:
+        if record_bytes(record) <= limit:
+            out.append(record)
+            continue
+        ref = _body_id(record)
+        whole = record_bytes(record) <= BODY_MAX  # else kept cut, and never replayed
+        await db[BODIES].replace_one(
+            {"_id": ref},
+            {
+                "_id": ref,
+                "topic": record.topic,
+                "key": record.key if whole else (record.key or b"")[:KEY_KEPT],
+                "value": record.value if whole else (record.value or b"")[: BODY_MAX // 2],
+                "headers": [[k, v] for k, v in record.headers] if whole else [],
+                "size": record_bytes(record),
+                "whole": whole,
+                "at": datetime.now(UTC),
+            },
+            upsert=True,
+        )
+        letter = truncated(record, ref, limit)
+        log.error(
+            "dead_letter_truncated",
+            full_ref=ref,
+            size=record_bytes(record),
+            max_message_bytes=limit,
+            kept=record_bytes(letter),
+        )
+        out.append(letter)
+    await producer.send_all(out)
 
 
 def parse_dead_letter(raw: RawRecord) -> DeadLetter:
@@ -144,9 +255,11 @@ async def replay(
     select: Callable[[DeadLetter], bool] = lambda _d: True,
     *,
     producer: EventProducer | None = None,
+    db: AsyncDatabase[Document] | None = None,
 ) -> list[DeadLetter]:
     """Re-publish the chosen dead letters to their origin topics, original bytes and
-    headers, plus ``replayed_from`` naming the dead letter. Returns what was replayed."""
+    headers, plus ``replayed_from`` naming the dead letter. Returns what was replayed.
+    ``db``: the service's database, where truncated letters' full bytes are kept."""
     chosen = [d for d in await read_dead_letters(settings, service) if select(d)]
     if not chosen:
         return []
@@ -155,23 +268,46 @@ async def replay(
     if own:
         await prod.start()
     try:
-        await republish(prod, chosen)
+        await republish(prod, chosen, db)
     finally:
         if own:
             await prod.stop()
     return chosen
 
 
-async def republish(producer: EventProducer, letters: Sequence[DeadLetter]) -> None:
+async def full_record(d: DeadLetter, db: AsyncDatabase[Document] | None) -> RawRecord:
+    """The dead letter's record as it was: a truncated letter's full bytes come from the
+    service's database (``BODIES``); without them it is refused, never sent cut."""
+    ref = d.full_ref
+    if ref is None:
+        return d.record
+    if db is None:
+        raise LookupError(f"dead letter {ref} was truncated: its service's database is needed")
+    doc = await db[BODIES].find_one({"_id": ref})
+    if doc is None or not doc.get("whole", True):
+        raise LookupError(f"the full bytes of dead letter {ref} are not in {db.name}.{BODIES}")
+    return d.record._replace(
+        key=doc["key"], value=doc["value"], headers=[(h[0], bytes(h[1])) for h in doc["headers"]]
+    )
+
+
+async def republish(
+    producer: EventProducer,
+    letters: Sequence[DeadLetter],
+    db: AsyncDatabase[Document] | None = None,
+) -> None:
     """Send dead letters already read back to their origin topics: original bytes and
-    headers, plus ``replayed_from`` naming the dead letter."""
-    await producer.send_all(
-        [
+    headers (a truncated letter's from ``db``, see ``full_record``), plus
+    ``replayed_from`` naming the dead letter."""
+    records = []
+    for d in letters:
+        full = await full_record(d, db)
+        records.append(
             ProducerRecord(
                 d.origin_topic,
-                d.record.key,
-                d.record.value,
-                [(k, v) for k, v in d.record.headers if not k.startswith(DLQ_PREFIX)]
+                full.key,
+                full.value,
+                [(k, v) for k, v in full.headers if not k.startswith(DLQ_PREFIX)]
                 + [
                     (
                         "replayed_from",
@@ -179,6 +315,5 @@ async def republish(producer: EventProducer, letters: Sequence[DeadLetter]) -> N
                     )
                 ],
             )
-            for d in letters
-        ]
-    )
+        )
+    await producer.send_all(records)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from kauppa.servicekit.auth import Principal, TokenVerifier
-from kauppa.servicekit.unit_of_work import IDEMPOTENCY, UnitOfWork
+from kauppa.servicekit.unit_of_work import IDEMPOTENCY, OversizedEvent, UnitOfWork
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import UpdateMany
 
@@ -51,6 +51,12 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(runtime.settings)
+
+    @app.exception_handler(OversizedEvent)
+    async def event_too_large(_request: Request, exc: OversizedEvent) -> JSONResponse:
+        """A command whose event would not fit in a broker message: nothing committed."""
+        body = {"detail": str(exc), "size": exc.size, "max_message_bytes": exc.limit}
+        return JSONResponse(body, status_code=413)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:

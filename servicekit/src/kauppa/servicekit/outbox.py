@@ -7,6 +7,13 @@ grace period were left behind (a crash, a broker hiccup); the relay claims them 
 lease (so several replicas do not all send the same rows), publishes, and deletes them.
 Consumers dedupe by event id, so a row sent twice (crash between publish and delete) is
 harmless.
+
+An event larger than the broker takes (``KafkaSettings.max_message_bytes``) is refused
+before commit (``OversizedEvent``), so it should never be in a row. One that is anyway (a
+row written before the check, or the limit lowered since) would be refused by the broker
+on every relay round: the relay dead-letters it instead (reason ``event_too_large``, full
+bytes kept in the database, see ``deadletters.send_dead_letters``), logs an error and
+counts it in ``kauppa_dead_letters_total``, and sends the row's other events.
 """
 
 from __future__ import annotations
@@ -21,11 +28,12 @@ from typing import Any
 
 from kauppa.contracts import Envelope
 from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.deadletters import RawRecord, dead_letter_record, send_dead_letters
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
-from kauppa.servicekit.unit_of_work import OUTBOX
+from kauppa.servicekit.unit_of_work import OUTBOX, OversizedEvent, record_bytes
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
@@ -97,19 +105,48 @@ class OutboxPublisher:
         if not rows:
             return 0
         events = [record for row in rows for record in row["records"]]
-        await self.producer.send_all(
-            [
-                ProducerRecord(
-                    r["topic"], r["key"], r["value"], [(h[0], bytes(h[1])) for h in r["headers"]]
-                )
-                for r in events
-            ]
-        )
+        records = [
+            ProducerRecord(
+                r["topic"], r["key"], r["value"], [(h[0], bytes(h[1])) for h in r["headers"]]
+            )
+            for r in events
+        ]
+        limit = self.producer.settings.max_message_bytes
+        too_large = [i for i, r in enumerate(records) if record_bytes(r) > limit]
+        if too_large:
+            await self._dead_letter_too_large([(events[i], records[i]) for i in too_large], limit)
+            skip = set(too_large)
+            events = [e for i, e in enumerate(events) if i not in skip]
+            records = [r for i, r in enumerate(records) if i not in skip]
+        await self.producer.send_all(records)
         await self.db[OUTBOX].delete_many({"_id": {"$in": [r["_id"] for r in rows]}})
         for type_name, n in Counter(r.get("type", "?") for r in events).items():
             self.metrics.events_out.labels(self.metrics.service, type_name).inc(n)
         self.metrics.outbox_relayed.labels(self.metrics.service).inc(len(events))
         return len(events)
+
+    async def _dead_letter_too_large(
+        self, found: list[tuple[Document, ProducerRecord]], limit: int
+    ) -> None:
+        """Park events the broker would refuse forever on the dead-letter topic, loudly."""
+        service = self.metrics.service
+        dead = []
+        for row, record in found:
+            error = OversizedEvent(row.get("type", "?"), record_bytes(record), limit)
+            log.error(
+                "outbox_event_too_large_dead_lettered",
+                event_id=row.get("id"),
+                event_type=row.get("type"),
+                topic=record.topic,
+                size=error.size,
+                max_message_bytes=limit,
+            )
+            raw = RawRecord(record.topic, -1, -1, record.key, record.value, record.headers)
+            dead.append(
+                dead_letter_record(service, raw, "event_too_large", f"OversizedEvent: {error}")
+            )
+            self.metrics.dead_letters.labels(service, "event_too_large").inc()
+        await send_dead_letters(self.producer, self.db, dead, limit)
 
     async def backlog(self) -> int:
         """Events committed but not yet published."""

@@ -29,7 +29,12 @@ from typing import Any
 import structlog
 from kauppa.contracts import DecodeError, Envelope, Event, from_kafka
 from kauppa.servicekit.committer import Committed, Committer, retry_transient
-from kauppa.servicekit.deadletters import DLQ_PREFIX, RawRecord, dead_letter_record
+from kauppa.servicekit.deadletters import (
+    DLQ_PREFIX,
+    RawRecord,
+    dead_letter_record,
+    send_dead_letters,
+)
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
@@ -291,7 +296,9 @@ class EventPipeline:
                             raise
                         self._dead_letter_failed(dead, *item, one_exc)
         if dead:
-            await retry_transient(lambda: self.producer.send_all(dead), self.metrics)
+            await retry_transient(
+                lambda: send_dead_letters(self.producer, self.committer.db, dead), self.metrics
+            )
             outcome.dead_lettered = len(dead)
         self.metrics.handler_seconds.labels(self.service).observe(
             decoded.seconds + time.perf_counter() - started
@@ -302,11 +309,15 @@ class EventPipeline:
         """Dead-letter a record that batches fail on outside the handlers (the consumer
         isolated it): ``pipeline_error``, ``ExceptionType: message``. Should the dead
         letter itself be refused (too large, say), it goes without the original key and
-        value, its ``dlq_origin_*`` headers naming where they still are."""
+        value, its ``dlq_origin_*`` headers naming where they still are. (A letter over
+        the broker's size is stored truncated first, see ``send_dead_letters``.)"""
         reason = _named(exc)
         letter = dead_letter_record(self.service, raw, "pipeline_error", reason)
         try:
-            await retry_transient(lambda: self.producer.send_all([letter]), self.metrics)
+            await retry_transient(
+                lambda: send_dead_letters(self.producer, self.committer.db, [letter]),
+                self.metrics,
+            )
         except Exception as send_exc:
             if is_transient(send_exc):
                 raise

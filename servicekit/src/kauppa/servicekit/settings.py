@@ -53,6 +53,10 @@ class KafkaSettings(BaseSettings):
     acks: Literal["all", "1", "0"] = "all"
     linger_ms: int = 5
     compression_type: Compression = "zstd"
+    max_message_bytes: int = 1_048_576
+    """The broker's largest record (Kafka's ``message.max.bytes``/``max.message.bytes``,
+    default 1 MiB). Outgoing events are checked against it before commit; a dead letter
+    over it is stored truncated, its full bytes in the service's database."""
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None

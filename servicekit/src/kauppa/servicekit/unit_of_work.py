@@ -23,8 +23,35 @@ TIMERS = "_timers"
 IDEMPOTENCY = "_idempotency"
 OUTBOX_ROW_BYTES = 4 * 1024 * 1024
 RECORD_ALLOWANCE = 2048  # bytes per record beyond its value: key, headers, framing
+RECORD_FRAMING = 128  # a record's own framing in a batch, and the batch's header (61 bytes)
 
 Document = dict[str, Any]
+
+
+def record_bytes(record: ProducerRecord) -> int:
+    """What a record weighs against the broker's max message size: key, value, headers
+    and framing, uncompressed (compression can only help)."""
+    headers = sum(len(k.encode()) + len(v) + 10 for k, v in record.headers)
+    return len(record.key or b"") + len(record.value or b"") + headers + RECORD_FRAMING
+
+
+class OversizedEvent(ValueError):
+    """An outgoing event is larger than the broker takes (``KafkaSettings.max_message_bytes``).
+    Raised by ``UnitOfWork.emit`` before anything commits: the transaction rolls back, an
+    HTTP command answers 413, an event handler's cause is dead-lettered."""
+
+    def __init__(self, type_name: str, size: int, limit: int) -> None:
+        self.type_name, self.size, self.limit = type_name, size, limit
+        super().__init__(
+            f"{type_name} event of {size} bytes exceeds the broker's max message size "
+            f"of {limit} bytes"
+        )
+
+
+def check_size(record: ProducerRecord, type_name: str, limit: int | None) -> None:
+    """Raise ``OversizedEvent`` when ``record`` would not fit in one broker message."""
+    if limit is not None and (size := record_bytes(record)) > limit:
+        raise OversizedEvent(type_name, size, limit)
 
 
 def record_of(env: Envelope) -> ProducerRecord:
@@ -131,6 +158,7 @@ class UnitOfWork:
     cause_id: str | None = None
     outbox_ids: list[str] = field(default_factory=list)
     preparation: Preparation | None = None
+    max_record_bytes: int | None = None  # the broker's max message size; None: unchecked
     _per_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def collection(self, name: str) -> AsyncCollection[Document]:
@@ -160,7 +188,9 @@ class UnitOfWork:
         self._per_cause.update(prepared.counts)
 
     def emit_prepared(self, prepared: Emission) -> Envelope:
-        """Queue an event wrapped and encoded before the transaction (``Preparation``)."""
+        """Queue an event wrapped and encoded before the transaction (``Preparation``).
+        An event larger than the broker takes raises ``OversizedEvent`` here, before commit."""
+        check_size(prepared.record, prepared.envelope.event.type_name, self.max_record_bytes)
         self.outgoing.append(prepared.envelope)
         self.records.append(prepared.record)
         return prepared.envelope

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from kauppa.contracts import topics
 from kauppa.contracts.base import Event, UtcDatetime
+from kauppa.contracts.bounds import MAX_CHECKLIST, ComposedText, DerivedId, Id, ShortText, Text
 from pydantic import Field
 
 
@@ -23,14 +24,14 @@ class ConfirmationScheduled(Event):
     consumed_by = ("sellers' tools", "dashboard")
     meaning = "A draft awaits its send time; the seller can review the checklist (D12.1)."
 
-    deal_id: str
-    organisation_id: str
-    seller_id: str
+    deal_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
     version: int = Field(ge=1)
     policy: SendPolicy
     send_at: UtcDatetime | None = Field(None, description="None: waits for seller approval")
     requires_approval: bool = False
-    checklist: list[str] = Field(default_factory=list)
+    checklist: list[ComposedText] = Field(default_factory=list, max_length=MAX_CHECKLIST)
     scheduled_at: UtcDatetime
 
 
@@ -42,11 +43,11 @@ class ConfirmationSent(Event):
     consumed_by = ("dashboard",)
     meaning = "The SMTP server accepted the written confirmation (D11)."
 
-    deal_id: str
-    organisation_id: str
-    seller_id: str
+    deal_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
     version: int
-    message_id: str
+    message_id: ShortText
     replaces_version: int | None = None
     closed_at: UtcDatetime | None = None
     sent_at: UtcDatetime
@@ -60,11 +61,11 @@ class ConfirmationFailed(Event):
     consumed_by = ("sellers' tools", "dashboard")
     meaning = "The confirmation could not be sent: permanent refusal or retries exhausted."
 
-    deal_id: str
-    organisation_id: str
-    seller_id: str
+    deal_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
     version: int
-    reason: str
+    reason: Text
     permanent: bool
     attempts: int
     failed_at: UtcDatetime

@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from enum import StrEnum
 
 from kauppa.contracts import topics
 from kauppa.contracts.base import Event, Model, UtcDatetime
+from kauppa.contracts.bounds import (
+    MAX_ITEMS,
+    MAX_LINES,
+    Amount,
+    ComposedText,
+    DerivedId,
+    Id,
+    ShortText,
+    Text,
+)
 from kauppa.contracts.events.common import Referral
 from pydantic import Field
 
 
 class DeliveredItem(Model):
-    product_code: str
-    quantity: Decimal = Field(gt=0)
+    product_code: ShortText
+    quantity: Amount = Field(gt=0)
 
 
 class DeliveryCompleted(Event):
@@ -25,13 +34,13 @@ class DeliveryCompleted(Event):
     consumed_by = ("followup", "dashboard")
     meaning = "What was delivered and when; starts the feedback-call clock (D13)."
 
-    delivery_id: str
-    deal_id: str
-    customer_id: str
-    organisation_id: str
-    items: list[DeliveredItem] = Field(default_factory=list)
+    delivery_id: Id
+    deal_id: DerivedId
+    customer_id: DerivedId
+    organisation_id: Id
+    items: list[DeliveredItem] = Field(default_factory=list, max_length=MAX_LINES)
     delivered_at: UtcDatetime
-    notes: str | None = None
+    notes: Text | None = None
 
 
 class ContactKind(StrEnum):
@@ -42,8 +51,10 @@ class ContactKind(StrEnum):
 
 
 class TalkingPoint(Model):
-    code: str = Field(description="check_delivery, fix_problems, ask_more_business, ask_referrals")
-    text: str
+    code: ShortText = Field(
+        description="check_delivery, fix_problems, ask_more_business, ask_referrals"
+    )
+    text: ComposedText
 
 
 class ContactDue(Event):
@@ -54,17 +65,17 @@ class ContactDue(Event):
     consumed_by = ("sellers' tools", "dashboard")
     meaning = "Call this customer now, and this is what to do on the call (D13-D17)."
 
-    contact_id: str = Field(description="Unique per scheduled contact")
-    customer_id: str
-    organisation_id: str
-    seller_id: str
+    contact_id: Id = Field(description="Unique per scheduled contact")
+    customer_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
     kind: ContactKind
     due_at: UtcDatetime
     fired_at: UtcDatetime
     lateness_seconds: float = Field(ge=0)
-    talking_points: list[TalkingPoint] = Field(default_factory=list)
-    campaign_id: str | None = None
-    reason: str | None = None
+    talking_points: list[TalkingPoint] = Field(default_factory=list, max_length=MAX_ITEMS)
+    campaign_id: Id | None = None
+    reason: Text | None = None
 
 
 class CustomerContactReported(Event):
@@ -75,18 +86,18 @@ class CustomerContactReported(Event):
     consumed_by = ("followup",)
     meaning = "A seller reports a customer contact and decides the next one (D15)."
 
-    report_id: str
-    customer_id: str
-    seller_id: str
-    contact_id: str | None = Field(None, description="The ContactDue this answers, if any")
+    report_id: Id
+    customer_id: DerivedId
+    seller_id: Id
+    contact_id: Id | None = Field(None, description="The ContactDue this answers, if any")
     contacted_at: UtcDatetime
     delivery_ok: bool | None = None
-    problems: list[str] = Field(default_factory=list)
-    resolved_problem_ids: list[str] = Field(default_factory=list)
+    problems: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
+    resolved_problem_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS)
     upsell_interest: bool = False
-    referrals: list[Referral] = Field(default_factory=list)
+    referrals: list[Referral] = Field(default_factory=list, max_length=MAX_ITEMS)
     next_contact_on: date | None = None
-    notes: str | None = None
+    notes: Text | None = None
 
 
 class CustomerContactLogged(Event):
@@ -97,15 +108,15 @@ class CustomerContactLogged(Event):
     consumed_by = ("dashboard",)
     meaning = "A contact with a customer happened; its outcome."
 
-    customer_id: str
-    organisation_id: str
-    seller_id: str
-    contact_id: str | None = None
+    customer_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
+    contact_id: Id | None = None
     kind: ContactKind
     contacted_at: UtcDatetime
     delivery_ok: bool | None = None
     upsell_interest: bool = False
-    notes: str | None = None
+    notes: Text | None = None
 
 
 class FeedbackCallCompleted(Event):
@@ -116,10 +127,10 @@ class FeedbackCallCompleted(Event):
     consumed_by = ("dashboard",)
     meaning = "The feedback call after delivery happened (D13)."
 
-    customer_id: str
-    organisation_id: str
-    seller_id: str
-    deal_id: str | None = None
+    customer_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
+    deal_id: DerivedId | None = None
     delivery_ok: bool
     completed_at: UtcDatetime
 
@@ -132,12 +143,12 @@ class ProblemReported(Event):
     consumed_by = ("dashboard",)
     meaning = "Something went wrong for the customer; no upsell until it is fixed (D14)."
 
-    problem_id: str
-    customer_id: str
-    organisation_id: str
-    seller_id: str
-    deal_id: str | None = None
-    description: str
+    problem_id: Id
+    customer_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
+    deal_id: DerivedId | None = None
+    description: Text
     reported_at: UtcDatetime
 
 
@@ -149,10 +160,10 @@ class ProblemResolved(Event):
     consumed_by = ("dashboard",)
     meaning = "A reported problem is fixed."
 
-    problem_id: str
-    customer_id: str
-    organisation_id: str
-    resolution: str | None = None
+    problem_id: Id
+    customer_id: DerivedId
+    organisation_id: Id
+    resolution: Text | None = None
     resolved_at: UtcDatetime
 
 
@@ -164,10 +175,10 @@ class NextContactScheduled(Event):
     consumed_by = ("dashboard",)
     meaning = "Every customer always has a next contact (D15, D16)."
 
-    customer_id: str
-    organisation_id: str
-    seller_id: str
-    contact_id: str
+    customer_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
+    contact_id: Id
     kind: ContactKind
     due_at: UtcDatetime
     defaulted: bool = Field(False, description="The seller gave none; the service chose it")
@@ -177,12 +188,12 @@ class NextContactScheduled(Event):
 class CustomerAttributes(Model):
     """Classification for segment campaigns (D17)."""
 
-    industry: str | None = None
-    size: str | None = None
-    region: str | None = None
-    products_owned: list[str] = Field(default_factory=list)
+    industry: ShortText | None = None
+    size: ShortText | None = None
+    region: ShortText | None = None
+    products_owned: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
     renewal_month: int | None = Field(None, ge=1, le=12)
-    tags: list[str] = Field(default_factory=list)
+    tags: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
     customer_since: date | None = Field(
         None, description="When the relationship began, if older than the deals Kauppa saw (D14)"
     )
@@ -196,8 +207,8 @@ class CustomerClassificationSubmitted(Event):
     consumed_by = ("followup",)
     meaning = "The CRM sets a customer's classification attributes (D17)."
 
-    customer_id: str
-    organisation_id: str
+    customer_id: DerivedId
+    organisation_id: Id
     attributes: CustomerAttributes
     submitted_at: UtcDatetime
 
@@ -205,12 +216,12 @@ class CustomerClassificationSubmitted(Event):
 class SegmentCriteria(Model):
     """All given fields must match; lists match when the customer has any of the values."""
 
-    industries: list[str] = Field(default_factory=list)
-    sizes: list[str] = Field(default_factory=list)
-    regions: list[str] = Field(default_factory=list)
-    products_owned: list[str] = Field(default_factory=list)
-    renewal_months: list[int] = Field(default_factory=list)
-    tags: list[str] = Field(default_factory=list)
+    industries: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
+    sizes: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
+    regions: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
+    products_owned: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
+    renewal_months: list[int] = Field(default_factory=list, max_length=12)
+    tags: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
 
 
 class SegmentCampaignStarted(Event):
@@ -221,10 +232,10 @@ class SegmentCampaignStarted(Event):
     consumed_by = ("dashboard",)
     meaning = "An external opening: contact every matching customer before competitors (D17)."
 
-    campaign_id: str
-    organisation_id: str
+    campaign_id: Id
+    organisation_id: Id
     criteria: SegmentCriteria
-    reason: str
+    reason: Text
     due_from: UtcDatetime
     due_until: UtcDatetime
     matched_customers: int
@@ -239,7 +250,7 @@ class SegmentCampaignCompleted(Event):
     consumed_by = ("dashboard",)
     meaning = "Every matching customer has a ContactDue for the campaign."
 
-    campaign_id: str
-    organisation_id: str
+    campaign_id: Id
+    organisation_id: Id
     contacts_created: int
     completed_at: UtcDatetime

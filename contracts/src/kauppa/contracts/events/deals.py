@@ -8,6 +8,16 @@ from enum import StrEnum
 
 from kauppa.contracts import topics
 from kauppa.contracts.base import Event, Model, Money, UtcDatetime
+from kauppa.contracts.bounds import (
+    MAX_ITEMS,
+    MAX_LINES,
+    Amount,
+    DerivedId,
+    Id,
+    ShortText,
+    Text,
+    Url,
+)
 from kauppa.contracts.events.common import LeadSource, Prospect, Referral, SellerCard
 from pydantic import Field
 
@@ -28,53 +38,55 @@ class SignatureMethod(StrEnum):
 
 
 class LineItem(Model):
-    product_code: str
-    description: str
-    quantity: Decimal = Field(gt=0)
+    product_code: ShortText
+    description: Text
+    quantity: Amount = Field(gt=0)
     unit_price: Money
-    discount_percent: Decimal = Field(Decimal(0), ge=0, le=100)
+    discount_percent: Amount = Field(Decimal(0), ge=0, le=100)
     upsell: bool = Field(False, description="Added at closing (D7)")
-    bundle_rule: str | None = Field(None, description="Bundle pricing rule that set the discount")
+    bundle_rule: ShortText | None = Field(
+        None, description="Bundle pricing rule that set the discount"
+    )
     line_net: Money = Field(description="quantity x unit price less discount")
 
 
 class DeliveryMilestone(Model):
     on: date
-    description: str
+    description: Text
 
 
 class DeliverySchedule(Model):
     """A single date is one milestone."""
 
-    milestones: list[DeliveryMilestone] = Field(min_length=1)
+    milestones: list[DeliveryMilestone] = Field(min_length=1, max_length=MAX_ITEMS)
 
 
 class PriceSummary(Model):
     net: Money
     vat: Money
     total: Money
-    vat_rate: Decimal = Field(description="e.g. 25.5 for 25.5 %")
+    vat_rate: Amount = Field(description="e.g. 25.5 for 25.5 %")
 
 
 class PaymentTerms(Model):
-    description: str = Field(min_length=1, description="e.g. 14 days net")
+    description: Text = Field(min_length=1, description="e.g. 14 days net")
     net_days: int = Field(ge=0)
 
 
 class SignatureEvidence(Model):
     method: SignatureMethod
-    signed_by: str | None = None
-    document_ref: str | None = Field(None, description="Signed order form reference")
-    offer_ref: str | None = Field(None, description="Accepted offer reference")
+    signed_by: ShortText | None = None
+    document_ref: ShortText | None = Field(None, description="Signed order form reference")
+    offer_ref: ShortText | None = Field(None, description="Accepted offer reference")
     accepted_at: UtcDatetime | None = None
-    envelope_id: str | None = Field(None, description="E-signature service envelope")
-    document_url: str | None = Field(None, description="Copy of the signed order, if any")
+    envelope_id: ShortText | None = Field(None, description="E-signature service envelope")
+    document_url: Url | None = Field(None, description="Copy of the signed order, if any")
 
 
 class DealSummary(Model):
     """D9: what both sides agreed. A deal cannot close without every part of it."""
 
-    lines: list[LineItem] = Field(min_length=1)
+    lines: list[LineItem] = Field(min_length=1, max_length=MAX_LINES)
     delivery: DeliverySchedule
     price: PriceSummary
     payment_terms: PaymentTerms
@@ -89,14 +101,14 @@ class DealOpened(Event):
     consumed_by = ("dashboard",)
     meaning = "A seller accepted a lead; the buying path begins (D5)."
 
-    deal_id: str
-    lead_id: str
-    organisation_id: str
-    customer_id: str
-    seller_id: str
+    deal_id: DerivedId
+    lead_id: Id
+    organisation_id: Id
+    customer_id: DerivedId
+    seller_id: Id
     prospect: Prospect
     source: LeadSource | None = None
-    stage: str
+    stage: ShortText
     opened_at: UtcDatetime
 
 
@@ -108,12 +120,12 @@ class ContactLogged(Event):
     consumed_by = ("dashboard",)
     meaning = "A touch on the buying path (D5, D6: many touches are normal)."
 
-    deal_id: str
-    organisation_id: str
-    seller_id: str
+    deal_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
     channel: ContactChannel
     contacted_at: UtcDatetime
-    summary: str
+    summary: Text
 
 
 class OfferSent(Event):
@@ -124,11 +136,11 @@ class OfferSent(Event):
     consumed_by = ("dashboard",)
     meaning = "An offer went to the customer by email (D5)."
 
-    deal_id: str
-    organisation_id: str
-    seller_id: str
-    offer_ref: str
-    lines: list[LineItem]
+    deal_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
+    offer_ref: ShortText
+    lines: list[LineItem] = Field(max_length=MAX_LINES)
     price: PriceSummary
     valid_until: date
     sent_at: UtcDatetime
@@ -142,11 +154,11 @@ class DealStageChanged(Event):
     consumed_by = ("dashboard",)
     meaning = "The seller moved the deal along the organisation's stages."
 
-    deal_id: str
-    organisation_id: str
-    seller_id: str
-    from_stage: str
-    to_stage: str
+    deal_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
+    from_stage: ShortText
+    to_stage: ShortText
     changed_at: UtcDatetime
 
 
@@ -158,10 +170,10 @@ class StaleDealReminder(Event):
     consumed_by = ("sellers' tools", "dashboard")
     meaning = "No contact for N days: long deals must not be forgotten (D5)."
 
-    deal_id: str
-    organisation_id: str
-    seller_id: str
-    stage: str
+    deal_id: DerivedId
+    organisation_id: Id
+    seller_id: Id
+    stage: ShortText
     last_contact_at: UtcDatetime
     days_without_contact: int
 
@@ -174,12 +186,12 @@ class DealLost(Event):
     consumed_by = ("handoff", "dashboard")
     meaning = "The deal ended without a sale."
 
-    deal_id: str
-    lead_id: str
-    organisation_id: str
-    seller_id: str
+    deal_id: DerivedId
+    lead_id: Id
+    organisation_id: Id
+    seller_id: Id
     source: LeadSource | None = None
-    reason: str
+    reason: Text
     lost_at: UtcDatetime
 
 
@@ -191,16 +203,16 @@ class DealClosed(Event):
     consumed_by = ("confirmation", "followup", "handoff", "dashboard")
     meaning = "Close won with a complete summary (D9) and signature evidence (D10)."
 
-    deal_id: str
-    lead_id: str | None = None
-    organisation_id: str
-    customer_id: str
+    deal_id: DerivedId
+    lead_id: Id | None = None
+    organisation_id: Id
+    customer_id: DerivedId
     customer: Prospect
-    customer_reference: str | None = Field(None, description="The customer's own order ref")
+    customer_reference: ShortText | None = Field(None, description="The customer's own order ref")
     source: LeadSource | None = None
     seller: SellerCard
     summary: DealSummary
-    referrals: list[Referral] = Field(default_factory=list)
+    referrals: list[Referral] = Field(default_factory=list, max_length=MAX_ITEMS)
     summary_version: int = 1
     closed_at: UtcDatetime
 
@@ -213,16 +225,16 @@ class DealAmended(Event):
     consumed_by = ("confirmation", "followup", "dashboard")
     meaning = "The agreement changed after close; the full new summary travels with it."
 
-    deal_id: str
-    organisation_id: str
-    customer_id: str
+    deal_id: DerivedId
+    organisation_id: Id
+    customer_id: DerivedId
     customer: Prospect
-    customer_reference: str | None = None
+    customer_reference: ShortText | None = None
     seller: SellerCard
     summary: DealSummary
     summary_version: int = Field(ge=2)
     replaces_version: int = Field(ge=1)
-    change_note: str | None = None
+    change_note: Text | None = None
     amended_at: UtcDatetime
 
 
@@ -234,10 +246,10 @@ class ReferralReceived(Event):
     consumed_by = ("booking side", "dashboard")
     meaning = "A customer recommended someone (D8, D13); the booking side qualifies them."
 
-    referral_id: str
-    organisation_id: str
-    seller_id: str
-    referred_by_customer_id: str | None = None
-    deal_id: str | None = None
+    referral_id: Id
+    organisation_id: Id
+    seller_id: Id
+    referred_by_customer_id: DerivedId | None = None
+    deal_id: DerivedId | None = None
     referral: Referral
     received_at: UtcDatetime

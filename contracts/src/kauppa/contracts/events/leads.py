@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from kauppa.contracts import topics
 from kauppa.contracts.base import Event, Model, UtcDatetime
+from kauppa.contracts.bounds import MAX_ITEMS, Id, ShortText, Text
 from kauppa.contracts.events.common import LeadSource, Prospect
 from pydantic import Field
 
@@ -22,7 +23,7 @@ class Criterion(StrEnum):
 
 class CriterionEvidence(Model):
     met: bool
-    evidence: str | None = Field(None, description="What discovery found, in the booker's words")
+    evidence: Text | None = Field(None, description="What discovery found, in the booker's words")
 
 
 class QualificationCriteria(Model):
@@ -57,13 +58,15 @@ class LeadQualified(Event):
     consumed_by = ("handoff", "dashboard")
     meaning = "Discovery is done: the source claims the prospect meets D1."
 
-    lead_id: str = Field(min_length=1)
-    organisation_id: str = Field(min_length=1, description="The sales organisation (tenant)")
+    lead_id: Id = Field(min_length=1)
+    organisation_id: Id = Field(min_length=1, description="The sales organisation (tenant)")
     source: LeadSource
     prospect: Prospect
     criteria: QualificationCriteria
-    product_interest: list[str] = Field(default_factory=list, description="Product lines")
-    notes: str | None = None
+    product_interest: list[ShortText] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description="Product lines"
+    )
+    notes: Text | None = None
     qualified_at: UtcDatetime
 
 
@@ -75,11 +78,13 @@ class LeadRejected(Event):
     consumed_by = ("upstream source", "dashboard")
     meaning = "The gate refused the lead (D1): unmet criteria or malformed data. No seller saw it."
 
-    lead_id: str
-    organisation_id: str
+    lead_id: Id
+    organisation_id: Id
     source: LeadSource
-    unmet_criteria: list[Criterion] = Field(default_factory=list)
-    problems: list[str] = Field(default_factory=list, description="Malformed-data findings")
+    unmet_criteria: list[Criterion] = Field(default_factory=list, max_length=MAX_ITEMS)
+    problems: list[Text] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description="Malformed-data findings"
+    )
     rejected_at: UtcDatetime
 
 
@@ -91,11 +96,11 @@ class LeadLinkedAsDuplicate(Event):
     consumed_by = ("upstream source", "dashboard")
     meaning = "The same prospect already has an open handoff; this lead is linked, not assigned."
 
-    lead_id: str
-    organisation_id: str
+    lead_id: Id
+    organisation_id: Id
     source: LeadSource
-    linked_to_lead_id: str
-    matched_on: str = Field(description="business_id, email or domain")
+    linked_to_lead_id: Id
+    matched_on: ShortText = Field(description="business_id, email or domain")
     linked_at: UtcDatetime
 
 
@@ -107,13 +112,13 @@ class LeadAssigned(Event):
     consumed_by = ("sellers' tools", "dashboard")
     meaning = "A seller owns the lead and must accept or return it by respond_by."
 
-    lead_id: str
-    organisation_id: str
-    seller_id: str
+    lead_id: Id
+    organisation_id: Id
+    seller_id: Id
     source: LeadSource
     prospect: Prospect
     criteria: QualificationCriteria
-    product_interest: list[str] = Field(default_factory=list)
+    product_interest: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
     assigned_at: UtcDatetime
     respond_by: UtcDatetime
     attempt: int = Field(1, ge=1, description="1 for the first seller, 2+ after reassignment")
@@ -127,9 +132,9 @@ class HandoffReminderDue(Event):
     consumed_by = ("sellers' tools", "dashboard")
     meaning = "The seller has not given a verdict within the reminder window."
 
-    lead_id: str
-    organisation_id: str
-    seller_id: str
+    lead_id: Id
+    organisation_id: Id
+    seller_id: Id
     assigned_at: UtcDatetime
     respond_by: UtcDatetime
     reminded_at: UtcDatetime
@@ -143,11 +148,11 @@ class LeadReassigned(Event):
     consumed_by = ("sellers' tools", "dashboard")
     meaning = "The SLA expired without a verdict; the next eligible seller gets the lead."
 
-    lead_id: str
-    organisation_id: str
-    from_seller_id: str
-    to_seller_id: str | None = Field(None, description="None: no eligible seller, queued")
-    reason: str = "sla_expired"
+    lead_id: Id
+    organisation_id: Id
+    from_seller_id: Id
+    to_seller_id: Id | None = Field(None, description="None: no eligible seller, queued")
+    reason: Text = "sla_expired"
     reassigned_at: UtcDatetime
 
 
@@ -159,11 +164,11 @@ class LeadVerdictSubmitted(Event):
     consumed_by = ("handoff",)
     meaning = "A seller accepts or returns an assigned lead (D3)."
 
-    lead_id: str
-    seller_id: str
+    lead_id: Id
+    seller_id: Id
     verdict: Verdict
     reason_code: ReturnReason | None = None
-    reason_text: str | None = None
+    reason_text: Text | None = None
     submitted_at: UtcDatetime
 
 
@@ -175,12 +180,12 @@ class LeadAccepted(Event):
     consumed_by = ("closing", "upstream source", "dashboard")
     meaning = "The seller takes the prospect onto the buying path; closing opens a deal."
 
-    lead_id: str
-    organisation_id: str
-    seller_id: str
+    lead_id: Id
+    organisation_id: Id
+    seller_id: Id
     source: LeadSource
     prospect: Prospect
-    product_interest: list[str] = Field(default_factory=list)
+    product_interest: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
     accepted_at: UtcDatetime
     assigned_at: datetime | None = None
 
@@ -193,10 +198,10 @@ class LeadReturned(Event):
     consumed_by = ("upstream source", "dashboard")
     meaning = "The seller returned the lead with a reason; the source gets the verdict (D3)."
 
-    lead_id: str
-    organisation_id: str
-    seller_id: str
+    lead_id: Id
+    organisation_id: Id
+    seller_id: Id
     source: LeadSource
     reason_code: ReturnReason
-    reason_text: str | None = None
+    reason_text: Text | None = None
     returned_at: UtcDatetime

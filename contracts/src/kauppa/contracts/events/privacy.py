@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kauppa.contracts import topics
 from kauppa.contracts.base import Event, UtcDatetime
+from kauppa.contracts.bounds import DerivedId, Id, ShortText
 
 ERASED = "[erased]"
 """What an erased person's free text or name is replaced by, in every service."""
@@ -21,9 +22,9 @@ class CustomerErased(Event):
     consumed_by = ("handoff", "closing", "confirmation", "followup", "dashboard")
     meaning = "GDPR erasure: every service removes or anonymises the person's data."
 
-    customer_id: str
-    organisation_id: str
-    business_id: str | None = None
-    email: str | None = None
-    requested_by: str
+    customer_id: DerivedId
+    organisation_id: Id
+    business_id: ShortText | None = None
+    email: ShortText | None = None
+    requested_by: ShortText
     erased_at: UtcDatetime

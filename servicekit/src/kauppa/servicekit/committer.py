@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kauppa.contracts import Envelope
+from kauppa.contracts import Envelope, Event
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
@@ -55,6 +55,8 @@ class Committer:
         self.client, self.db, self.clock = client, db, clock
         self.publisher, self.metrics, self.source = publisher, metrics, source
         self._queue: asyncio.Queue[Committed] | None = None
+        # Every event the service declares; outside a declared handler, what it may emit.
+        self.declared: frozenset[type[Event]] | None = None
         self._worker: asyncio.Task[None] | None = None
 
     async def transact(
@@ -70,7 +72,14 @@ class Committer:
             runs += 1
             if runs > 1:  # the driver runs it again: a conflict or a transient error
                 self.metrics.transaction_reruns.labels(self.metrics.service).inc()
-            uow = UnitOfWork(self.db, session, self.clock.now(), self.source, cause_id=cause_id)
+            uow = UnitOfWork(
+                self.db,
+                session,
+                self.clock.now(),
+                self.source,
+                cause_id=cause_id,
+                declared=self.declared,
+            )
             result = await work(uow)
             await uow.flush()
             return result, uow

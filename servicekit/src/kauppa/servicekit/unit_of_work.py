@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from kauppa.contracts import Envelope, Event, derived_event_id, envelope, to_kafka
+from kauppa.servicekit.emits import check as check_declared
 from kauppa.servicekit.producer import ProducerRecord
 from pymongo import DeleteOne, InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -131,6 +132,7 @@ class UnitOfWork:
     cause_id: str | None = None
     outbox_ids: list[str] = field(default_factory=list)
     preparation: Preparation | None = None
+    declared: frozenset[type[Event]] | None = None  # the service's events (see emits.py)
     _per_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def collection(self, name: str) -> AsyncCollection[Document]:
@@ -161,6 +163,7 @@ class UnitOfWork:
 
     def emit_prepared(self, prepared: Emission) -> Envelope:
         """Queue an event wrapped and encoded before the transaction (``Preparation``)."""
+        check_declared(prepared.envelope.event, self.declared)
         self.outgoing.append(prepared.envelope)
         self.records.append(prepared.record)
         return prepared.envelope

@@ -10,10 +10,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: help setup run test test-fast lint format typecheck bench schemas clean stop
+ASYNCAPI := tools/asyncapi
+NPM    ?= npm
+
+.PHONY: help setup setup-node run demo test test-fast lint format typecheck bench schemas clean stop
 
 help:
 	@echo "make run        start the whole system on embedded infrastructure"
+	@echo "make demo       play the demo against a running \`make run\` (second terminal)"
 	@echo "make test       set up and run the full test suite (real broker and mongod)"
 	@echo "make lint       ruff + mypy"
 	@echo "make bench      throughput/latency benchmarks as ratios to a raw Kafka pipe"
@@ -27,12 +31,22 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml */pyproject.toml services/*/pyproj
 	@$(UV) sync --frozen --all-packages --quiet
 	@touch $@
 
+# The official AsyncAPI parser (npm, run with Node.js) for the AsyncAPI documents' test.
+$(ASYNCAPI)/node_modules/.installed: $(ASYNCAPI)/package.json $(ASYNCAPI)/package-lock.json
+	@cd $(ASYNCAPI) && $(NPM) ci --no-audit --no-fund --silent
+	@touch $@
+
 setup: $(VENV)/.synced
+
+setup-node: $(ASYNCAPI)/node_modules/.installed
 
 run: setup
 	@$(VENV)/bin/kauppa run $(RUN_ARGS)
 
-test: setup
+demo: setup
+	@$(VENV)/bin/kauppa demo $(DEMO_ARGS)
+
+test: setup setup-node
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
@@ -57,4 +71,4 @@ schemas: setup
 	@$(PY) -m kauppa.contracts.schemas
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .local .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .local .pytest_cache .mypy_cache .ruff_cache $(ASYNCAPI)/node_modules

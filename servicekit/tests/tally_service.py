@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from kauppa.contracts import Envelope, HandoffReminderDue, LeadQualified, LeadRejected
+from kauppa.servicekit.emits import emits
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import UnitOfWork
@@ -14,7 +15,7 @@ from pymongo import UpdateOne
 handlers = Handlers()
 
 
-@handlers.on_batch(LeadQualified)
+@handlers.on_batch(LeadQualified, emits=[LeadRejected])
 async def tally(batch: list[Envelope], uow: UnitOfWork) -> None:
     await uow.db["tally"].bulk_write(
         [UpdateOne({"_id": e.event.lead_id}, {"$inc": {"n": 1}}, upsert=True) for e in batch],
@@ -44,6 +45,7 @@ async def tally(batch: list[Envelope], uow: UnitOfWork) -> None:
             )
 
 
+@emits(HandoffReminderDue)
 async def remind(timers: list[DueTimer], uow: UnitOfWork) -> None:
     for t in timers:
         await uow.db["reminded"].update_one(

@@ -50,7 +50,7 @@ def plan(env: Envelope, prep: Preparation) -> tuple[str, Emission]:
 handlers = Handlers()
 
 
-@handlers.on_batch(LeadQualified, prepare=plan)
+@handlers.on_batch(LeadQualified, prepare=plan, emits=[LeadRejected])
 async def tally(batch: list[Envelope], uow: UnitOfWork) -> None:
     await uow.db["tally"].bulk_write(
         [

@@ -10,10 +10,12 @@ from kauppa.contracts.catalogue import all_event_classes, event_class, event_cla
 from kauppa.contracts.cloudevents import (
     DecodeError,
     Envelope,
+    HttpEvents,
     SchemaInvalid,
     UnknownEventType,
     derived_event_id,
     envelope,
+    from_http,
     from_kafka,
     from_structured,
     to_kafka,

@@ -61,7 +61,10 @@ class Event(Model):
     - ``event_version``: bumped on a breaking change; a new version is a new class;
     - ``topic``: the Kafka topic; ``key_field``: the field holding the aggregate id
       that keys the partition;
-    - ``emitted_by`` / ``consumed_by``: documentation, checked by tests.
+    - ``emitted_by`` / ``consumed_by``: documentation, checked by tests;
+    - ``external_producer``: only systems outside Kauppa emit it (upstream, ERP, CRM,
+      sellers' tools, admin tooling): no service's AsyncAPI document sends it, and every
+      other event type must be sent by some service (a test checks both).
     """
 
     type_name: ClassVar[str]
@@ -70,6 +73,7 @@ class Event(Model):
     key_field: ClassVar[str]
     emitted_by: ClassVar[str]
     consumed_by: ClassVar[tuple[str, ...]] = ()
+    external_producer: ClassVar[bool] = False
     meaning: ClassVar[str] = ""
 
     registry: ClassVar[dict[str, type[Event]]] = {}

@@ -1,4 +1,5 @@
-"""CloudEvents 1.0 mapping, Kafka binary content mode and HTTP structured mode.
+"""CloudEvents 1.0 mapping: Kafka binary content mode, and every HTTP content mode
+(binary, structured, batched; ``from_http``).
 
 The one place that turns an event into bytes and headers and back. Every service uses
 it for both directions, so a header name is spelled once.
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import random
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
+from urllib.parse import unquote
 
 from kauppa.contracts.base import Event
 from kauppa.contracts.catalogue import event_class
@@ -325,3 +328,160 @@ def from_structured(doc: Mapping[str, Any]) -> Envelope:
         raise
     except Exception as exc:
         raise DecodeError(_named(exc)) from exc
+
+
+# ------------------------------------------------------------------- HTTP content modes
+#
+# CloudEvents HTTP binding 1.0: binary mode (attributes as ``ce-*`` headers, the data as
+# the body), structured mode (``application/cloudevents+json``: the whole event as one
+# JSON object) and batched mode (``application/cloudevents-batch+json``: a JSON array of
+# structured events). ``from_http`` reads any of them into envelopes, one result per
+# event, so a receiver answers each event of a batch on its own.
+
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+BATCH_CONTENT_TYPE = "application/cloudevents-batch+json"
+
+# The headers a binary-mode HTTP request's envelope is built from, by attribute name
+# (HTTP header names are case-insensitive: looked up in lower case).
+_HTTP_ATTRIBUTES = {
+    f"ce-{attr}": attr
+    for attr in (
+        "specversion",
+        "id",
+        "type",
+        "source",
+        "time",
+        "subject",
+        "correlationid",
+        "causationid",
+        "traceparent",
+    )
+} | {"traceparent": "traceparent"}
+
+
+@dataclass(slots=True)
+class HttpEvents:
+    """What one HTTP request carried: its content mode and, per event in order, the
+    envelope or the ``DecodeError`` saying why it is no event."""
+
+    mode: str  # "binary", "structured" or "batch"
+    events: list[Envelope | DecodeError]
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";")[0].strip().lower()
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type in ("", "application/json", "text/json") or media_type.endswith("+json")
+
+
+def _decoded(decode: Any, *args: Any) -> Envelope | DecodeError:
+    try:
+        result: Envelope = decode(*args)
+    except DecodeError as exc:
+        return exc
+    return result
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"body is not JSON: {exc}") from exc
+
+
+def from_http_binary(headers: Mapping[str, str], body: bytes) -> Envelope:
+    """Decode a binary-mode request (``ce-*`` headers, the data as the body). Header
+    values are percent-decoded (CloudEvents HTTP binding 3.1.3.2)."""
+    attrs: dict[str, str] = {}
+    for name, value in headers.items():
+        attr = _HTTP_ATTRIBUTES.get(name.lower())
+        if attr is not None:
+            attrs[attr] = unquote(value)
+    media_type = _media_type(headers.get("content-type") or headers.get("Content-Type"))
+    if not _is_json(media_type):
+        raise DecodeError(f"binary-mode data must be JSON, not {media_type!r}")
+    if not body:
+        raise DecodeError("binary-mode CloudEvent has no data (empty body)")
+    return _build(attrs, None, raw_json=body)
+
+
+def from_http(headers: Mapping[str, str], body: bytes) -> HttpEvents:
+    """Read an HTTP request in any CloudEvents content mode. The mode comes from the
+    Content-Type (structured, batch) or a ``ce-specversion`` header (binary); a JSON
+    object with ``specversion`` sent as plain ``application/json`` is read as structured.
+    Raises ``DecodeError`` only when the request as a whole is unreadable (a batch that
+    is not a JSON array, a body that is no JSON at all)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    media_type = _media_type(lower.get("content-type"))
+    if media_type == BATCH_CONTENT_TYPE:
+        items = _json(body)
+        if not isinstance(items, list):
+            raise DecodeError("a CloudEvents batch must be a JSON array of events")
+        return HttpEvents("batch", [_decoded(from_structured, item) for item in items])
+    if media_type == STRUCTURED_CONTENT_TYPE:
+        return HttpEvents("structured", [_decoded(from_structured, _json(body))])
+    if "ce-specversion" in lower:
+        return HttpEvents("binary", [_decoded(from_http_binary, lower, body)])
+    doc = _json(body)
+    if isinstance(doc, Mapping) and "specversion" in doc:
+        return HttpEvents("structured", [_decoded(from_structured, doc)])
+    raise DecodeError(
+        "not a CloudEvent: send ce-* headers (binary mode), "
+        f"{STRUCTURED_CONTENT_TYPE} or {BATCH_CONTENT_TYPE}"
+    )
+
+
+def _inline_refs(node: Any, defs: Mapping[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inline_refs(defs[ref.split("/")[-1]], defs)
+        return {k: _inline_refs(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inline_refs(v, defs) for v in node]
+    return node
+
+
+def structured_schema(cls: type[Event]) -> dict[str, Any]:
+    """JSON Schema (self-contained, no ``$ref``) of a structured-mode CloudEvent
+    carrying ``cls``: for an HTTP API's request body declaration."""
+    data = cls.model_json_schema(mode="validation")
+    attribute = {"type": "string", "minLength": 1}
+    return {
+        "title": f"{cls.type_name} as a CloudEvent",
+        "type": "object",
+        "required": ["specversion", "id", "type", "source", "data"],
+        "properties": {
+            "specversion": {"type": "string", "enum": [SPECVERSION]},
+            "id": attribute,
+            "type": {"type": "string", "enum": [cls.ce_type()]},
+            "source": attribute,
+            "time": {"type": "string", "format": "date-time"},
+            "subject": {"type": "string"},
+            "datacontenttype": {"type": "string", "enum": [CONTENT_TYPE]},
+            "correlationid": attribute,
+            "causationid": attribute,
+            "traceparent": {"type": "string"},
+            "data": _inline_refs(data, data.get("$defs", {})),
+        },
+    }
+
+
+def http_request_body(cls: type[Event]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of an endpoint taking ``cls`` in every CloudEvents
+    HTTP content mode."""
+    event = structured_schema(cls)
+    return {
+        "required": True,
+        "description": f"A `{cls.ce_type()}` CloudEvent in any HTTP content mode: binary "
+        "(`ce-specversion`, `ce-id`, `ce-type`, `ce-source` headers, the event's JSON as "
+        f"the body), structured (`{STRUCTURED_CONTENT_TYPE}`) or batched "
+        f"(`{BATCH_CONTENT_TYPE}`, a JSON array; each event is answered on its own).",
+        "content": {
+            STRUCTURED_CONTENT_TYPE: {"schema": event},
+            BATCH_CONTENT_TYPE: {"schema": {"type": "array", "items": event}},
+            CONTENT_TYPE: {"schema": event["properties"]["data"]},
+        },
+    }

@@ -43,7 +43,7 @@ def answer(env: Envelope, prep: Preparation) -> Emission:
     )
 
 
-@handlers.on_batch(DeliveryCompleted, prepare=answer)
+@handlers.on_batch(DeliveryCompleted, prepare=answer, emits=[ContactDue])
 async def record_and_answer(batch: list[Envelope], uow: UnitOfWork) -> None:
     await uow.db["deliveries"].bulk_write(
         [

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from kauppa.contracts import Envelope
+from kauppa.contracts import Envelope, Event
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
@@ -65,6 +65,8 @@ class Committer:
             else producer.settings.max_message_bytes
         )
         self._queue: asyncio.Queue[Committed] | None = None
+        # Every event the service declares; outside a declared handler, what it may emit.
+        self.declared: frozenset[type[Event]] | None = None
         self._worker: asyncio.Task[None] | None = None
 
     async def transact(
@@ -87,6 +89,7 @@ class Committer:
                 self.source,
                 cause_id=cause_id,
                 max_record_bytes=self.max_record_bytes,
+                declared=self.declared,
             )
             result = await work(uow)
             await uow.flush()

@@ -22,7 +22,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ from kauppa.servicekit.deadletters import (
     dead_letter_record,
     send_dead_letters,
 )
+from kauppa.servicekit.emits import guarded
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
@@ -93,37 +94,67 @@ def per_event(handler: EventHandler) -> BatchHandler:
 
 @dataclass
 class Handlers:
-    """Which handler takes which event type."""
+    """Which handler takes which event type, and which events each handler may emit
+    (declared at registration, ``emits=[...]``; see ``kauppa.servicekit.emits``)."""
 
     by_type: dict[str, BatchHandler] = field(default_factory=dict)
     prepares: dict[str, Prepare] = field(default_factory=dict)
+    emits: dict[str, frozenset[type[Event]]] = field(default_factory=dict)
+    _guards: dict[tuple[BatchHandler, frozenset[type[Event]]], BatchHandler] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def add(
-        self, event_type: type[Event], handler: BatchHandler, prepare: Prepare | None = None
+        self,
+        event_type: type[Event],
+        handler: BatchHandler,
+        prepare: Prepare | None = None,
+        *,
+        emits: Iterable[type[Event]] = (),
     ) -> None:
-        self.by_type[event_type.ce_type()] = handler
+        declared = frozenset(emits)
+        self.by_type[event_type.ce_type()] = self._guarded(handler, declared)
+        self.emits[event_type.ce_type()] = declared
         if prepare is not None:
             self.prepares[event_type.ce_type()] = prepare
 
-    def on(self, event_type: type[Event]) -> Callable[[EventHandler], EventHandler]:
+    def _guarded(self, handler: BatchHandler, declared: frozenset[type[Event]]) -> BatchHandler:
+        # One wrapper per (handler, declaration): a handler registered for several types
+        # stays one handler, so consecutive events of those types still run together.
+        key = (handler, declared)
+        if key not in self._guards:
+            self._guards[key] = guarded(handler, declared)
+        return self._guards[key]
+
+    def on(
+        self, event_type: type[Event], *, emits: Iterable[type[Event]] = ()
+    ) -> Callable[[EventHandler], EventHandler]:
         """Decorator for a one-event handler."""
 
         def register(fn: EventHandler) -> EventHandler:
-            self.add(event_type, per_event(fn))
+            self.add(event_type, per_event(fn), emits=emits)
             return fn
 
         return register
 
     def on_batch(
-        self, event_type: type[Event], *, prepare: Prepare | None = None
+        self,
+        event_type: type[Event],
+        *,
+        prepare: Prepare | None = None,
+        emits: Iterable[type[Event]] = (),
     ) -> Callable[[BatchHandler], BatchHandler]:
         """Decorator for a batch handler, optionally with its pure ``prepare`` step."""
 
         def register(fn: BatchHandler) -> BatchHandler:
-            self.add(event_type, fn, prepare)
+            self.add(event_type, fn, prepare, emits=emits)
             return fn
 
         return register
+
+    def declared_emits(self) -> frozenset[type[Event]]:
+        """Every event any handler may emit."""
+        return frozenset().union(*self.emits.values())
 
     def topics(self) -> list[str]:
         from kauppa.contracts import event_class

@@ -17,10 +17,12 @@ from typing import Any
 
 from kauppa.contracts import Event
 from kauppa.contracts.topics import dead_letter_topic
+from kauppa.servicekit.asyncapi import asyncapi_document
 from kauppa.servicekit.clock import Clock, clock_from_settings
 from kauppa.servicekit.committer import Committer
 from kauppa.servicekit.consumer import KafkaBatchConsumer
 from kauppa.servicekit.deadletters import RawRecord
+from kauppa.servicekit.emits import declared, guarded
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
@@ -78,10 +80,13 @@ class ServiceRuntime:
         self.settings = settings
         self.name = settings.service_name
         self.handlers = handlers or Handlers()
-        self.timer_handlers = timer_handlers or {}
+        # Timer handlers run in the scope of what they declare (``@emits``).
+        self.timer_handlers = {
+            kind: guarded(fn, declared(fn)) for kind, fn in (timer_handlers or {}).items()
+        }
         self.indexes = tuple(indexes)
+        # What HTTP commands and other code paths outside handlers and timers emit.
         self.emits = tuple(emits)
-        self._publishers_declared = False
         self.clock = clock or clock_from_settings(settings.clock)
         self.metrics = ServiceMetrics(self.name)
         self.client = connect(settings.mongo)
@@ -97,6 +102,7 @@ class ServiceRuntime:
         self.committer = Committer(
             self.client, self.db, self.clock, self.publisher, self.metrics, f"kauppa/{self.name}"
         )
+        self.committer.declared = self.sends
         self.pipeline = EventPipeline(
             self.name, self.handlers, self.committer, self.producer, self.metrics
         )
@@ -131,32 +137,27 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = False
 
-    def asyncapi(self) -> dict[str, Any]:
-        """The service's AsyncAPI 3.0 document, generated from the code: the topics it
-        consumes (and which event types) and the events it emits, with their schemas."""
-        from faststream.kafka import KafkaBroker
-        from faststream.specification import AsyncAPI
-
-        broker = self.consumer.broker if self.consumer else KafkaBroker(logger=None)
-        if not self._publishers_declared:
-            for cls in self.emits:
-                broker.publisher(
-                    cls.topic,
-                    title=f"{cls.topic}:{cls.type_name}",
-                    description=f"{cls.ce_type()}: {cls.meaning}",
-                    schema=cls,
-                )
-            self._publishers_declared = True
-        spec = AsyncAPI(
-            broker,
-            title=f"Kauppa {self.name}",
-            version="0.1.0",
-            description=f"Events consumed and emitted by the {self.name} service "
-            "(CloudEvents 1.0, Kafka binary content mode).",
-            schema_version="3.0.0",
+    @property
+    def sends(self) -> frozenset[type[Event]]:
+        """Everything the service may send: what its handlers, timer handlers and
+        commands (``emits``) declare."""
+        return self.handlers.declared_emits().union(
+            self.emits, *(declared(fn) for fn in self.timer_handlers.values())
         )
-        doc: dict[str, Any] = spec.to_specification().to_jsonable()
-        return doc
+
+    def asyncapi(self) -> dict[str, Any]:
+        """The service's AsyncAPI 3.0 document, generated from the code: what its handlers
+        take (receive operations) and what its handlers, timer handlers and commands
+        declare they emit (send operations), with channels and message schemas."""
+        from kauppa.contracts import event_class
+
+        receives = [c for t in self.handlers.by_type if (c := event_class(t)) is not None]
+        return asyncapi_document(
+            self.name,
+            receives=receives,
+            sends=self.sends,
+            kafka_servers=self.settings.kafka.bootstrap_servers,
+        )
 
     async def process(self, records: list[RawRecord]) -> BatchOutcome:
         """Decode, commit and publish one batch (what the consumer does, in one call)."""

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from kauppa.contracts import Envelope, Event, derived_event_id, envelope, to_kafka
+from kauppa.servicekit.emits import check as check_declared
 from kauppa.servicekit.producer import ProducerRecord
 from pymongo import DeleteOne, InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -159,6 +160,7 @@ class UnitOfWork:
     outbox_ids: list[str] = field(default_factory=list)
     preparation: Preparation | None = None
     max_record_bytes: int | None = None  # the broker's max message size; None: unchecked
+    declared: frozenset[type[Event]] | None = None  # the service's events (see emits.py)
     _per_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     def collection(self, name: str) -> AsyncCollection[Document]:
@@ -191,6 +193,7 @@ class UnitOfWork:
         """Queue an event wrapped and encoded before the transaction (``Preparation``).
         An event larger than the broker takes raises ``OversizedEvent`` here, before commit."""
         check_size(prepared.record, prepared.envelope.event.type_name, self.max_record_bytes)
+        check_declared(prepared.envelope.event, self.declared)
         self.outgoing.append(prepared.envelope)
         self.records.append(prepared.record)
         return prepared.envelope

@@ -31,6 +31,7 @@ class DeliveryCompleted(Event):
     topic = topics.DELIVERIES.name
     key_field = "deal_id"
     emitted_by = "delivery / ERP systems"
+    external_producer = True
     consumed_by = ("followup", "dashboard")
     meaning = "What was delivered and when; starts the feedback-call clock (D13)."
 
@@ -83,6 +84,7 @@ class CustomerContactReported(Event):
     topic = topics.SELLER_CUSTOMER_CONTACTS.name
     key_field = "customer_id"
     emitted_by = "sellers' tools"
+    external_producer = True
     consumed_by = ("followup",)
     meaning = "A seller reports a customer contact and decides the next one (D15)."
 
@@ -204,6 +206,7 @@ class CustomerClassificationSubmitted(Event):
     topic = topics.CRM_CLASSIFICATIONS.name
     key_field = "customer_id"
     emitted_by = "CRM"
+    external_producer = True
     consumed_by = ("followup",)
     meaning = "The CRM sets a customer's classification attributes (D17)."
 

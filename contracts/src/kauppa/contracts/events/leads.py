@@ -55,6 +55,7 @@ class LeadQualified(Event):
     topic = topics.LEADS_QUALIFIED.name
     key_field = "lead_id"
     emitted_by = "upstream marketing / booking systems"
+    external_producer = True
     consumed_by = ("handoff", "dashboard")
     meaning = "Discovery is done: the source claims the prospect meets D1."
 
@@ -161,6 +162,7 @@ class LeadVerdictSubmitted(Event):
     topic = topics.SELLER_LEAD_VERDICTS.name
     key_field = "lead_id"
     emitted_by = "sellers' tools"
+    external_producer = True
     consumed_by = ("handoff",)
     meaning = "A seller accepts or returns an assigned lead (D3)."
 

@@ -19,6 +19,7 @@ class CustomerErased(Event):
     topic = topics.PRIVACY.name
     key_field = "customer_id"
     emitted_by = "privacy / admin tooling"
+    external_producer = True
     consumed_by = ("handoff", "closing", "confirmation", "followup", "dashboard")
     meaning = "GDPR erasure: every service removes or anonymises the person's data."
 

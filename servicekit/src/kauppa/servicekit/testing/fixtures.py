@@ -13,10 +13,15 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from kauppa.servicekit.embedded import Infrastructure, provide_infrastructure
+from kauppa.servicekit.emits import set_strict
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings, ServiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[5]
+
+# In tests an event emitted but not declared where its handler is registered fails (so
+# the AsyncAPI documents, built from the declarations, cannot drift from the code).
+set_strict(True)
 
 
 @pytest.fixture(scope="session")

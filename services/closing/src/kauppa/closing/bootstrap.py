@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from kauppa.closing.api import router
+from kauppa.closing.commands import COMMAND_EMITS
 from kauppa.closing.deal_store import INDEXES
 from kauppa.closing.handlers import build_handlers, build_timer_handlers
 from kauppa.closing.settings import ClosingSettings
@@ -31,6 +32,7 @@ def build_runtime(
         build_handlers(settings),
         timer_handlers=build_timer_handlers(settings),
         indexes=INDEXES,
+        emits=COMMAND_EMITS,
         clock=clock,
         consume=consume,
         run_timers=run_timers,

@@ -62,6 +62,17 @@ from pydantic import AwareDatetime, Field
 Document = dict[str, Any]
 Work = Callable[[UnitOfWork], Awaitable[Document]]
 
+# What the HTTP commands emit (the service runtime's ``emits``, in its AsyncAPI sends).
+COMMAND_EMITS = (
+    ContactLogged,
+    OfferSent,
+    DealStageChanged,
+    DealLost,
+    ReferralReceived,
+    DealClosed,
+    DealAmended,
+)
+
 # A contact logged as happening in the future would silence the stale-deal reminder.
 CLOCK_SKEW = timedelta(minutes=5)
 

@@ -33,6 +33,7 @@ from kauppa.contracts import (
     StaleDealReminder,
 )
 from kauppa.contracts.identity import normalise_business_id
+from kauppa.servicekit.emits import emits
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mongo import equals_ignoring_case
 from kauppa.servicekit.pipeline import Handlers
@@ -87,7 +88,7 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
             normalise_business_id(lead.prospect.business_id),
         )
 
-    @handlers.on_batch(LeadAccepted, prepare=prepare_deal)
+    @handlers.on_batch(LeadAccepted, prepare=prepare_deal, emits=[DealOpened])
     async def open_deals(batch: list[Envelope], uow: UnitOfWork) -> None:
         """D5: an accepted lead starts the buying path. The deal id comes from the lead,
         so an acceptance delivered twice (even under a new event id) opens one deal."""
@@ -215,6 +216,7 @@ def deal_contact_email(deal: Document) -> str | None:
 def build_timer_handlers(settings: ClosingSettings) -> dict[str, TimerHandler]:
     default = settings.default_process()
 
+    @emits(StaleDealReminder)
     async def remind_stale_deals(timers: list[DueTimer], uow: UnitOfWork) -> None:
         """D5: long deals must not be forgotten. No contact for the stage's window: remind
         the seller, and again after another window while the deal stays quiet."""

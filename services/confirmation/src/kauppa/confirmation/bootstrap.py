@@ -8,7 +8,7 @@ from kauppa.confirmation.handlers import TIMER_HANDLERS, build_handlers
 from kauppa.confirmation.mailer import SmtpMailer
 from kauppa.confirmation.policies import PolicyBook
 from kauppa.confirmation.rendering import ConfirmationRenderer
-from kauppa.confirmation.sender import ConfirmationSender, SenderMetrics
+from kauppa.confirmation.sender import SENDER_EMITS, ConfirmationSender, SenderMetrics
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.confirmation.storage import INDEXES
 from kauppa.contracts import business_days
@@ -35,6 +35,7 @@ class ConfirmationRuntime(ServiceRuntime):
             build_handlers(settings, self.policies),
             timer_handlers=TIMER_HANDLERS,
             indexes=INDEXES,
+            emits=SENDER_EMITS,  # the SMTP sender loop's outcomes
             clock=clock,
             consume=consume,
         )

@@ -24,7 +24,7 @@ from kauppa.confirmation.domain.send_policy import SendDecision, decide_send_tim
 from kauppa.confirmation.policies import PolicyBook
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.confirmation.storage import CONFIRMATIONS, ERASURES
-from kauppa.contracts import Envelope
+from kauppa.contracts import Envelope, Event
 from kauppa.contracts.events.confirmations import ConfirmationFailed, ConfirmationScheduled
 from kauppa.contracts.events.deals import DealAmended, DealClosed
 from kauppa.contracts.events.privacy import CustomerErased
@@ -171,8 +171,9 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
                     cause=env,
                 )
 
-    handlers.add(DealClosed, draft_confirmations)
-    handlers.add(DealAmended, draft_confirmations)
+    drafts_emit: list[type[Event]] = [ConfirmationScheduled, ConfirmationFailed]
+    handlers.add(DealClosed, draft_confirmations, emits=drafts_emit)
+    handlers.add(DealAmended, draft_confirmations, emits=drafts_emit)
 
     @handlers.on(CustomerErased)
     async def erase_customers(env: Envelope, uow: UnitOfWork) -> None:

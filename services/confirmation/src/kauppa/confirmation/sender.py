@@ -48,6 +48,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
 log = get_logger(__name__)
+# What the sender loop emits (the runtime's ``emits``: in the AsyncAPI sends).
+SENDER_EMITS = (ConfirmationSent, ConfirmationFailed)
 
 
 class SenderMetrics:

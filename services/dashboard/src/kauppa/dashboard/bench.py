@@ -45,7 +45,7 @@ def _runtime(overrides: dict[str, Any]) -> ServiceRuntime:
     consumed = [t.name for t in topics.ALL_TOPICS if t != topics.LEADS_HANDOFF]
     settings = DashboardSettings(service_urls={}, consume_topics=consumed, **overrides)
     runtime = build_runtime(settings)
-    runtime.handlers.add(LeadQualified, _with_probe)
+    runtime.handlers.add(LeadQualified, _with_probe, emits=[LeadRejected])
     return runtime
 
 

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from kauppa.contracts import business_days
 from kauppa.followup.api import router
 from kauppa.followup.audit import AUDIT, AUDIT_TIMER_KEY
-from kauppa.followup.handlers import followup_handlers
+from kauppa.followup.handlers import COMMAND_EMITS, followup_handlers
 from kauppa.followup.settings import FollowupSettings
 from kauppa.followup.store import INDEXES
 from kauppa.servicekit.clock import Clock, SystemClock
@@ -31,6 +31,7 @@ class FollowupRuntime(ServiceRuntime):
             handlers,
             timer_handlers=timer_handlers,
             indexes=INDEXES,
+            emits=COMMAND_EMITS,
             **kwargs,  # type: ignore[arg-type]
         )
         self.invariant_violations = Gauge(

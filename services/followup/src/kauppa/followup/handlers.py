@@ -19,6 +19,8 @@ from kauppa.contracts.events.customers import (
     NextContactScheduled,
     ProblemReported,
     ProblemResolved,
+    SegmentCampaignCompleted,
+    SegmentCampaignStarted,
 )
 from kauppa.contracts.events.deals import DealAmended, DealClosed, ReferralReceived
 from kauppa.contracts.events.privacy import CustomerErased
@@ -48,6 +50,7 @@ from kauppa.followup.store import (
     contact_document,
     existing_ids,
 )
+from kauppa.servicekit.emits import emits
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer, TimerHandler
 from kauppa.servicekit.unit_of_work import UnitOfWork
@@ -64,13 +67,26 @@ class AuditReporter(Protocol):
     def record_audit(self, violations: dict[str, int]) -> None: ...
 
 
+# A reported contact: the contact itself, what it found, and the next contact (D15).
+CONTACT_REPORT_EMITS = (
+    CustomerContactLogged,
+    FeedbackCallCompleted,
+    ProblemReported,
+    ProblemResolved,
+    ReferralReceived,
+    NextContactScheduled,
+)
+# The HTTP commands: contacts reported, campaigns started, an audit run on demand.
+COMMAND_EMITS = (*CONTACT_REPORT_EMITS, SegmentCampaignStarted, SegmentCampaignCompleted)
+
+
 def followup_handlers(
     settings: FollowupSettings, reporter: AuditReporter | None = None
 ) -> tuple[Handlers, dict[str, TimerHandler]]:
     policy = policy_of(settings)
     handlers = Handlers()
 
-    @handlers.on_batch(DealClosed)
+    @handlers.on_batch(DealClosed, emits=[NextContactScheduled])
     async def customer_from_deal(batch: list[Envelope], uow: UnitOfWork) -> None:
         """One relationship per customer; the first deal makes it active with a next
         contact (D15, D16), later deals add products and value."""
@@ -120,7 +136,7 @@ def followup_handlers(
             state.put(customer)
         await state.flush()
 
-    @handlers.on_batch(DeliveryCompleted)
+    @handlers.on_batch(DeliveryCompleted, emits=[NextContactScheduled])
     async def schedule_feedback_call(batch: list[Envelope], uow: UnitOfWork) -> None:
         """D13: a feedback call N business days after delivery, once per delivery."""
         state = BatchState(uow)
@@ -190,7 +206,7 @@ def followup_handlers(
             )
         await state.flush()
 
-    @handlers.on_batch(CustomerContactReported)
+    @handlers.on_batch(CustomerContactReported, emits=CONTACT_REPORT_EMITS)
     async def contact_reported(batch: list[Envelope], uow: UnitOfWork) -> None:
         state = BatchState(uow)
         await state.load(e.event.customer_id for e in batch)
@@ -217,18 +233,22 @@ def followup_handlers(
             state.put(customer)
         await state.flush()
 
-    @handlers.on(CustomerErased)
+    # Erasure cancels the customer's campaign contacts, which may complete a campaign.
+    @handlers.on(CustomerErased, emits=[SegmentCampaignCompleted])
     async def erase(env: Envelope, uow: UnitOfWork) -> None:
         """GDPR erasure: scrub personal data, cancel contacts, keep the statistics."""
         await erase_customer(uow, env.event)
 
+    @emits(ContactDue, SegmentCampaignCompleted)
     async def fire_contacts(timers: list[DueTimer], uow: UnitOfWork) -> None:
         await fire_contact_timers(timers, uow, settings)
 
+    @emits(SegmentCampaignCompleted)
     async def campaign_step(timers: list[DueTimer], uow: UnitOfWork) -> None:
         for t in timers:
             await campaigns.run_step(uow, t.payload["campaign_id"], settings)
 
+    @emits(NextContactScheduled)
     async def audit(timers: list[DueTimer], uow: UnitOfWork) -> None:
         result = await run_audit_timer(uow, settings)
         if reporter is not None:

@@ -3,13 +3,20 @@ sellers' verdicts, the unassigned queue, and source quality (D2, D4)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from kauppa.contracts import DecodeError, LeadQualified, ReturnReason, Verdict, from_structured
+from kauppa.contracts import (
+    DecodeError,
+    Envelope,
+    LeadQualified,
+    ReturnReason,
+    Verdict,
+    from_http,
+)
+from kauppa.contracts.cloudevents import http_request_body
 from kauppa.handoff.desk import ROSTER_CHANGED, HandoffDesk
 from kauppa.handoff.domain.source_quality import DIMENSIONS, source_quality
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused
@@ -26,6 +33,7 @@ from kauppa.handoff.store import (
 )
 from kauppa.servicekit.auth import Principal, organisation_in_scope, require, visible_to
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
@@ -47,26 +55,74 @@ def _settings(request: Request) -> HandoffSettings:
 # ------------------------------------------------------------------------------ intake
 
 
-@router.post("/intake/lead-qualified", status_code=202, tags=["intake"])
+INTAKE_BATCH_MAX = 1000
+
+
+@router.post(
+    "/intake/lead-qualified",
+    status_code=202,
+    tags=["intake"],
+    openapi_extra={
+        "requestBody": http_request_body(LeadQualified),
+        "parameters": [
+            {
+                "name": header,
+                "in": "header",
+                "required": False,
+                "description": f"Binary content mode: the CloudEvents `{attr}` attribute",
+                "schema": {"type": "string"},
+            }
+            for header, attr in (
+                ("ce-specversion", "specversion"),
+                ("ce-id", "id"),
+                ("ce-type", "type"),
+                ("ce-source", "source"),
+                ("ce-time", "time"),
+            )
+        ],
+    },
+)
 async def take_in_lead(request: Request, principal: Intake) -> JSONResponse:
-    """A ``LeadQualified`` as a CloudEvents structured JSON document. It goes through the
-    same handlers and inbox as Kafka: the same event id by both routes has one effect."""
+    """``LeadQualified`` CloudEvents in any HTTP content mode: binary (``ce-*`` headers,
+    the lead's JSON as the body), structured (``application/cloudevents+json``) or
+    batched (``application/cloudevents-batch+json``). One event is answered 202 (or
+    400/403 saying why not); a batch is answered 207 with one result per event, in order,
+    each with the status its event alone would get. Every mode goes through the same
+    handlers and inbox as Kafka: the same event id by any route has one effect."""
     try:
-        doc = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"body is not JSON: {exc}") from exc
-    try:
-        env = from_structured(doc)
+        received = from_http(request.headers, await request.body())
     except DecodeError as exc:
         raise HTTPException(400, exc.message) from exc
+    runtime = runtime_of(request)
+    if received.mode != "batch":
+        status, body = await _take_in(runtime, principal, received.events[0])
+        if status != 202:
+            raise HTTPException(status, body["detail"])
+        return JSONResponse(body, status_code=202)
+    if len(received.events) > INTAKE_BATCH_MAX:
+        raise HTTPException(413, f"at most {INTAKE_BATCH_MAX} events per batch")
+    results = []
+    for decoded in received.events:
+        status, body = await _take_in(runtime, principal, decoded)
+        results.append({"status": status, **body})
+    return JSONResponse(results, status_code=207)
+
+
+async def _take_in(
+    runtime: ServiceRuntime, principal: Principal, decoded: Envelope | DecodeError
+) -> tuple[int, Document]:
+    """One event of an intake request: its HTTP status and answer."""
+    if isinstance(decoded, DecodeError):
+        return 400, {"detail": decoded.message}
+    env = decoded
     if not isinstance(env.event, LeadQualified):
-        raise HTTPException(400, f"this endpoint takes LeadQualified, not {env.type}")
-    organisation_in_scope(principal, env.event.organisation_id)
-    outcome = await runtime_of(request).pipeline.process_envelopes([env])
-    return JSONResponse(
-        {"id": env.id, "lead_id": env.event.lead_id, "duplicate": outcome.duplicates > 0},
-        status_code=202,
-    )
+        return 400, {"id": env.id, "detail": f"this endpoint takes LeadQualified, not {env.type}"}
+    try:
+        organisation_in_scope(principal, env.event.organisation_id)
+    except HTTPException as exc:
+        return exc.status_code, {"id": env.id, "detail": exc.detail}
+    outcome = await runtime.pipeline.process_envelopes([env])
+    return 202, {"id": env.id, "lead_id": env.event.lead_id, "duplicate": outcome.duplicates > 0}
 
 
 # ------------------------------------------------------------------------------ roster

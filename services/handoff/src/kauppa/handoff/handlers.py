@@ -15,9 +15,13 @@ from kauppa.contracts import (
     DealOpened,
     Envelope,
     HandoffReminderDue,
+    LeadAccepted,
+    LeadAssigned,
     LeadLinkedAsDuplicate,
     LeadQualified,
+    LeadReassigned,
     LeadRejected,
+    LeadReturned,
     LeadVerdictSubmitted,
 )
 from kauppa.contracts.identity import normalise_business_id, normalise_email
@@ -35,6 +39,7 @@ from kauppa.handoff.domain.routing import LeadProfile
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused, judge_verdict
 from kauppa.handoff.store import LEADS, Roster, identity_doc, identity_from
+from kauppa.servicekit.emits import emits
 from kauppa.servicekit.http import cached_replies_update
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.pipeline import Handlers
@@ -183,13 +188,24 @@ class OpenHandoffs:
                 self.by_key.setdefault((org, field, value, has_bid), []).append(lead_id)
 
 
+# A verdict (by event or HTTP) accepts or returns the lead; the seller's freed capacity
+# may assign a queued lead.
+VERDICT_EMITS = (LeadAccepted, LeadReturned, LeadAssigned)
+# The HTTP commands: verdicts, and roster changes that assign queued leads.
+COMMAND_EMITS = VERDICT_EMITS
+
+
 def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]]:
     """The service's event handlers and timer handlers, bound to its SLA policy."""
     if policy.calendar is not None:
         policy.calendar.warm(datetime.now(UTC).date())
     handlers = Handlers()
 
-    @handlers.on_batch(LeadQualified, prepare=prepare_lead)
+    @handlers.on_batch(
+        LeadQualified,
+        prepare=prepare_lead,
+        emits=[LeadRejected, LeadLinkedAsDuplicate, LeadAssigned],
+    )
     async def hand_off_leads(batch: list[Envelope], uow: UnitOfWork) -> None:
         """D1 gate, duplicates, routing, assignment: a whole batch in a few round trips."""
         db, session = uow.db, uow.session
@@ -255,7 +271,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
             await db[LEADS].insert_many(fresh, ordered=False, session=session)
         await roster.save(db, session)
 
-    @handlers.on(LeadVerdictSubmitted)
+    @handlers.on(LeadVerdictSubmitted, emits=VERDICT_EMITS)
     async def take_verdict(env: Envelope, uow: UnitOfWork) -> None:
         """D3: a verdict from the sellers' tools (the HTTP API takes the same path)."""
         event = env.event
@@ -336,6 +352,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
                 session=uow.session,
             )
 
+    @emits(HandoffReminderDue)
     async def remind_seller(timers: list[DueTimer], uow: UnitOfWork) -> None:
         """X hours without a verdict: remind the seller (counted on the lead)."""
         docs = await _current_assignments(uow, timers)
@@ -359,6 +376,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
             )
         await save_leads(uow, reminded)
 
+    @emits(LeadReassigned, LeadAssigned)
     async def reassign_lead(timers: list[DueTimer], uow: UnitOfWork) -> None:
         """Y hours without a verdict: the next eligible seller gets the lead."""
         docs = await _current_assignments(uow, timers)
@@ -375,6 +393,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
         await save_leads(uow, changed)
         await roster.save(uow.db, uow.session)
 
+    @emits(LeadAssigned)
     async def roster_changed(timers: list[DueTimer], uow: UnitOfWork) -> None:
         """A seller's absence ended: queued leads may have a seller now."""
         orgs = {t.payload["organisation_id"] for t in timers}

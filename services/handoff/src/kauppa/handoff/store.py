@@ -218,6 +218,8 @@ def lead_view(doc: Document) -> Document:
         "assigned_at",
         "respond_by",
         "queued_at",
+        "queue_reason",
+        "queue_detail",
         "received_at",
         "verdict",
         "verdict_at",

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
+from kauppa.servicekit import tracing
 from kauppa.servicekit.logging import configure_logging, get_logger
 from kauppa.servicekit.settings import ServiceSettings
 
@@ -17,6 +18,8 @@ def serve(build_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSett
     configure_logging(settings.service_name, fmt=settings.log_format, level=settings.log_level)
     log = get_logger("kauppa.serve")
     try:
+        if tracing.configure(settings.service_name, settings.tracing):
+            log.info("tracing_to_otlp", endpoint=settings.tracing.otlp_endpoint)
         app = build_app(settings)
     except Exception as exc:
         log.error("service_failed_to_build", error=str(exc))

@@ -72,3 +72,11 @@ async def test_a_lead_nobody_can_take_is_queued_with_why_then_assigned_on_a_rost
         assert len(reader.events("LeadQueued", lead_id=finnish.lead_id)) == 1
     doc = await rt.db["leads"].find_one({"_id": finnish.lead_id})
     assert doc["status"] == "assigned" and doc["queue_reason"] is None
+
+    # The source-quality report counts both leads as queued, by why they waited.
+    r = await client.get(
+        "/stats/sources", params={"organisation_id": org, "by": "system"}, headers=ops
+    )
+    (row,) = r.json()["sources"]
+    assert row["queued"] == 2
+    assert row["queued_by_reason"] == {"all_at_capacity": 1, "no_seller_for_language": 1}

@@ -144,7 +144,13 @@ class HandoffDesk:
         self, doc: Document, why: NoSeller, profile: LeadProfile, lead: LeadQualified | None
     ) -> None:
         """The lead enters the queue: the reason is kept on it and goes back to its source."""
-        doc.update(queue_reason=why.reason.value, queue_detail=why.detail)
+        doc.update(
+            queue_reason=why.reason.value,
+            queue_detail=why.detail,
+            # Kept after assignment, for source quality: how often and last why it waited.
+            times_queued=int(doc.get("times_queued") or 0) + 1,
+            last_queue_reason=why.reason.value,
+        )
         self.uow.emit(
             LeadQueued(
                 lead_id=doc["_id"],

@@ -198,6 +198,7 @@ def lead_facts(doc: Document) -> LeadFacts:
         lost=bool(doc.get("lost_at")),
         reminders=int(doc.get("reminders", 0)),
         reassignments=int(doc.get("reassignments", 0)),
+        queue_reason=doc.get("last_queue_reason"),
     )
 
 

@@ -79,7 +79,9 @@ class ClockSettings(BaseSettings):
 class TracingSettings(BaseSettings):
     """OpenTelemetry traces (``servicekit.tracing``): off unless an OTLP endpoint is set.
     The endpoint is the collector's base URL (``/v1/traces`` is added), e.g.
-    ``http://otel-collector:4318``; the exporter comes with ``kauppa-servicekit[otlp]``."""
+    ``http://otel-collector:4318``; the exporter comes with ``kauppa-servicekit[otlp]``.
+    ``sample_ratio``: the share of traces kept, decided by trace id (the same in every
+    service)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 

@@ -152,3 +152,39 @@ async def test_http_requests_continue_the_callers_trace(spans: InMemorySpanExpor
     assert create.parent.span_id == server.context.span_id
     assert ids(emitted) == (server.context.trace_id, create.context.span_id)
     assert failed.parent is None and failed.status.status_code == StatusCode.ERROR
+
+
+def test_configured_endpoint_exports_spans_over_otlp_http() -> None:
+    """With the ``otlp`` extra installed: spans reach a collector at the configured
+    base URL's ``/v1/traces`` (a stub collector here)."""
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[tuple[str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, body))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_port}"
+        assert tracing.configure("handoff", TracingSettings(otlp_endpoint=endpoint))
+        env = envelope(examples.lead_qualified(), source="up")
+        with tracing.consumed([env], "handoff"):
+            pass
+        tracing.uninstall()  # shuts the provider down: the batch goes out now
+    finally:
+        server.shutdown()
+    (path, body) = received[0]
+    assert path == "/v1/traces" and b"process LeadQualified" in body and b"handoff" in body

@@ -20,6 +20,9 @@ def serve(build_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSett
     try:
         if tracing.configure(settings.service_name, settings.tracing):
             log.info("tracing_to_otlp", endpoint=settings.tracing.otlp_endpoint)
+    except RuntimeError as exc:  # traces are worth a loud line, not a service that is down
+        log.error("tracing_not_started", error=str(exc))
+    try:
         app = build_app(settings)
     except Exception as exc:
         log.error("service_failed_to_build", error=str(exc))

@@ -21,14 +21,16 @@ from kauppa.servicekit.settings import (
     KafkaSettings,
     MongoSettings,
     ServiceSettings,
+    TracingSettings,
 )
+from pydantic import AliasChoices
 
 DEPLOY = Path(__file__).resolve().parents[1]
 REPO = DEPLOY.parent
 COMPOSE_FILE = DEPLOY / "compose" / "compose.yaml"
 K8S = DEPLOY / "k8s"
 KUSTOMIZATIONS = ("base", "overlays/dev", "overlays/production")
-NESTED = {"kafka", "mongo", "clock"}
+NESTED = {"kafka", "mongo", "clock", "tracing"}
 
 
 @cache
@@ -73,9 +75,14 @@ def known_env(cls: type[ServiceSettings]) -> dict[str, str]:
         (KafkaSettings, "KAFKA_"),
         (MongoSettings, "MONGODB_"),
         (ClockSettings, "KAUPPA_CLOCK_"),
+        (TracingSettings, ""),
     ):
         for f, info in sub.model_fields.items():
             alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                for choice in alias.choices:
+                    names[str(choice)] = f"{sub.__name__}.{f}"
+                continue
             name = alias if isinstance(alias, str) else f"{sub_prefix}{f}".upper()
             names[name] = f"{sub.__name__}.{f}"
     return names

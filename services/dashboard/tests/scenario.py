@@ -19,11 +19,13 @@ from kauppa.contracts import (
     HandoffReminderDue,
     LeadAccepted,
     LeadAssigned,
+    LeadQueued,
     LeadReassigned,
     LeadRejected,
     LeadReturned,
     LeadSource,
     NextContactScheduled,
+    QueueReason,
     ReturnReason,
     envelope,
     examples,
@@ -47,7 +49,8 @@ def build(now: datetime | None = None) -> Scenario:
       later, delivered, feedback call done; C1 has an upcoming and an overdue contact.
     - L2 (alpha): assigned to s1, returned (not interested).
     - L3 (alpha): rejected at the gate (D1).
-    - L4 (beta): assigned to s2, SLA reminder, reassigned with nobody free -> queued.
+    - L4 (beta): assigned to s2, SLA reminder, reassigned with nobody free -> queued
+      (LeadQueued: all at capacity).
     - L5 (beta): assigned to s2, accepted, deal D2 open with no contact for 20 days.
     - D3: closed without a lead for customer C2, confirmation failed permanently; C2 has
       no next contact (the D15 violation the dashboard must show).
@@ -121,6 +124,15 @@ def build(now: datetime | None = None) -> Scenario:
             assigned_at=now - 4 * hour,
             respond_by=now + 4 * hour,
             reminded_at=now - 2 * hour,
+        ),
+        LeadQueued(
+            lead_id=ids["L4"],
+            organisation_id=org,
+            source=beta,
+            reason=QueueReason.ALL_AT_CAPACITY,
+            detail="all 1 present seller(s) who cover the lead are at capacity",
+            attempt=1,
+            queued_at=now - hour,
         ),
         LeadReassigned(
             lead_id=ids["L4"],
@@ -250,9 +262,9 @@ FUNNEL = {
     "feedback_done": 1,
 }
 QUALITY_SOURCE = {
-    "alpha-web": {"qualified": 3, "rejected_at_gate": 1, "accepted": 1, "returned": 1,
+    "alpha-web": {"qualified": 3, "rejected_at_gate": 1, "queued": 0, "accepted": 1, "returned": 1,
                   "acceptance_rate": 50.0, "closed": 1, "conversion_rate": 100.0},
-    "beta-list": {"qualified": 2, "rejected_at_gate": 0, "accepted": 1, "returned": 0,
+    "beta-list": {"qualified": 2, "rejected_at_gate": 0, "queued": 1, "accepted": 1, "returned": 0,
                   "acceptance_rate": 100.0, "closed": 0, "conversion_rate": 0.0},
 }  # fmt: skip
 SLA = {"reminders": 1, "reassignments": 1, "unassigned_queue": 1}

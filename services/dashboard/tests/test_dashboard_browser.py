@@ -68,12 +68,16 @@ async def test_browser_shows_the_numbers_of_the_events_produced(infra, start_das
             await expect(by_id(page, f"{alpha}-reasons")).to_have_text("not interested 1")
             await expect(by_id(page, f"{beta}-acceptance")).to_have_text("100.0 %")
             await expect(by_id(page, f"{beta}-conversion")).to_have_text("0.0 %")
+            await expect(by_id(page, f"{beta}-queued")).to_have_text("1")
+            await expect(by_id(page, f"{beta}-reasons")).to_have_text("queued: all at capacity 1")
 
             # Handoff SLA, stale deals, confirmations, contacts.
             await expect(by_id(page, "sla-reminders")).to_have_text("1")
             await expect(by_id(page, "sla-reassignments")).to_have_text("1")
             await expect(by_id(page, "sla-unassigned")).to_have_text("1")
             await expect(by_id(page, "sla-queue")).to_contain_text(sc.ids["L4"])
+            await expect(by_id(page, "sla-queue")).to_contain_text("all at capacity")
+            await expect(by_id(page, "sla-queue-reasons")).to_have_text("Why: all at capacity 1")
             await expect(by_id(page, "stale-count")).to_have_text("1")
             await expect(by_id(page, "confirm-sent")).to_have_text("1")
             await expect(by_id(page, "confirm-p50")).to_have_text("1.5 h")

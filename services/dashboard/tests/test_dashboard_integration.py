@@ -85,6 +85,9 @@ async def test_api_numbers_match_the_events_sent_through_kafka(infra, start_dash
     sla = o["handoff_sla"]
     assert {k: sla[k] for k in scenario.SLA} == scenario.SLA
     assert [q["lead_id"] for q in sla["queue"]] == [sc.ids["L4"]]
+    assert sla["queue"][0]["reason"] == "all_at_capacity"
+    assert sla["queue_reasons"] == {"all_at_capacity": 1}
+    assert quality["beta-list"]["queue_reasons"] == {"all_at_capacity": 1}
 
     stale = o["stale_deals"]
     assert stale["count"] == scenario.STALE_DEALS

@@ -42,3 +42,35 @@ def test_events_the_dashboard_has_no_view_of_write_nothing():
         contacted_at=examples.lead_qualified().qualified_at,
     )
     assert project(envelope(report, source="t")) == []
+
+
+def test_lead_queued_puts_the_lead_in_the_queue_with_why_and_counts_it_once_for_its_source():
+    queued = examples.lead_queued()
+    [(collection, op)] = project(envelope(queued, source="handoff"))
+    doc = op._doc
+    assert collection == LEADS and op._filter == {"_id": queued.lead_id}
+    assert doc["$set"] == {
+        "queued": True,
+        "queued_since": queued.queued_at,
+        "queue_reason": "no_seller_for_language",
+        "queue_detail": queued.detail,
+    }
+    # The first stay in the queue counts (source quality's "queued"), whatever came after.
+    assert doc["$min"] == {"first_queued_at": queued.queued_at}
+    assert doc["$setOnInsert"]["source"]["system"] == queued.source.system
+    # A later assignment takes it out of the queue, as today.
+    later = examples.lead_qualified(lead_id=queued.lead_id)
+    from kauppa.contracts import LeadAssigned
+
+    assigned = LeadAssigned(
+        lead_id=queued.lead_id,
+        organisation_id=queued.organisation_id,
+        seller_id="s-1",
+        source=queued.source,
+        prospect=later.prospect,
+        criteria=later.criteria,
+        assigned_at=queued.queued_at,
+        respond_by=queued.queued_at,
+    )
+    [(_, op2)] = project(envelope(assigned, source="handoff"))
+    assert op2._doc["$set"]["queued"] is False

@@ -70,7 +70,7 @@ def test_d4_sources_without_verdicts_have_no_rate_and_unnamed_sources_are_labell
 
 
 def test_quality_counts_are_the_rows_counters():
-    counters = {f.name for f in fields(QualityRow)} - {"name", "return_reasons"}
+    counters = {f.name for f in fields(QualityRow)} - {"name", "return_reasons", "queue_reasons"}
     assert set(COUNTS) == counters
     row = quality_row("a", {c: n for n, c in enumerate(COUNTS, 1)}, [])
     assert [row.as_dict()[c] for c in COUNTS] == list(range(1, len(COUNTS) + 1))

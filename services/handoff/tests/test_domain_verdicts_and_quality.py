@@ -86,3 +86,18 @@ def test_d2_d4_quality_per_partner_with_rates_reasons_and_time_to_verdict() -> N
     assert acme["time_to_verdict_hours"] == {"n": 2, "mean": 3.0, "median": 3.0}
     # The duplicate from beta is credited with the acceptance and the close.
     assert beta["linked_as_duplicate"] == 1 and beta["accepted"] == 2 and beta["closed"] == 1
+
+
+def test_queued_leads_are_counted_per_source_by_why_they_waited() -> None:
+    rows = source_quality(
+        [
+            facts("1", "acme", queue_reason="all_at_capacity", assigned_at=T0),
+            facts("2", "acme", queue_reason="no_seller_for_language"),
+            facts("3", "acme", queue_reason="all_at_capacity"),
+            facts("4", "acme", assigned_at=T0),
+        ],
+        ["partner"],
+    )
+    (acme,) = (r.as_dict() for r in rows)
+    assert acme["queued"] == 3 and acme["assigned"] == 2
+    assert acme["queued_by_reason"] == {"all_at_capacity": 2, "no_seller_for_language": 1}

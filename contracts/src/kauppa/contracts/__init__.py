@@ -80,11 +80,13 @@ from kauppa.contracts.events.leads import (
     LeadAssigned,
     LeadLinkedAsDuplicate,
     LeadQualified,
+    LeadQueued,
     LeadReassigned,
     LeadRejected,
     LeadReturned,
     LeadVerdictSubmitted,
     QualificationCriteria,
+    QueueReason,
     ReturnReason,
     Verdict,
 )

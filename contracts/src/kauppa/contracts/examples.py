@@ -23,7 +23,13 @@ from kauppa.contracts.events.deals import (
     SignatureEvidence,
     SignatureMethod,
 )
-from kauppa.contracts.events.leads import CriterionEvidence, LeadQualified, QualificationCriteria
+from kauppa.contracts.events.leads import (
+    CriterionEvidence,
+    LeadQualified,
+    LeadQueued,
+    QualificationCriteria,
+    QueueReason,
+)
 
 
 def _id(prefix: str) -> str:
@@ -83,6 +89,24 @@ def lead_qualified(**overrides: Any) -> LeadQualified:
     }
     values.update(overrides)
     return LeadQualified(**values)
+
+
+def lead_queued(**overrides: Any) -> LeadQueued:
+    values: dict[str, Any] = {
+        "lead_id": _id("lead"),
+        "organisation_id": "org-demo",
+        "source": LeadSource(
+            system="marketing-automation", booker="booker-1", campaign="spring-2026"
+        ),
+        "reason": QueueReason.NO_SELLER_FOR_LANGUAGE,
+        "detail": "no active seller covers language 'sv' in region 'Uusimaa' for 'crm'",
+        "product_interest": ["crm"],
+        "region": "Uusimaa",
+        "language": "sv",
+        "queued_at": datetime.now(UTC),
+    }
+    values.update(overrides)
+    return LeadQueued(**values)
 
 
 def seller_card(**overrides: Any) -> SellerCard:

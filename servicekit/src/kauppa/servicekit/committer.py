@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kauppa.contracts import Envelope, Event
+from kauppa.servicekit import tracing
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
@@ -102,9 +103,10 @@ class Committer:
         """Publish committed events. A failure here loses nothing: the rows stay in the
         outbox and the relay sends them."""
         try:
-            await self.publisher.publish_committed(
-                committed.events, committed.records, committed.rows
-            )
+            with tracing.publishing(committed.events, self.metrics.service):  # tracing hook
+                await self.publisher.publish_committed(
+                    committed.events, committed.records, committed.rows
+                )
         except Exception as exc:
             log.warning("publish_after_commit_failed", error=str(exc), count=len(committed.events))
 

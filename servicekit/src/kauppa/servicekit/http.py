@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
+from kauppa.servicekit import tracing
 from kauppa.servicekit.auth import Principal, TokenVerifier
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, OversizedEvent, UnitOfWork
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -51,6 +52,7 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(runtime.settings)
+    app.add_middleware(tracing.HttpTracing, service=runtime.name)  # a span per request
 
     @app.exception_handler(OversizedEvent)
     async def event_too_large(_request: Request, exc: OversizedEvent) -> JSONResponse:

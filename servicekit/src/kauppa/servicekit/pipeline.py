@@ -28,6 +28,7 @@ from typing import Any
 
 import structlog
 from kauppa.contracts import DecodeError, Envelope, Event, from_kafka
+from kauppa.servicekit import tracing
 from kauppa.servicekit.committer import Committed, Committer, retry_transient
 from kauppa.servicekit.deadletters import (
     DLQ_PREFIX,
@@ -172,6 +173,7 @@ class DecodedBatch:
     ignored: int = 0
     seconds: float = 0.0  # spent decoding and preparing
     preparation: Preparation | None = None  # the handlers' prepare steps' results
+    traced: tracing.Consuming | None = None  # the events' spans while tracing is on
 
 
 @dataclass
@@ -202,7 +204,8 @@ class EventPipeline:
     async def process_decoded(self, decoded: DecodedBatch) -> BatchOutcome:
         """Apply, dead-letter and queue for publishing one decoded batch. When this
         returns, the batch's offsets may be committed."""
-        outcome = await self.apply_decoded(decoded)
+        with tracing.ending(decoded.traced):  # tracing hook
+            outcome = await self.apply_decoded(decoded)
         await self.committer.publish_soon(outcome.committed)
         return outcome
 
@@ -219,14 +222,17 @@ class EventPipeline:
             if (prepare := self.handlers.prepares.get(env.type)) is not None:
                 preparation.run(prepare, env)
             batch.append((RawRecord("http", -1, -1, None, None, []), env))
-        await self._commit(batch, outcome, preparation)
+        with tracing.consumed(envelopes, self.service):  # tracing hook
+            await self._commit(batch, outcome, preparation)
         await self.committer.publish(outcome.committed)
         return outcome
 
     async def apply(self, records: Sequence[RawRecord]) -> BatchOutcome:
         """Everything up to and including the commit, and the dead letters; not the
         publishing of outgoing events (``process_decoded`` does that)."""
-        return await self.apply_decoded(await self.decode(records))
+        decoded = await self.decode(records)
+        with tracing.ending(decoded.traced):  # tracing hook
+            return await self.apply_decoded(decoded)
 
     def _preparation(self) -> Preparation:
         return Preparation(self.committer.source, self.committer.clock.now())
@@ -240,6 +246,8 @@ class EventPipeline:
         for start in range(0, len(records), every):
             self._decode_into(decoded, records[start : start + every])
             await asyncio.sleep(0)
+        if tracing.ON:  # tracing hook: a span per event, open until its batch is done
+            decoded.traced = tracing.consuming([env for _, env in decoded.batch], self.service)
         for _ in self._prepare(decoded, every):
             await asyncio.sleep(0)
         self.metrics.batch_size.labels(self.service).observe(len(records))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import uvicorn
 from fastapi import FastAPI
+from kauppa.servicekit import tracing
 from kauppa.servicekit.logging import configure_logging, get_logger
 from kauppa.servicekit.settings import ServiceSettings
 
@@ -16,6 +17,11 @@ def serve(build_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSett
     finishes the batch in hand, commits, and closes connections."""
     configure_logging(settings.service_name, fmt=settings.log_format, level=settings.log_level)
     log = get_logger("kauppa.serve")
+    try:
+        if tracing.configure(settings.service_name, settings.tracing):
+            log.info("tracing_to_otlp", endpoint=settings.tracing.otlp_endpoint)
+    except RuntimeError as exc:  # traces are worth a loud line, not a service that is down
+        log.error("tracing_not_started", error=str(exc))
     try:
         app = build_app(settings)
     except Exception as exc:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Profile = Literal["local", "production"]
@@ -91,6 +91,22 @@ class ClockSettings(BaseSettings):
     epoch: float | None = None  # real unix time when virtual time was ``start``
 
 
+class TracingSettings(BaseSettings):
+    """OpenTelemetry traces (``servicekit.tracing``): off unless an OTLP endpoint is set.
+    The endpoint is the collector's base URL (``/v1/traces`` is added), e.g.
+    ``http://otel-collector:4318``; the exporter comes with ``kauppa-servicekit[otlp]``.
+    ``sample_ratio``: the share of traces kept, decided by trace id (the same in every
+    service)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    otlp_endpoint: str | None = Field(
+        None, validation_alias=AliasChoices("KAUPPA_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    otlp_timeout_seconds: float = Field(10.0, validation_alias="KAUPPA_OTLP_TIMEOUT_SECONDS")
+    sample_ratio: float = Field(1.0, ge=0.0, le=1.0, validation_alias="KAUPPA_TRACE_SAMPLE_RATIO")
+
+
 class ServiceSettings(BaseSettings):
     """A service's own settings. Subclass per service and set ``env_prefix``."""
 
@@ -119,6 +135,7 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     clock: ClockSettings = Field(default_factory=ClockSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @model_validator(mode="after")
     def _defaults_from_name(self) -> Self:

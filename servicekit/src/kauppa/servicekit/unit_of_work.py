@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from kauppa.contracts import Envelope, Event, derived_event_id, envelope, to_kafka
+from kauppa.servicekit import tracing
 from kauppa.servicekit.emits import check as check_declared
 from kauppa.servicekit.producer import ProducerRecord
 from pymongo import DeleteOne, InsertOne, UpdateOne
@@ -85,6 +86,8 @@ def emission(
         else None
     )
     env = envelope(event, source=source, cause=cause, event_id=event_id, time=time)
+    if tracing.ON:  # tracing hook: the event's traceparent is its ``create`` span
+        env.traceparent = tracing.traceparent_for(env, cause)
     return Emission(env, record_of(env))  # encoded once: outbox row and publish
 
 

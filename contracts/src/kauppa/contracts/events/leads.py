@@ -45,6 +45,18 @@ class ReturnReason(StrEnum):
     OTHER = "other"
 
 
+class QueueReason(StrEnum):
+    """Why no seller could take a lead (routing's first rule that left nobody)."""
+
+    NO_ACTIVE_SELLER = "no_active_seller"
+    NO_SELLER_FOR_REGION = "no_seller_for_region"
+    NO_SELLER_FOR_PRODUCT = "no_seller_for_product"
+    NO_SELLER_FOR_LANGUAGE = "no_seller_for_language"
+    ALL_SLA_EXPIRED = "all_sla_expired"
+    ALL_ABSENT = "all_absent"
+    ALL_AT_CAPACITY = "all_at_capacity"
+
+
 class Verdict(StrEnum):
     ACCEPT = "accept"
     RETURN = "return"
@@ -123,6 +135,31 @@ class LeadAssigned(Event):
     assigned_at: UtcDatetime
     respond_by: UtcDatetime
     attempt: int = Field(1, ge=1, description="1 for the first seller, 2+ after reassignment")
+
+
+class LeadQueued(Event):
+    type_name = "LeadQueued"
+    topic = topics.LEADS_HANDOFF.name
+    key_field = "lead_id"
+    emitted_by = "handoff"
+    consumed_by = ("upstream source", "dashboard")
+    meaning = (
+        "No seller could take the lead; it waits in the unassigned queue, and why. "
+        "LeadAssigned follows when a seller can take it."
+    )
+
+    lead_id: str
+    organisation_id: str
+    source: LeadSource
+    reason: QueueReason = Field(description="Routing's first rule that left no seller")
+    detail: str = Field(description="The reason in words, with the lead's region, products...")
+    product_interest: list[str] = Field(default_factory=list)
+    region: str | None = None
+    language: str | None = Field(None, description="The prospect's language, e.g. fi")
+    attempt: int = Field(
+        0, ge=0, description="Assignments so far: 0 at intake, 1+ after an SLA lapsed"
+    )
+    queued_at: UtcDatetime
 
 
 class HandoffReminderDue(Event):

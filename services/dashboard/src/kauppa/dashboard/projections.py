@@ -36,6 +36,7 @@ from kauppa.contracts import (
     LeadAssigned,
     LeadLinkedAsDuplicate,
     LeadQualified,
+    LeadQueued,
     LeadReassigned,
     LeadRejected,
     LeadReturned,
@@ -157,6 +158,27 @@ def lead_linked(e: LeadLinkedAsDuplicate, env: Envelope) -> list[Write]:
             e.organisation_id,
             e.source,
             **{"$set": {"linked_at": e.linked_at, "linked_to": e.linked_to_lead_id}},
+        )
+    ]
+
+
+def lead_queued(e: LeadQueued, env: Envelope) -> list[Write]:
+    """No seller could take the lead: it waits, and why (the latest stay's reason; the
+    first time it ever waited counts it as queued in source quality)."""
+    return [
+        _lead(
+            e.lead_id,
+            e.organisation_id,
+            e.source,
+            **{
+                "$set": {
+                    "queued": True,
+                    "queued_since": e.queued_at,
+                    "queue_reason": str(e.reason),
+                    "queue_detail": e.detail,
+                },
+                "$min": {"first_queued_at": e.queued_at},
+            },
         )
     ]
 
@@ -644,6 +666,7 @@ PROJECTIONS: dict[type[Event], Projection] = {
     LeadQualified: lead_qualified,
     LeadRejected: lead_rejected,
     LeadLinkedAsDuplicate: lead_linked,
+    LeadQueued: lead_queued,
     LeadAssigned: lead_assigned,
     HandoffReminderDue: handoff_reminder,
     LeadReassigned: lead_reassigned,

@@ -102,7 +102,8 @@ DEAL_STAGES: dict[str, str] = {
 # Lead quality's counts (``domain.quality.COUNTS``), all from the lead's own document:
 # its ``closed_at`` is set by the DealClosed of its deal.
 QUALITY_STAGES: dict[str, str] = {
-    count: {**LEAD_STAGES, "closed": "closed_at"}[count] for count in COUNTS
+    count: {**LEAD_STAGES, "queued": "first_queued_at", "closed": "closed_at"}[count]
+    for count in COUNTS
 }
 
 
@@ -159,7 +160,11 @@ async def lead_quality(db: AsyncDatabase[Document], view: View) -> dict[str, Any
     def has(field: str) -> Document:
         return {"$cond": [{"$ifNull": [f"${field}", False]}, 1, 0]}
 
-    counted = {**_sums(QUALITY_STAGES, has), "reasons": {"$push": "$return_reason"}}
+    counted = {
+        **_sums(QUALITY_STAGES, has),
+        "reasons": {"$push": "$return_reason"},
+        "queue_reasons": {"$push": "$queue_reason"},
+    }
     # One pass over the period's leads, grouped by each dimension of the source.
     facets = {
         name: [{"$group": {"_id": f"$source.{field}", **counted}}]
@@ -168,7 +173,7 @@ async def lead_quality(db: AsyncDatabase[Document], view: View) -> dict[str, Any
     found = await _one(db, LEADS, [{"$match": match}, {"$facet": facets}])
 
     def ranked(groups: list[Document]) -> list[dict[str, Any]]:
-        rows = [quality_row(d["_id"], d, d["reasons"]) for d in groups]
+        rows = [quality_row(d["_id"], d, d["reasons"], d["queue_reasons"]) for d in groups]
         return [r.as_dict() for r in rank(rows)]
 
     return {name: ranked(found.get(name, [])) for name in DIMENSIONS}
@@ -195,9 +200,14 @@ async def handoff_sla(db: AsyncDatabase[Document], view: View, limit: int = 10) 
     )
     queue_filter = view.match(queued=True)
     queued = await db[LEADS].count_documents(queue_filter)
+    by_reason = await (
+        await db[LEADS].aggregate(
+            [{"$match": queue_filter}, {"$group": {"_id": "$queue_reason", "n": {"$sum": 1}}}]
+        )
+    ).to_list(None)
     oldest = (
         await db[LEADS]
-        .find(queue_filter, {"queued_since": 1, "source": 1})
+        .find(queue_filter, {"queued_since": 1, "source": 1, "queue_reason": 1, "queue_detail": 1})
         .sort("queued_since", ASCENDING)
         .limit(limit)
         .to_list(None)
@@ -214,12 +224,18 @@ async def handoff_sla(db: AsyncDatabase[Document], view: View, limit: int = 10) 
         "reminders": by_kind.get("reminder", 0),
         "reassignments": by_kind.get("reassigned", 0),
         "unassigned_queue": queued,
+        "queue_reasons": {
+            (d["_id"] or "unknown"): d["n"]
+            for d in sorted(by_reason, key=lambda d: (-d["n"], str(d["_id"])))
+        },
         "overdue_verdicts": overdue_verdicts,
         "recent_breaches": [{k: _iso(v) for k, v in b.items()} for b in recent],
         "queue": [
             {
                 "lead_id": d["_id"],
                 "source": (d.get("source") or {}).get("system"),
+                "reason": d.get("queue_reason"),
+                "detail": d.get("queue_detail"),
                 "queued_since": _iso(d.get("queued_since")),
                 "waiting_hours": round((view.now - d["queued_since"]).total_seconds() / 3600, 1)
                 if d.get("queued_since")

@@ -13,6 +13,7 @@ from kauppa.contracts import (
     LeadAccepted,
     LeadAssigned,
     LeadQualified,
+    LeadQueued,
     LeadReassigned,
     LeadReturned,
     LeadSource,
@@ -20,7 +21,7 @@ from kauppa.contracts import (
     QualificationCriteria,
     Verdict,
 )
-from kauppa.handoff.domain.routing import LeadProfile, choose_seller, language_of
+from kauppa.handoff.domain.routing import LeadProfile, NoSeller, language_of, route
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictAccepted
 from kauppa.handoff.store import LEADS, Roster
@@ -82,14 +83,13 @@ class HandoffDesk:
         profile: LeadProfile | None = None,
     ) -> str | None:
         """Route the lead: assign it (event, SLA timers) or put it in the unassigned
-        queue. Changes ``doc`` in place; returns the seller id or None when queued."""
-        seller = choose_seller(
-            self.roster.sellers(doc["organisation_id"]),
-            profile or profile_of(doc),
-            self.now,
-            exclude,
-        )
-        if seller is None:
+        queue, telling its source why (LeadQueued, once per stay in the queue). Changes
+        ``doc`` in place; returns the seller id or None when queued."""
+        profile = profile or profile_of(doc)
+        seller = route(self.roster.sellers(doc["organisation_id"]), profile, self.now, exclude)
+        if isinstance(seller, NoSeller):
+            if doc.get("status") != LeadStatus.QUEUED:
+                self._queue(doc, seller, profile, lead)
             doc.update(status=LeadStatus.QUEUED, seller_id=None, open=True)
             if doc.get("queued_at") is None:
                 doc["queued_at"] = self.now
@@ -105,6 +105,8 @@ class HandoffDesk:
             assigned_at=self.now,
             respond_by=respond_by,
             queued_at=None,
+            queue_reason=None,
+            queue_detail=None,
         )
         if doc.get("first_assigned_at") is None:
             doc["first_assigned_at"] = self.now
@@ -137,6 +139,33 @@ class HandoffDesk:
             new=True,
         )
         return seller.seller_id
+
+    def _queue(
+        self, doc: Document, why: NoSeller, profile: LeadProfile, lead: LeadQualified | None
+    ) -> None:
+        """The lead enters the queue: the reason is kept on it and goes back to its source."""
+        doc.update(
+            queue_reason=why.reason.value,
+            queue_detail=why.detail,
+            # Kept after assignment, for source quality: how often and last why it waited.
+            times_queued=int(doc.get("times_queued") or 0) + 1,
+            last_queue_reason=why.reason.value,
+        )
+        self.uow.emit(
+            LeadQueued(
+                lead_id=doc["_id"],
+                organisation_id=doc["organisation_id"],
+                source=lead.source if lead else LeadSource.model_validate(doc["source"]),
+                reason=why.reason,
+                detail=why.detail,
+                product_interest=doc.get("product_interest") or [],
+                region=profile.region,
+                language=profile.language or None,
+                attempt=int(doc.get("attempt") or 0),
+                queued_at=self.now,
+            ),
+            cause=self.cause,
+        )
 
     def arm_reassignment(self, doc: Document) -> None:
         lead_id, attempt = doc["_id"], int(doc["attempt"])

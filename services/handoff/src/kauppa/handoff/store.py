@@ -198,6 +198,7 @@ def lead_facts(doc: Document) -> LeadFacts:
         lost=bool(doc.get("lost_at")),
         reminders=int(doc.get("reminders", 0)),
         reassignments=int(doc.get("reassignments", 0)),
+        queue_reason=doc.get("last_queue_reason"),
     )
 
 
@@ -218,6 +219,8 @@ def lead_view(doc: Document) -> Document:
         "assigned_at",
         "respond_by",
         "queued_at",
+        "queue_reason",
+        "queue_detail",
         "received_at",
         "verdict",
         "verdict_at",

@@ -11,7 +11,7 @@ from kauppa.dashboard.domain.funnel import ratio
 
 DIMENSIONS = {"source": "system", "partner": "partner", "list": "campaign", "booker": "booker"}
 # What a row counts, in the order the API lists them (the fields of QualityRow).
-COUNTS = ("qualified", "rejected_at_gate", "assigned", "accepted", "returned", "closed")
+COUNTS = ("qualified", "rejected_at_gate", "queued", "assigned", "accepted", "returned", "closed")
 NONE_LABEL = "(none)"
 
 
@@ -22,11 +22,13 @@ class QualityRow:
     name: str
     qualified: int = 0
     rejected_at_gate: int = 0
+    queued: int = 0  # waited for a seller at least once (LeadQueued)
     assigned: int = 0
     accepted: int = 0
     returned: int = 0
     closed: int = 0
     return_reasons: dict[str, int] = field(default_factory=dict)
+    queue_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def acceptance_rate(self) -> float | None:
@@ -50,20 +52,28 @@ class QualityRow:
             "acceptance_rate": self.acceptance_rate,
             "conversion_rate": self.conversion_rate,
             "gate_rejection_rate": self.gate_rejection_rate,
-            "return_reasons": dict(
-                sorted(self.return_reasons.items(), key=lambda kv: (-kv[1], kv[0]))
-            ),
+            "return_reasons": _busiest_first(self.return_reasons),
+            "queue_reasons": _busiest_first(self.queue_reasons),
         }
 
 
+def _busiest_first(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def quality_row(
-    name: str | None, counts: dict[str, int], reasons: Iterable[str | None]
+    name: str | None,
+    counts: dict[str, int],
+    reasons: Iterable[str | None],
+    queue_reasons: Iterable[str | None] = (),
 ) -> QualityRow:
-    """A row from grouped counts and the list of return reasons of its returned leads."""
+    """A row from grouped counts, the return reasons of its returned leads and why its
+    queued leads found no seller (the latest reason of each)."""
     return QualityRow(
         name=name or NONE_LABEL,
         **{count: counts.get(count, 0) for count in COUNTS},
         return_reasons=dict(Counter(r for r in reasons if r)),
+        queue_reasons=dict(Counter(r for r in queue_reasons if r)),
     )
 
 

@@ -227,19 +227,25 @@ function renderQuality(q) {
   tbody.replaceChildren(...rows.map((r) => {
     const id = `quality-${state.dim}-${slug(r.name)}`;
     const reasons = Object.entries(r.return_reasons).map(([k, n]) => `${k.replaceAll("_", " ")} ${n}`).join(", ");
+    const queueReasons = reasonText(r.queue_reasons || {});
     return el("tr", { testid: id },
       el("td", {}, r.name),
       el("td", { testid: `${id}-qualified` }, fmtNum(r.qualified)),
       el("td", { testid: `${id}-rejected` }, fmtNum(r.rejected_at_gate)),
+      el("td", { testid: `${id}-queued`, title: queueReasons }, fmtNum(r.queued ?? 0)),
       el("td", { testid: `${id}-accepted` }, fmtNum(r.accepted)),
       el("td", { testid: `${id}-returned` }, fmtNum(r.returned)),
       el("td", { testid: `${id}-acceptance` }, fmtPct(r.acceptance_rate)),
       el("td", { testid: `${id}-closed` }, fmtNum(r.closed)),
       el("td", { testid: `${id}-conversion` }, fmtPct(r.conversion_rate)),
-      el("td", { class: "reasons", testid: `${id}-reasons` }, reasons || "–"),
+      el("td", { class: "reasons", testid: `${id}-reasons` }, [reasons, queueReasons && `queued: ${queueReasons}`].filter(Boolean).join("; ") || "–"),
     );
   }));
-  if (!rows.length) tbody.replaceChildren(el("tr", {}, el("td", { colspan: "9", class: "muted" }, "No leads in this period.")));
+  if (!rows.length) tbody.replaceChildren(el("tr", {}, el("td", { colspan: "10", class: "muted" }, "No leads in this period.")));
+}
+
+function reasonText(counts) {
+  return Object.entries(counts).map(([k, n]) => `${k.replaceAll("_", " ")} ${n}`).join(", ");
 }
 
 function listOrEmpty(id, items, empty) {
@@ -254,7 +260,10 @@ function renderSla(s) {
   setText("sla-overdue-verdicts", s.overdue_verdicts);
   $("sla-unassigned").closest(".kpi").classList.toggle("alert", s.unassigned_queue > 0);
   $("sla-overdue-verdicts").closest(".kpi").classList.toggle("alert", s.overdue_verdicts > 0);
-  listOrEmpty("sla-queue", s.queue.map((q) => el("li", {}, el("span", {}, `${q.lead_id} · ${q.source || "?"}`), el("span", { class: "muted" }, `waiting ${q.waiting_hours ?? "?"} h`))), "Nobody is waiting for a seller.");
+  setText("sla-queue-reasons", s.unassigned_queue ? `Why: ${reasonText(s.queue_reasons || {})}` : "");
+  listOrEmpty("sla-queue", s.queue.map((q) => el("li", { title: q.detail || "" },
+    el("span", {}, `${q.lead_id} · ${q.source || "?"}${q.reason ? ` · ${q.reason.replaceAll("_", " ")}` : ""}`),
+    el("span", { class: "muted" }, `waiting ${q.waiting_hours ?? "?"} h`))), "Nobody is waiting for a seller.");
   listOrEmpty("sla-recent", s.recent_breaches.map((b) => el("li", {},
     el("span", {}, b.kind === "reminder" ? `reminder: ${b.lead_id} · ${b.seller_id}` : `reassigned: ${b.lead_id} · ${b.seller_id} → ${b.to_seller_id || "queue"}`),
     el("span", { class: "muted" }, fmtTime(b.at)))), "No breaches in this period.");

@@ -4,14 +4,17 @@ Per organisation, a seller is eligible when they are active and present, cover t
 region (territory), product line and language, and have room under their capacity (max
 open leads, i.e. assigned leads still awaiting their verdict). Among the eligible, fair
 round-robin: the one who was assigned least recently (never-assigned first), ties by id.
+When nobody is eligible, ``why_queued`` names the first rule that left nobody.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
+
+from kauppa.contracts import QueueReason
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,88 @@ def choose_seller(
     if not candidates:
         return None
     return min(candidates, key=lambda s: (s.last_assigned_seq, s.seller_id))
+
+
+@dataclass(frozen=True)
+class NoSeller:
+    """Why a lead goes to the unassigned queue: the reason kind and the same in words."""
+
+    reason: QueueReason
+    detail: str
+
+
+def _lead_words(lead: LeadProfile) -> str:
+    parts = []
+    if lead.region:
+        parts.append(f"region {lead.region!r}")
+    if lead.products:
+        parts.append("products " + ", ".join(repr(p) for p in lead.products))
+    if lead.language:
+        parts.append(f"language {lead.language!r}")
+    return "; ".join(parts) or "no region, products or language"
+
+
+def why_queued(
+    sellers: Iterable[Seller], lead: LeadProfile, now: datetime, exclude: Iterable[str] = ()
+) -> NoSeller:
+    """Why ``choose_seller`` found nobody: the organisation's active sellers are narrowed
+    rule by rule (region, product line, language, SLA lapsed on this lead, absence,
+    capacity) and the first rule that leaves nobody is the reason. Only asked when the
+    lead is queued, so the assignment path pays nothing for it."""
+    region, wanted, language = lead.keys
+    left = [s for s in sellers if s.organisation_id == lead.organisation_id and s.active]
+    words = _lead_words(lead)
+    if not left:
+        return NoSeller(QueueReason.NO_ACTIVE_SELLER, "the organisation has no active seller")
+    steps: list[tuple[QueueReason, Callable[[Seller], bool], str]] = [
+        (
+            QueueReason.NO_SELLER_FOR_REGION,
+            lambda s: not s.coverage[0] or region in s.coverage[0],
+            f"no active seller covers the region ({words})",
+        ),
+        (
+            QueueReason.NO_SELLER_FOR_PRODUCT,
+            lambda s: not s.coverage[1] or not lead.products or bool(s.coverage[1] & wanted),
+            f"no active seller in the region covers the product line ({words})",
+        ),
+        (
+            QueueReason.NO_SELLER_FOR_LANGUAGE,
+            lambda s: not s.coverage[2] or language in s.coverage[2],
+            f"no active seller for the region and product speaks the language ({words})",
+        ),
+    ]
+    for reason, keep, detail in steps:
+        left = [s for s in left if keep(s)]
+        if not left:
+            return NoSeller(reason, detail)
+    covering = len(left)
+    skip = set(exclude)
+    left = [s for s in left if s.seller_id not in skip]
+    if not left:
+        return NoSeller(
+            QueueReason.ALL_SLA_EXPIRED,
+            f"each of the {covering} seller(s) who cover the lead let its SLA lapse",
+        )
+    present = [s for s in left if not s.is_absent(now)]
+    if not present:
+        return NoSeller(
+            QueueReason.ALL_ABSENT, f"all {len(left)} seller(s) who cover the lead are absent"
+        )
+    absent = len(left) - len(present)
+    return NoSeller(
+        QueueReason.ALL_AT_CAPACITY,
+        f"all {len(present)} present seller(s) who cover the lead are at capacity"
+        + (f" ({absent} more absent)" if absent else ""),
+    )
+
+
+def route(
+    sellers: Sequence[Seller], lead: LeadProfile, now: datetime, exclude: Iterable[str] = ()
+) -> Seller | NoSeller:
+    """The seller who gets the lead, or why nobody can."""
+    exclude = tuple(exclude)
+    chosen = choose_seller(sellers, lead, now, exclude)
+    return chosen if chosen is not None else why_queued(sellers, lead, now, exclude)
 
 
 class Rotation:

@@ -1,7 +1,8 @@
 """D2 and D4: lead quality per source, from the same facts both sides can see.
 
 Per source system, partner, list/campaign and booker: leads received, rejected at the
-gate (by criterion), malformed, linked as duplicates, assigned, accepted, returned (by
+gate (by criterion), malformed, linked as duplicates, queued for want of a seller (by
+the last reason), assigned, accepted, returned (by
 reason), later closed or lost, the rates between them and the time sellers took to give
 a verdict. A lead linked to another source's lead for the same prospect is credited with
 what happens to that lead (both sources found the prospect).
@@ -38,6 +39,7 @@ class LeadFacts:
     lost: bool = False
     reminders: int = 0
     reassignments: int = 0
+    queue_reason: str | None = None  # why it last waited for a seller (None: never)
 
 
 @dataclass
@@ -49,6 +51,8 @@ class SourceQuality:
     rejected_by_criterion: Counter[str] = field(default_factory=Counter)
     malformed: int = 0
     linked_as_duplicate: int = 0
+    queued: int = 0  # waited for a seller at least once (LeadQueued)
+    queued_by_reason: Counter[str] = field(default_factory=Counter)
     assigned: int = 0
     accepted: int = 0
     returned: int = 0
@@ -67,6 +71,9 @@ class SourceQuality:
             self.malformed += int(f.malformed)
         if f.linked_to:
             self.linked_as_duplicate += 1
+        if f.queue_reason:
+            self.queued += 1
+            self.queued_by_reason[f.queue_reason] += 1
         if f.assigned_at is not None:
             self.assigned += 1
         if f.verdict == "accept":
@@ -93,6 +100,8 @@ class SourceQuality:
             "rejected_by_criterion": dict(sorted(self.rejected_by_criterion.items())),
             "malformed": self.malformed,
             "linked_as_duplicate": self.linked_as_duplicate,
+            "queued": self.queued,
+            "queued_by_reason": dict(sorted(self.queued_by_reason.items())),
             "assigned": self.assigned,
             "accepted": self.accepted,
             "returned": self.returned,

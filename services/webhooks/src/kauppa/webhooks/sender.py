@@ -126,7 +126,9 @@ class WebhookSender:
         self.resolver = resolver
         self.owner = f"sender-{uuid.uuid4().hex[:12]}"
         s = settings
-        self.lease = timedelta(seconds=s.request_timeout_seconds * 3 + 5)
+        self.lease = timedelta(
+            seconds=s.claim_lease_seconds or max(s.request_timeout_seconds * 3 + 5, 1.0)
+        )
         self.base = timedelta(seconds=s.retry_base_seconds)
         self.cap = timedelta(seconds=s.retry_max_seconds)
         self.retry_after_cap = timedelta(seconds=s.retry_after_max_seconds)

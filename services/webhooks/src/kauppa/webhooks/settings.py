@@ -20,6 +20,9 @@ class WebhooksSettings(ServiceSettings):
     per_subscription_in_flight: int = Field(8, ge=1)
     max_in_flight: int = Field(256, ge=1)
     poll_seconds: float = Field(0.2, gt=0)
+    # How long a claimed delivery is held; after a crash it is sent again (same
+    # webhook-id) once this ends. Default: three request timeouts plus 5 s.
+    claim_lease_seconds: float | None = Field(None, gt=0)
     # Backoff with jitter: base, doubling, at most max; Retry-After honoured up to its cap.
     retry_base_seconds: float = Field(5.0, gt=0)
     retry_max_seconds: float = Field(3600.0, gt=0)

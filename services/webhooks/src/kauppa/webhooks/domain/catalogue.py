@@ -62,6 +62,7 @@ def facts_of(event: Event, known_source: tuple[str, str | None] | None = None) -
         for s in (
             getattr(event, "seller_id", None),
             getattr(event, "to_seller_id", None),
+            getattr(getattr(event, "seller", None), "seller_id", None),  # a deal's SellerCard
         )
         if isinstance(s, str)
     }

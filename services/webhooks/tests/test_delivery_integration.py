@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from kauppa.dashboard.domain.health import service_health, webhook_subscriptions
 from kauppa.servicekit.testing import eventually
 from standardwebhooks.webhooks import Webhook
 
@@ -212,6 +213,13 @@ async def test_a_subscription_failing_too_long_is_disabled_and_ops_redeliver(
         assert [f["subscription_id"] for f in stats["failing"]] == [sid]
         assert stats["subscriptions"][0]["backlog"] == 3
         assert stats["subscriptions"][0]["oldest_undelivered_age_seconds"] > 0
+        # The dashboard's health panel reads the same from the service's metrics.
+        metrics = (await client.get("/metrics")).text
+        row = next(r for r in webhook_subscriptions(metrics) if r["subscription_id"] == sid)
+        assert row["failing"] is True and row["state"] == "disabled" and row["backlog"] == 3
+        assert service_health(
+            "webhooks", "u", ready_status=200, ready_body={}, metrics_text=metrics
+        ).webhooks
         receiver.scripts["/down"] = []  # it recovers
         attempts = len(receiver.requests)
         await asyncio.sleep(0.5)

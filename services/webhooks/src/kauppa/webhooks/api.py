@@ -26,6 +26,7 @@ from kauppa.webhooks.domain import signing
 from kauppa.webhooks.domain.catalogue import DELIVERABLE_BY_NAME
 from kauppa.webhooks.domain.targets import TargetRefused, check_addresses, check_url
 from kauppa.webhooks.settings import WebhooksSettings
+from kauppa.webhooks.stats import subscription_stats
 from kauppa.webhooks.storage import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
 from pydantic import BaseModel, Field, field_validator
 
@@ -371,45 +372,5 @@ async def stats(request: Request, principal: Ops) -> Document:
     """Per subscription: state, backlog and the oldest undelivered delivery's age; the
     failing ones (for the dashboard)."""
     runtime = runtime_of(request)
-    db, now = runtime.db, runtime.clock.now()
-    subs = await db[SUBSCRIPTIONS].find(tenant_filter(principal)).to_list()
-    backlog = {
-        row["_id"]: row
-        async for row in await db[DELIVERIES].aggregate(
-            [
-                {"$match": {"open": True, "subscription_id": {"$in": [s["_id"] for s in subs]}}},
-                {
-                    "$group": {
-                        "_id": "$subscription_id",
-                        "backlog": {"$sum": 1},
-                        "oldest": {"$min": "$created_at"},
-                    }
-                },
-            ]
-        )
-    }
-    rows = []
-    for s in subs:
-        b = backlog.get(s["_id"], {})
-        oldest = b.get("oldest")
-        age = (
-            runtime.clock.real_seconds(now - oldest.replace(tzinfo=oldest.tzinfo or UTC))
-            if oldest
-            else None
-        )
-        rows.append(
-            {
-                "subscription_id": s["_id"],
-                "organisation_id": s["organisation_id"],
-                "url": s["url"],
-                "state": s["state"],
-                "filters": s.get("filters"),
-                "backlog": b.get("backlog", 0),
-                "oldest_undelivered_age_seconds": round(age, 1) if age is not None else None,
-                "failing_since": s.get("failing_since"),
-                "last_error": s.get("last_error"),
-                "last_success_at": s.get("last_success_at"),
-            }
-        )
-    failing = [r for r in rows if r["state"] == "disabled" or r["failing_since"] is not None]
-    return {"subscriptions": rows, "failing": failing}
+    rows = await subscription_stats(runtime.db, runtime.clock, tenant_filter(principal))
+    return {"subscriptions": rows, "failing": [r for r in rows if r["failing"]]}

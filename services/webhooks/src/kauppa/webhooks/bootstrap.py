@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import FastAPI
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.http import create_app
@@ -11,7 +13,9 @@ from kauppa.webhooks.api import router
 from kauppa.webhooks.handlers import build_handlers
 from kauppa.webhooks.sender import Resolver, SenderMetrics, WebhookSender, resolve
 from kauppa.webhooks.settings import WebhooksSettings
+from kauppa.webhooks.stats import subscription_stats
 from kauppa.webhooks.storage import indexes
+from prometheus_client import Gauge
 
 
 class WebhooksRuntime(ServiceRuntime):
@@ -43,6 +47,39 @@ class WebhooksRuntime(ServiceRuntime):
             SenderMetrics(self.name, self.metrics.registry),
             resolver,
         )
+
+        labels = ["service", "subscription_id", "organisation_id", "state"]
+        registry = self.metrics.registry
+        self.backlog = Gauge(
+            "kauppa_webhook_backlog",
+            "Undelivered deliveries per subscription",
+            labels,
+            registry=registry,
+        )
+        self.oldest = Gauge(
+            "kauppa_webhook_oldest_undelivered_seconds",
+            "Age of the oldest undelivered delivery per subscription",
+            labels,
+            registry=registry,
+        )
+        self.failing = Gauge(
+            "kauppa_webhook_subscription_failing",
+            "1 while a subscription fails (no success since a failure) or is disabled",
+            labels,
+            registry=registry,
+        )
+
+    async def refresh_gauges(self) -> None:
+        await super().refresh_gauges()
+        with contextlib.suppress(Exception):
+            rows = await subscription_stats(self.db, self.clock)
+            for gauge in (self.backlog, self.oldest, self.failing):
+                gauge.clear()
+            for r in rows:
+                labels = (self.name, r["subscription_id"], r["organisation_id"], r["state"])
+                self.backlog.labels(*labels).set(r["backlog"])
+                self.oldest.labels(*labels).set(r["oldest_undelivered_age_seconds"] or 0)
+                self.failing.labels(*labels).set(1 if r["failing"] else 0)
 
     async def start(self) -> None:
         await super().start()

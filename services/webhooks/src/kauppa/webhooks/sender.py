@@ -150,55 +150,78 @@ class WebhookSender:
             ]
         }
 
-    async def heads(self, sub_id: str, now: datetime, limit: int) -> list[Document]:
-        """The due heads of the subscription's keys, oldest first; keys this sender has
-        in flight are left out."""
-        busy = list(self.in_flight.get(sub_id, ()))
-        pipeline: list[Document] = [
-            {"$match": {"subscription_id": sub_id, "open": True}},
-            {"$sort": {"key": 1, "seq": 1}},
-            {
-                "$group": {
-                    "_id": "$key",
-                    "id": {"$first": "$_id"},
-                    "state": {"$first": "$state"},
-                    "next_attempt_at": {"$first": "$next_attempt_at"},
-                    "claim_until": {"$first": "$claim_until"},
-                    "seq": {"$first": "$seq"},
-                }
-            },
-            {"$match": {**self._claimable(now), "_id": {"$nin": busy}}},
-            {"$sort": {"seq": 1}},
-            {"$limit": limit},
-        ]
-        return await (await self.db[DELIVERIES].aggregate(pipeline)).to_list()
+    @staticmethod
+    def _followers(doc: Document) -> Document:
+        return {
+            "subscription_id": doc["subscription_id"],
+            "key": doc["key"],
+            "open": True,
+            "state": "pending",
+            "seq": {"$gt": doc["seq"]},
+        }
 
-    async def claim(self, delivery_id: str, now: datetime, token: str) -> Document | None:
-        before = await self.db[DELIVERIES].find_one_and_update(
-            {"_id": delivery_id, "open": True, **self._claimable(now)},
-            {
-                "$set": {
-                    "state": "delivering",
-                    "claimed_by": token,
-                    "claim_until": now + self.clock.span(self.lease),
-                    "last_attempt_at": now,
-                },
-                "$inc": {"attempts": 1},
-            },
-            return_document=ReturnDocument.BEFORE,
-        )
-        if before is None:
-            return None
-        if before["state"] == "delivering":
-            self.metrics.resumed.labels(self.metrics.service).inc()
-            log.warning(
-                "webhook_attempt_resumed",
-                delivery_id=delivery_id,
-                event_id=before["event_id"],
-                subscription_id=before["subscription_id"],
+    async def heads(self, sub_id: str, now: datetime, limit: int) -> list[str]:
+        """Up to ``limit`` due heads of the subscription's keys, oldest first; keys this
+        sender has in flight are left out. Due candidates are read in ``seq`` order
+        (a key's head comes before its followers), then each kept only if no older
+        undelivered delivery of its key exists."""
+        busy = self.in_flight.get(sub_id, set())
+        deliveries = self.db[DELIVERIES]
+        candidates = await (
+            deliveries.find(
+                {"subscription_id": sub_id, "open": True, **self._claimable(now)},
+                {"key": 1, "seq": 1},
             )
-        before["attempts"] = int(before.get("attempts", 0)) + 1
-        return before
+            .sort("seq", 1)
+            .limit(limit * 4)
+            .to_list()
+        )
+        candidates = [c for c in candidates if c["key"] not in busy]
+        if not candidates:
+            return []
+        keys = list({c["key"] for c in candidates})
+        oldest: dict[str, int] = {}
+        async for row in await deliveries.aggregate(
+            [
+                {"$match": {"subscription_id": sub_id, "open": True, "key": {"$in": keys}}},
+                {"$group": {"_id": "$key", "seq": {"$min": "$seq"}}},
+            ]
+        ):
+            oldest[row["_id"]] = row["seq"]
+        heads = [c["_id"] for c in candidates if oldest.get(c["key"]) == c["seq"]]
+        return heads[:limit]
+
+    async def claim(self, ids: list[str], now: datetime) -> tuple[str, list[Document]]:
+        """Claim the deliveries under one lease token; those another sender took are
+        left out. A delivery found ``delivering`` with its lease over is resumed."""
+        token = f"{self.owner}-{uuid.uuid4().hex[:8]}"
+        was_delivering = {"$eq": ["$state", "delivering"]}
+        await self.db[DELIVERIES].update_many(
+            {"_id": {"$in": ids}, "open": True, **self._claimable(now)},
+            [
+                {
+                    "$set": {
+                        "state": "delivering",
+                        "claimed_by": token,
+                        "claim_until": now + self.clock.span(self.lease),
+                        "last_attempt_at": now,
+                        "attempts": {"$add": [{"$ifNull": ["$attempts", 0]}, 1]},
+                        "resumed": was_delivering,
+                    }
+                }
+            ],
+        )
+        won = await self.db[DELIVERIES].find({"claimed_by": token}).sort("seq", 1).to_list()
+        for doc in won:
+            if doc.get("resumed"):
+                self.metrics.resumed.labels(self.metrics.service).inc()
+                log.warning(
+                    "webhook_attempt_resumed",
+                    delivery_id=doc["_id"],
+                    event_id=doc["event_id"],
+                    subscription_id=doc["subscription_id"],
+                )
+        return token, won
 
     # ------------------------------------------------------------------ 2. post
     async def check_target(self, url: str) -> None:
@@ -285,8 +308,13 @@ class WebhookSender:
                         "last_error": None,
                         "expires_at": now + timedelta(days=s.retention_days),
                     },
-                    "$unset": {"open": "", "claimed_by": "", "claim_until": ""},
+                    "$unset": {"open": "", "claimed_by": "", "claim_until": "", "resumed": ""},
                 },
+            )
+            # The key's followers held back behind this one may go now.
+            await self.db[DELIVERIES].update_many(
+                {**self._followers(doc), "held": True},
+                {"$set": {"next_attempt_at": now}, "$unset": {"held": ""}},
             )
             await self.db[SUBSCRIPTIONS].update_one(
                 {"_id": doc["subscription_id"]},
@@ -299,17 +327,24 @@ class WebhookSender:
             log.info("webhook_delivered", **log_fields)
             return
         wait = next_try(out, doc["attempts"], self.base, self.cap, self.retry_after_cap)
+        retry_at = now + self.clock.span(wait)
         await self.db[DELIVERIES].update_one(
             {"_id": doc["_id"], "claimed_by": token},
             {
                 "$set": {
                     "state": "pending",
-                    "next_attempt_at": now + self.clock.span(wait),
+                    "next_attempt_at": retry_at,
                     "last_status": out.status,
                     "last_error": out.error,
                 },
                 "$unset": {"claimed_by": "", "claim_until": ""},
             },
+        )
+        # The key's followers cannot go before it: keep them out of the due candidates
+        # (they would crowd out other keys' heads) until it is delivered.
+        await self.db[DELIVERIES].update_many(
+            {**self._followers(doc), "next_attempt_at": {"$lt": retry_at}},
+            {"$set": {"next_attempt_at": retry_at, "held": True}},
         )
         after = await self.db[SUBSCRIPTIONS].find_one_and_update(
             {"_id": doc["subscription_id"]},
@@ -379,11 +414,11 @@ class WebhookSender:
             )
             if room <= 0:
                 continue
-            for head in await self.heads(sub_id, now, room):
-                token = f"{self.owner}-{uuid.uuid4().hex[:8]}"
-                doc = await self.claim(head["id"], now, token)
-                if doc is None:
-                    continue  # another sender took it
+            ids = await self.heads(sub_id, now, room)
+            if not ids:
+                continue
+            token, docs = await self.claim(ids, now)
+            for doc in docs:
                 self.in_flight[sub_id].add(doc["key"])
                 task = asyncio.create_task(self.deliver(sub, doc, token))
                 self.tasks.add(task)

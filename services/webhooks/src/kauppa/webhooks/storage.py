@@ -43,6 +43,12 @@ def indexes(retention_days: int) -> tuple[Indexes, ...]:
                     [("subscription_id", ASCENDING), ("created_at", ASCENDING)],
                     name="by_subscription",
                 ),
+                # Due candidates in order.
+                IndexModel(
+                    [("subscription_id", ASCENDING), ("seq", ASCENDING)],
+                    name="open_by_seq",
+                    partialFilterExpression={"open": True},
+                ),
                 IndexModel([("claimed_by", ASCENDING)], name="claim", sparse=True),
                 # Delivered ones leave after the retention (``expires_at`` set then).
                 IndexModel([("expires_at", ASCENDING)], name="delivered_ttl", expireAfterSeconds=0),

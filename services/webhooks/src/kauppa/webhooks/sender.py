@@ -134,6 +134,7 @@ class WebhookSender:
         self.retry_after_cap = timedelta(seconds=s.retry_after_max_seconds)
         self.disable_after = timedelta(hours=s.disable_after_hours)
         self.in_flight: dict[str, set[str]] = defaultdict(set)
+        self.success_noted: dict[str, float] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self.client: httpx.AsyncClient | None = None
@@ -311,15 +312,21 @@ class WebhookSender:
                     "$unset": {"open": "", "claimed_by": "", "claim_until": "", "resumed": ""},
                 },
             )
-            # The key's followers held back behind this one may go now.
-            await self.db[DELIVERIES].update_many(
-                {**self._followers(doc), "held": True},
-                {"$set": {"next_attempt_at": now}, "$unset": {"held": ""}},
-            )
-            await self.db[SUBSCRIPTIONS].update_one(
-                {"_id": doc["subscription_id"]},
-                {"$set": {"last_success_at": now}, "$unset": {"failing_since": ""}},
-            )
+            if doc["attempts"] > 1 or doc.get("resumed"):
+                # The key's followers held back behind this one may go now.
+                await self.db[DELIVERIES].update_many(
+                    {**self._followers(doc), "held": True},
+                    {"$set": {"next_attempt_at": now}, "$unset": {"held": ""}},
+                )
+            sub_id = doc["subscription_id"]
+            last = self.success_noted.get(sub_id)
+            if sub.get("failing_since") or last is None or time.monotonic() - last > 1.0:
+                # A success ends a failing streak; otherwise noted at most once a second.
+                self.success_noted[sub_id] = time.monotonic()
+                await self.db[SUBSCRIPTIONS].update_one(
+                    {"_id": sub_id},
+                    {"$set": {"last_success_at": now}, "$unset": {"failing_since": ""}},
+                )
             event_time = _aware(doc["event_time"])
             self.metrics.delivered_after.labels(service).observe(
                 max(self.clock.real_seconds(now - event_time), 0.0)
@@ -359,6 +366,7 @@ class WebhookSender:
             ],
             return_document=ReturnDocument.AFTER,
         )
+        self.success_noted.pop(doc["subscription_id"], None)
         log.warning(
             "webhook_attempt_failed", retry_in_s=round(wait.total_seconds(), 2), **log_fields
         )
@@ -463,6 +471,8 @@ class WebhookSender:
                     sleep_for = 1.0
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=max(sleep_for, 0.005))
+                # Let a few more deliveries finish: one round claims for all of them.
+                await asyncio.sleep(0.005)
         finally:
             if self.tasks:
                 _done, pending = await asyncio.wait(self.tasks, timeout=s.request_timeout_seconds)

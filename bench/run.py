@@ -40,6 +40,7 @@ MODULES = (
     "kauppa.closing.bench",
     "kauppa.confirmation.bench",
     "kauppa.followup.bench",
+    "kauppa.webhooks.bench",
     "kauppa.dashboard.bench",
 )
 

@@ -89,6 +89,7 @@ SERVICES: tuple[Service, ...] = (
                     "closing": "http://closing:8102",
                     "confirmation": "http://confirmation:8103",
                     "followup": "http://followup:8104",
+                    "webhooks": "http://webhooks:8105",
                 },
                 separators=(",", ":"),
             ),
@@ -115,6 +116,7 @@ SERVICES: tuple[Service, ...] = (
         "Feedback calls, next contacts, campaigns",
         memory_limit="768Mi",
     ),
+    Service("webhooks", 8105, "Verdicts, assignments and reminders pushed over HTTP (signed)"),
 )
 
 

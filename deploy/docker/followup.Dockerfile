@@ -28,6 +28,7 @@ COPY services/confirmation/pyproject.toml services/confirmation/
 COPY services/dashboard/pyproject.toml services/dashboard/
 COPY services/followup/pyproject.toml services/followup/
 COPY services/handoff/pyproject.toml services/handoff/
+COPY services/webhooks/pyproject.toml services/webhooks/
 COPY cli/pyproject.toml cli/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package kauppa-followup

@@ -30,6 +30,7 @@ create kauppa.dlq.handoff 3 7776000000  # Dead letters
 create kauppa.dlq.closing 3 7776000000  # Dead letters
 create kauppa.dlq.confirmation 3 7776000000  # Dead letters
 create kauppa.dlq.followup 3 7776000000  # Dead letters
+create kauppa.dlq.webhooks 3 7776000000  # Dead letters
 create kauppa.dlq.dashboard 3 7776000000  # Dead letters
 
 $TOPICS --list

@@ -44,6 +44,7 @@ SERVICES = (
     ServiceSpec("closing", 8102, "kauppa.closing"),
     ServiceSpec("confirmation", 8103, "kauppa.confirmation"),
     ServiceSpec("followup", 8104, "kauppa.followup"),
+    ServiceSpec("webhooks", 8105, "kauppa.webhooks"),
     ServiceSpec("dashboard", 8100, "kauppa.dashboard"),
 )
 SMTP_PORT, MAIL_UI_PORT = 1025, 8025

@@ -61,7 +61,15 @@ ALL_TOPICS: tuple[Topic, ...] = (
     PRIVACY,
 )
 
-SERVICES: tuple[str, ...] = ("handoff", "closing", "confirmation", "followup", "dashboard", "bench")
+SERVICES: tuple[str, ...] = (
+    "handoff",
+    "closing",
+    "confirmation",
+    "followup",
+    "webhooks",
+    "dashboard",
+    "bench",
+)
 
 
 def dead_letter_topic(service: str) -> Topic:

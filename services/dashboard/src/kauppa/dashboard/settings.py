@@ -11,6 +11,7 @@ DEFAULT_SERVICE_URLS = {
     "closing": "http://127.0.0.1:8102",
     "confirmation": "http://127.0.0.1:8103",
     "followup": "http://127.0.0.1:8104",
+    "webhooks": "http://127.0.0.1:8105",
 }
 
 

@@ -21,6 +21,8 @@ class ServiceHealth:
     timers_due: int | None = None
     events_in: int | None = None
     error: str | None = None
+    # A webhooks service's subscriptions: backlog, oldest undelivered age, failing.
+    webhooks: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -42,6 +44,7 @@ class ServiceHealth:
             "timers_due": self.timers_due,
             "events_in": self.events_in,
             "error": self.error,
+            "webhooks": self.webhooks,
         }
 
 
@@ -70,6 +73,34 @@ def metric_totals(text: str) -> dict[str, int]:
     return {k: round(v) for k, v in totals.items()}
 
 
+WEBHOOK_GAUGES = {
+    "kauppa_webhook_backlog": "backlog",
+    "kauppa_webhook_oldest_undelivered_seconds": "oldest_undelivered_seconds",
+    "kauppa_webhook_subscription_failing": "failing",
+}
+
+
+def webhook_subscriptions(text: str) -> list[dict[str, object]]:
+    """Per subscription, from the webhooks service's gauges; failing ones first."""
+    rows: dict[str, dict[str, object]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = WEBHOOK_GAUGES.get(sample.name)
+            sub = sample.labels.get("subscription_id")
+            if key is None or not sub:
+                continue
+            row = rows.setdefault(
+                sub,
+                {
+                    "subscription_id": sub,
+                    "organisation_id": sample.labels.get("organisation_id"),
+                    "state": sample.labels.get("state"),
+                },
+            )
+            row[key] = bool(sample.value) if key == "failing" else round(sample.value, 1)
+    return sorted(rows.values(), key=lambda r: (not r.get("failing"), str(r["subscription_id"])))
+
+
 def service_health(
     service: str,
     url: str,
@@ -86,8 +117,11 @@ def service_health(
         return ServiceHealth(service, url, reachable=False, ready=False, error=error)
     raw_checks = ready_body.get("checks") if isinstance(ready_body, dict) else None
     checks = {str(k): str(v) for k, v in raw_checks.items()} if isinstance(raw_checks, dict) else {}
+    webhooks: list[dict[str, object]] = []
     try:
         totals = metric_totals(metrics_text) if metrics_text else {}
+        if metrics_text and "kauppa_webhook_backlog" in metrics_text:
+            webhooks = webhook_subscriptions(metrics_text)
     except ValueError as exc:
         totals, error = {}, f"bad metrics: {exc}"[:200]
     return ServiceHealth(
@@ -102,4 +136,5 @@ def service_health(
         timers_due=totals.get("timers_due"),
         events_in=totals.get("events_in"),
         error=error,
+        webhooks=webhooks,
     )

@@ -353,6 +353,23 @@ function renderHealth(h) {
       el("td", { testid: `${id}-events-in` }, fmtNum(s.events_in)),
       el("td", {}, el("button", { class: "link", testid: `${id}-dlq`, onclick: () => openDeadLetters(s.service) }, "dead letters")));
   }));
+  renderWebhooks(h.services.flatMap((s) => s.webhooks || []));
+}
+
+function renderWebhooks(subs) {
+  $("webhooks-block").hidden = subs.length === 0;
+  const failing = subs.filter((w) => w.failing).length;
+  setText("webhooks-summary", `${subs.length} subscriptions · ${failing} failing`);
+  $("webhooks-summary").classList.toggle("warn", failing > 0);
+  document.querySelector("#webhooks-table tbody").replaceChildren(...subs.map((w) => {
+    const id = `webhook-${slug(w.subscription_id)}`;
+    return el("tr", { testid: id, class: w.failing ? "warn" : "" },
+      el("td", {}, w.subscription_id),
+      el("td", {}, w.organisation_id || ""),
+      el("td", { testid: `${id}-state` }, w.failing && w.state === "active" ? "failing" : w.state),
+      el("td", { testid: `${id}-backlog` }, fmtNum(w.backlog)),
+      el("td", { testid: `${id}-oldest` }, w.backlog ? `${fmtNum(Math.round(w.oldest_undelivered_seconds))} s` : "–"));
+  }));
 }
 
 // ----------------------------------------------------------------- dead letters

@@ -1,0 +1,1 @@
+"""Kauppa webhooks service."""

@@ -1,0 +1,376 @@
+"""HTTP API (ops/admin): subscriptions, their secrets, deliveries and redelivery.
+
+Tenant scope: a token bound to an organisation (its ``org`` claim) sees and changes only
+its own organisation's subscriptions (another's are 404); a platform token acts in any.
+The signing secret is shown once, when created or rotated."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from kauppa.servicekit.auth import (
+    Principal,
+    organisation_in_scope,
+    require,
+    tenant_filter,
+    visible_to,
+)
+from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.unit_of_work import UnitOfWork
+from kauppa.webhooks.domain import signing
+from kauppa.webhooks.domain.catalogue import DELIVERABLE_BY_NAME
+from kauppa.webhooks.domain.targets import TargetRefused, check_addresses, check_url
+from kauppa.webhooks.settings import WebhooksSettings
+from kauppa.webhooks.stats import subscription_stats
+from kauppa.webhooks.storage import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
+from pydantic import BaseModel, Field, field_validator
+
+router = APIRouter(tags=["webhooks"])
+Ops = Annotated[Principal, Depends(require("ops"))]
+Document = dict[str, Any]
+
+_SUB_FIELDS = (
+    "organisation_id",
+    "url",
+    "description",
+    "event_types",
+    "filters",
+    "state",
+    "created_at",
+    "created_by",
+    "failing_since",
+    "last_success_at",
+    "last_failure_at",
+    "last_error",
+    "disabled_at",
+    "disabled_reason",
+)
+_DELIVERY_FIELDS = (
+    "subscription_id",
+    "event_id",
+    "event_type",
+    "key",
+    "state",
+    "attempts",
+    "created_at",
+    "event_time",
+    "next_attempt_at",
+    "last_attempt_at",
+    "delivered_at",
+    "last_status",
+    "last_error",
+    "redelivered_at",
+)
+
+
+def sub_view(doc: Document) -> Document:
+    out = {"subscription_id": doc["_id"], **{k: doc.get(k) for k in _SUB_FIELDS}}
+    out["secrets"] = [
+        {"created_at": s.get("created_at"), "expires_at": s.get("expires_at")}
+        for s in doc.get("secrets", [])
+    ]
+    return out
+
+
+def delivery_view(doc: Document) -> Document:
+    return {"delivery_id": doc["_id"], **{k: doc.get(k) for k in _DELIVERY_FIELDS if k in doc}}
+
+
+class Filters(BaseModel):
+    source_system: str | None = Field(None, min_length=1, description="LeadSource.system")
+    partner: str | None = Field(None, min_length=1, description="LeadSource.partner")
+    seller_id: str | None = Field(None, min_length=1)
+
+
+class SubscriptionBody(BaseModel):
+    organisation_id: str | None = None
+    url: str = Field(min_length=1, max_length=2000)
+    event_types: list[str] = Field(min_length=1, description="Event type names, e.g. LeadAssigned")
+    filters: Filters = Field(default_factory=Filters)
+    description: str | None = Field(None, max_length=500)
+    active: bool = True
+
+    @field_validator("event_types")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(DELIVERABLE_BY_NAME))
+        if unknown:
+            raise ValueError(
+                f"not deliverable: {', '.join(unknown)}; one of {', '.join(DELIVERABLE_BY_NAME)}"
+            )
+        return sorted(set(value))
+
+
+async def check_target(settings: WebhooksSettings, url: str) -> None:
+    """Refuse a URL that may not be a target (422), resolving its host in the
+    production profile (the sender checks again before every attempt)."""
+    from kauppa.webhooks.sender import resolve
+
+    try:
+        host = check_url(url, local=settings.local)
+        if not settings.local:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            try:
+                addresses = await resolve(host, port)
+            except OSError as exc:
+                raise TargetRefused(f"{host} does not resolve: {exc}") from exc
+            check_addresses(host, addresses, local=False)
+    except (TargetRefused, ValueError) as exc:
+        raise HTTPException(422, f"url refused: {exc}") from exc
+
+
+def _settings(request: Request) -> WebhooksSettings:
+    settings = runtime_of(request).settings
+    assert isinstance(settings, WebhooksSettings)
+    return settings
+
+
+def _wake(request: Request) -> None:
+    sender = getattr(runtime_of(request), "sender", None)
+    if sender is not None:
+        sender.wake()
+
+
+async def _load(uow: UnitOfWork, principal: Principal, sub_id: str) -> Document:
+    doc = await uow.db[SUBSCRIPTIONS].find_one({"_id": sub_id}, session=uow.session)
+    if doc is None:
+        raise HTTPException(404, "no such subscription")
+    visible_to(principal, doc["organisation_id"], "subscription")
+    return doc
+
+
+@router.get("/event-types")
+async def event_types(principal: Ops) -> list[Document]:
+    """What a subscription may ask for."""
+    return [
+        {"event_type": name, "cloudevents_type": cls.ce_type(), "meaning": cls.meaning}
+        for name, cls in DELIVERABLE_BY_NAME.items()
+    ]
+
+
+@router.post("/subscriptions", status_code=201)
+async def create_subscription(
+    body: SubscriptionBody, request: Request, principal: Ops
+) -> JSONResponse:
+    """Register a receiver. The answer holds the signing secret: it is shown only now."""
+    organisation_id = organisation_in_scope(principal, body.organisation_id)
+    await check_target(_settings(request), body.url)
+
+    async def work(uow: UnitOfWork) -> Document:
+        secret = signing.new_secret()
+        doc: Document = {
+            "_id": f"whsub_{uuid.uuid4().hex[:20]}",
+            "organisation_id": organisation_id,
+            "url": body.url,
+            "description": body.description,
+            "event_types": body.event_types,
+            "filters": body.filters.model_dump(),
+            "state": "active" if body.active else "paused",
+            "secrets": [{"secret": secret, "created_at": uow.now, "expires_at": None}],
+            "created_at": uow.now,
+            "created_by": principal.subject,
+        }
+        await uow.db[SUBSCRIPTIONS].insert_one(doc, session=uow.session)
+        return {**sub_view(doc), "secret": secret, "_status": 201}
+
+    return await idempotent_command(request, principal, work)
+
+
+@router.get("/subscriptions")
+async def list_subscriptions(request: Request, principal: Ops) -> list[Document]:
+    db = runtime_of(request).db
+    docs = await db[SUBSCRIPTIONS].find(tenant_filter(principal)).sort("created_at", 1).to_list()
+    return [sub_view(d) for d in docs]
+
+
+@router.get("/subscriptions/{sub_id}")
+async def get_subscription(sub_id: str, request: Request, principal: Ops) -> Document:
+    doc = await runtime_of(request).db[SUBSCRIPTIONS].find_one({"_id": sub_id})
+    if doc is None:
+        raise HTTPException(404, "no such subscription")
+    visible_to(principal, doc["organisation_id"], "subscription")
+    return sub_view(doc)
+
+
+class RotateBody(BaseModel):
+    overlap_hours: float | None = Field(None, ge=0, le=24 * 30)
+
+
+@router.post("/subscriptions/{sub_id}/rotate-secret")
+async def rotate_secret(
+    sub_id: str, request: Request, principal: Ops, body: RotateBody | None = None
+) -> JSONResponse:
+    """A new secret (shown once). The old ones keep signing beside it for the overlap
+    (default ``WEBHOOKS_ROTATION_OVERLAP_HOURS``): each request carries one ``v1,``
+    signature per secret, so the receiver can switch at its own pace."""
+    hours = (body.overlap_hours if body else None) or _settings(request).rotation_overlap_hours
+
+    async def work(uow: UnitOfWork) -> Document:
+        doc = await _load(uow, principal, sub_id)
+        until = uow.now + timedelta(hours=hours)
+        kept = []
+        for s in doc.get("secrets", []):
+            expires = s.get("expires_at")
+            if expires is not None and expires.replace(tzinfo=expires.tzinfo or UTC) <= uow.now:
+                continue  # already out of its overlap
+            kept.append({**s, "expires_at": min(expires, until) if expires else until})
+        secret = signing.new_secret()
+        kept.append({"secret": secret, "created_at": uow.now, "expires_at": None})
+        await uow.db[SUBSCRIPTIONS].update_one(
+            {"_id": sub_id}, {"$set": {"secrets": kept}}, session=uow.session
+        )
+        return {**sub_view({**doc, "secrets": kept}), "secret": secret}
+
+    return await idempotent_command(request, principal, work)
+
+
+async def _set_state(
+    request: Request, principal: Principal, sub_id: str, state: str
+) -> JSONResponse:
+    async def work(uow: UnitOfWork) -> Document:
+        doc = await _load(uow, principal, sub_id)
+        change: Document = {"state": state}
+        unset: Document = {}
+        if state == "active":
+            unset = {"failing_since": "", "disabled_at": "", "disabled_reason": ""}
+            # What waited (paused, disabled, backing off) goes now.
+            await uow.db[DELIVERIES].update_many(
+                {"subscription_id": sub_id, "open": True, "state": "pending"},
+                {"$set": {"next_attempt_at": uow.now}},
+                session=uow.session,
+            )
+        update: Document = {"$set": change}
+        if unset:
+            update["$unset"] = unset
+        await uow.db[SUBSCRIPTIONS].update_one({"_id": sub_id}, update, session=uow.session)
+        return sub_view({**doc, **change, **dict.fromkeys(unset)})
+
+    response = await idempotent_command(request, principal, work)
+    _wake(request)
+    return response
+
+
+@router.post("/subscriptions/{sub_id}/pause")
+async def pause(sub_id: str, request: Request, principal: Ops) -> JSONResponse:
+    """Stop sending; deliveries keep collecting and go out once activated."""
+    return await _set_state(request, principal, sub_id, "paused")
+
+
+@router.post("/subscriptions/{sub_id}/activate")
+async def activate(sub_id: str, request: Request, principal: Ops) -> JSONResponse:
+    """Send again (also after the service disabled it); the backlog goes in order."""
+    return await _set_state(request, principal, sub_id, "active")
+
+
+@router.get("/subscriptions/{sub_id}/deliveries")
+async def deliveries(
+    sub_id: str,
+    request: Request,
+    principal: Ops,
+    state: str | None = None,
+    limit: int = 100,
+) -> list[Document]:
+    db = runtime_of(request).db
+    await get_subscription(sub_id, request, principal)
+    query: Document = {"subscription_id": sub_id}
+    if state:
+        query["state"] = state
+    docs = await (
+        db[DELIVERIES].find(query).sort("created_at", -1).limit(min(max(limit, 1), 1000)).to_list()
+    )
+    return [delivery_view(d) for d in docs]
+
+
+@router.get("/subscriptions/{sub_id}/deliveries/{delivery_id}")
+async def delivery(sub_id: str, delivery_id: str, request: Request, principal: Ops) -> Document:
+    """One delivery and every attempt at it (status, latency, error)."""
+    db = runtime_of(request).db
+    await get_subscription(sub_id, request, principal)
+    doc = await db[DELIVERIES].find_one({"_id": delivery_id, "subscription_id": sub_id})
+    if doc is None:
+        raise HTTPException(404, "no such delivery")
+    attempts = await db[ATTEMPTS].find({"delivery_id": delivery_id}).sort("at", 1).to_list()
+    return {
+        **delivery_view(doc),
+        "attempt_log": [
+            {k: a.get(k) for k in ("attempt", "at", "status", "latency_ms", "error", "result")}
+            for a in attempts
+        ],
+    }
+
+
+def _redeliver_update(now: datetime) -> Document:
+    return {
+        "$set": {"state": "pending", "open": True, "next_attempt_at": now, "redelivered_at": now},
+        "$unset": {"expires_at": "", "claimed_by": "", "claim_until": ""},
+    }
+
+
+@router.post("/subscriptions/{sub_id}/deliveries/{delivery_id}/redeliver")
+async def redeliver_one(
+    sub_id: str, delivery_id: str, request: Request, principal: Ops
+) -> JSONResponse:
+    """Send one delivery again (same webhook-id), delivered or not."""
+
+    async def work(uow: UnitOfWork) -> Document:
+        await _load(uow, principal, sub_id)
+        result = await uow.db[DELIVERIES].update_one(
+            {"_id": delivery_id, "subscription_id": sub_id, "state": {"$ne": "delivering"}},
+            _redeliver_update(uow.now),
+            session=uow.session,
+        )
+        if not result.matched_count:
+            raise HTTPException(404, "no such delivery, or it is being delivered now")
+        return {"delivery_id": delivery_id, "redelivering": 1}
+
+    response = await idempotent_command(request, principal, work)
+    _wake(request)
+    return response
+
+
+class RangeBody(BaseModel):
+    since: datetime
+    until: datetime
+    only_failed: bool = Field(False, description="Only deliveries that had a failed attempt")
+
+
+@router.post("/subscriptions/{sub_id}/redeliver")
+async def redeliver_range(
+    sub_id: str, body: RangeBody, request: Request, principal: Ops
+) -> JSONResponse:
+    """Send again every delivery of the subscription created in [since, until)."""
+    if body.since.tzinfo is None or body.until.tzinfo is None:
+        raise HTTPException(422, "since and until need a timezone")
+
+    async def work(uow: UnitOfWork) -> Document:
+        await _load(uow, principal, sub_id)
+        query: Document = {
+            "subscription_id": sub_id,
+            "created_at": {"$gte": body.since, "$lt": body.until},
+            "state": {"$ne": "delivering"},
+        }
+        if body.only_failed:
+            query["last_error"] = {"$ne": None}
+        result = await uow.db[DELIVERIES].update_many(
+            query, _redeliver_update(uow.now), session=uow.session
+        )
+        return {"subscription_id": sub_id, "redelivering": result.modified_count}
+
+    response = await idempotent_command(request, principal, work)
+    _wake(request)
+    return response
+
+
+@router.get("/stats")
+async def stats(request: Request, principal: Ops) -> Document:
+    """Per subscription: state, backlog and the oldest undelivered delivery's age; the
+    failing ones (for the dashboard)."""
+    runtime = runtime_of(request)
+    rows = await subscription_stats(runtime.db, runtime.clock, tenant_filter(principal))
+    return {"subscriptions": rows, "failing": [r for r in rows if r["failing"]]}

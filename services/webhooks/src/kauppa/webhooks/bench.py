@@ -1,0 +1,119 @@
+"""``make bench`` scenario: events in -> deliveries acknowledged by a local receiver.
+
+``webhooks: LeadAssigned -> delivered (local receiver)``: one active subscription of the
+inputs' organisation; each LeadAssigned (its own lead: its own key) becomes a delivery in
+the consumer's transaction, and the sender POSTs it, signed, to a receiver in its own
+process (``bench_receiver``), which answers 204 and acknowledges on a Kafka topic. The
+measured time ends when the acknowledgement is read, so it is an upper bound of "event
+to delivered" (it includes the receiver's own publish).
+"""
+
+from __future__ import annotations
+
+import atexit
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kauppa.contracts import Envelope, LeadAssigned, LeadSource, envelope, examples
+from kauppa.servicekit.benchmarking import Scenario
+from kauppa.servicekit.runtime import ServiceRuntime
+from kauppa.webhooks.bootstrap import build_runtime
+from kauppa.webhooks.domain.signing import new_secret
+from kauppa.webhooks.settings import WebhooksSettings
+from kauppa.webhooks.storage import SUBSCRIPTIONS
+
+ACK_TOPIC = "kauppa.bench.webhook-acks"
+ORG = "org-bench-webhooks"
+_receiver: dict[str, Any] = {}
+
+
+def receiver_port(bootstrap: str) -> int:
+    """Start (once) the receiver process; it creates the acknowledgement topic first."""
+    if "port" not in _receiver:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kauppa.webhooks.bench_receiver",
+                str(port),
+                bootstrap,
+                ACK_TOPIC,
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        atexit.register(proc.terminate)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        _receiver.update(port=port, proc=proc)
+    return int(_receiver["port"])
+
+
+def _runtime(overrides: dict[str, Any]) -> Any:
+    port = receiver_port(overrides["kafka"].bootstrap_servers)
+    settings = WebhooksSettings(**overrides, per_subscription_in_flight=64, poll_seconds=0.05)
+    runtime = build_runtime(settings)
+    runtime.bench_url = f"http://127.0.0.1:{port}/hook"  # type: ignore[attr-defined]
+    return runtime
+
+
+async def _subscribe(runtime: ServiceRuntime) -> None:
+    await runtime.db[SUBSCRIPTIONS].insert_one(
+        {
+            "_id": "whsub_bench",
+            "organisation_id": ORG,
+            "url": runtime.bench_url,  # type: ignore[attr-defined]
+            "event_types": ["LeadAssigned"],
+            "filters": {},
+            "state": "active",
+            "secrets": [{"secret": new_secret(), "expires_at": None}],
+            "created_at": datetime.now(UTC),
+        }
+    )
+
+
+def assigned(n: int) -> list[Envelope]:
+    now = datetime.now(UTC)
+    prospect, criteria = examples.prospect(), examples.criteria()
+    source = LeadSource(system="web-form")
+    return [
+        envelope(
+            LeadAssigned(
+                lead_id=f"lead-bench-{i}-{now.timestamp():.0f}",
+                organisation_id=ORG,
+                seller_id="seller-1",
+                source=source,
+                prospect=prospect,
+                criteria=criteria,
+                assigned_at=now,
+                respond_by=now + timedelta(hours=4),
+            ),
+            source="bench",
+        )
+        for i in range(n)
+    ]
+
+
+SCENARIOS = [
+    Scenario(
+        name="webhooks: LeadAssigned -> delivered (local receiver)",
+        build_runtime=_runtime,
+        make_inputs=assigned,
+        output_type="WebhookDelivered",
+        output_topic=ACK_TOPIC,
+        prepare=_subscribe,
+    ),
+]

@@ -1,0 +1,481 @@
+"""The sender: takes the head of each key of each active subscription and POSTs it,
+outside any transaction, signed per Standard Webhooks.
+
+One delivery, three steps:
+
+1. ``claim``: the head of a key (the oldest undelivered delivery of that key in that
+   subscription) becomes ``delivering`` under a lease; nothing after it in the key is
+   taken until it is delivered (per-key order, also across replicas).
+2. ``post``: resolve the host (refused targets outside the local profile), sign and
+   send with a timeout. No transaction is open.
+3. ``record``: the attempt is written (status, latency, error) and logged; the delivery
+   is ``delivered``, or ``pending`` again after a backoff with jitter (or the receiver's
+   ``Retry-After``). A subscription failing without a success for
+   ``disable_after_hours`` is disabled.
+
+A crash between 1 and 3 leaves the delivery ``delivering``; when its lease ends, a
+sender claims it again and sends it with the same ``webhook-id`` (the event id).
+
+Isolation: each subscription has at most ``per_subscription_in_flight`` deliveries in
+flight (one per key), each with its own task and timeout; the loop never waits for a
+receiver, so a slow or dead one holds up only its own deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.logging import get_logger
+from kauppa.servicekit.mongo import is_transient
+from kauppa.webhooks.domain import signing
+from kauppa.webhooks.domain.retries import (
+    AttemptOutcome,
+    next_try,
+    parse_retry_after,
+    should_disable,
+)
+from kauppa.webhooks.domain.targets import TargetRefused, check_addresses, check_url
+from kauppa.webhooks.settings import WebhooksSettings
+from kauppa.webhooks.storage import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+Document = dict[str, Any]
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+log = get_logger(__name__)
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address the host resolves to."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def signing_secrets(sub: Document, now: datetime) -> list[str]:
+    """The secrets that sign now: the current one and, during a rotation's overlap, the
+    previous ones not yet expired."""
+    return [
+        s["secret"]
+        for s in sub.get("secrets", [])
+        if s.get("expires_at") is None or _aware(s["expires_at"]) > now
+    ]
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+class SenderMetrics:
+    def __init__(self, service: str, registry: CollectorRegistry) -> None:
+        self.service = service
+        self.attempts = Counter(
+            "kauppa_webhook_attempts_total",
+            "Webhook delivery attempts by result (delivered, failed, refused)",
+            ["service", "result"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "kauppa_webhook_attempt_seconds",
+            "Time of one webhook HTTP attempt",
+            ["service"],
+            registry=registry,
+        )
+        self.delivered_after = Histogram(
+            "kauppa_webhook_event_to_delivered_seconds",
+            "From the event's time to the receiver's 2xx",
+            ["service"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600, 86400),
+            registry=registry,
+        )
+        self.disabled = Counter(
+            "kauppa_webhook_subscriptions_disabled_total",
+            "Subscriptions disabled after failing too long",
+            ["service"],
+            registry=registry,
+        )
+        self.resumed = Counter(
+            "kauppa_webhook_interrupted_attempts_total",
+            "Deliveries claimed again after a crash or a lost lease (sent again, same id)",
+            ["service"],
+            registry=registry,
+        )
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        clock: Clock,
+        settings: WebhooksSettings,
+        metrics: SenderMetrics,
+        resolver: Resolver = resolve,
+    ) -> None:
+        self.db, self.clock, self.settings, self.metrics = db, clock, settings, metrics
+        self.resolver = resolver
+        self.owner = f"sender-{uuid.uuid4().hex[:12]}"
+        s = settings
+        self.lease = timedelta(
+            seconds=s.claim_lease_seconds or max(s.request_timeout_seconds * 3 + 5, 1.0)
+        )
+        self.base = timedelta(seconds=s.retry_base_seconds)
+        self.cap = timedelta(seconds=s.retry_max_seconds)
+        self.retry_after_cap = timedelta(seconds=s.retry_after_max_seconds)
+        self.disable_after = timedelta(hours=s.disable_after_hours)
+        self.in_flight: dict[str, set[str]] = defaultdict(set)
+        self.success_noted: dict[str, float] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self.client: httpx.AsyncClient | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------------ 1. claim
+    def _claimable(self, now: datetime) -> Document:
+        return {
+            "$or": [
+                {"state": "pending", "next_attempt_at": {"$lte": now}},
+                {"state": "delivering", "claim_until": {"$lt": now}},
+            ]
+        }
+
+    @staticmethod
+    def _followers(doc: Document) -> Document:
+        return {
+            "subscription_id": doc["subscription_id"],
+            "key": doc["key"],
+            "open": True,
+            "state": "pending",
+            "seq": {"$gt": doc["seq"]},
+        }
+
+    async def heads(self, sub_id: str, now: datetime, limit: int) -> list[str]:
+        """Up to ``limit`` due heads of the subscription's keys, oldest first; keys this
+        sender has in flight are left out. Due candidates are read in ``seq`` order
+        (a key's head comes before its followers), then each kept only if no older
+        undelivered delivery of its key exists."""
+        busy = self.in_flight.get(sub_id, set())
+        deliveries = self.db[DELIVERIES]
+        candidates = await (
+            deliveries.find(
+                {"subscription_id": sub_id, "open": True, **self._claimable(now)},
+                {"key": 1, "seq": 1},
+            )
+            .sort("seq", 1)
+            .limit(limit * 4)
+            .to_list()
+        )
+        candidates = [c for c in candidates if c["key"] not in busy]
+        if not candidates:
+            return []
+        keys = list({c["key"] for c in candidates})
+        oldest: dict[str, int] = {}
+        async for row in await deliveries.aggregate(
+            [
+                {"$match": {"subscription_id": sub_id, "open": True, "key": {"$in": keys}}},
+                {"$group": {"_id": "$key", "seq": {"$min": "$seq"}}},
+            ]
+        ):
+            oldest[row["_id"]] = row["seq"]
+        heads = [c["_id"] for c in candidates if oldest.get(c["key"]) == c["seq"]]
+        return heads[:limit]
+
+    async def claim(self, ids: list[str], now: datetime) -> tuple[str, list[Document]]:
+        """Claim the deliveries under one lease token; those another sender took are
+        left out. A delivery found ``delivering`` with its lease over is resumed."""
+        token = f"{self.owner}-{uuid.uuid4().hex[:8]}"
+        was_delivering = {"$eq": ["$state", "delivering"]}
+        await self.db[DELIVERIES].update_many(
+            {"_id": {"$in": ids}, "open": True, **self._claimable(now)},
+            [
+                {
+                    "$set": {
+                        "state": "delivering",
+                        "claimed_by": token,
+                        "claim_until": now + self.clock.span(self.lease),
+                        "last_attempt_at": now,
+                        "attempts": {"$add": [{"$ifNull": ["$attempts", 0]}, 1]},
+                        "resumed": was_delivering,
+                    }
+                }
+            ],
+        )
+        won = await self.db[DELIVERIES].find({"claimed_by": token}).sort("seq", 1).to_list()
+        for doc in won:
+            if doc.get("resumed"):
+                self.metrics.resumed.labels(self.metrics.service).inc()
+                log.warning(
+                    "webhook_attempt_resumed",
+                    delivery_id=doc["_id"],
+                    event_id=doc["event_id"],
+                    subscription_id=doc["subscription_id"],
+                )
+        return token, won
+
+    # ------------------------------------------------------------------ 2. post
+    async def check_target(self, url: str) -> None:
+        local = self.settings.local
+        host = check_url(url, local=local)
+        if local:
+            return
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            addresses = await self.resolver(host, port)
+        except OSError as exc:
+            raise TargetRefused(f"{host} does not resolve: {exc}") from exc
+        check_addresses(host, addresses, local=local)
+
+    async def post(self, sub: Document, doc: Document) -> AttemptOutcome:
+        assert self.client is not None
+        body = doc["body"].encode()
+        started = time.perf_counter()
+
+        def elapsed() -> float:
+            return round((time.perf_counter() - started) * 1000, 2)
+
+        try:
+            await self.check_target(sub["url"])
+            # webhook-timestamp is the real time of this attempt: receivers check it
+            # against their own clocks (replay protection), whatever the business clock.
+            stamp = int(time.time())
+            secrets = signing_secrets(sub, self.clock.now())
+            headers = signing.headers(secrets, doc["event_id"], stamp, body)
+            response = await self.client.post(sub["url"], content=body, headers=headers)
+        except TargetRefused as exc:
+            return AttemptOutcome(None, elapsed(), f"refused: {exc}")
+        except httpx.TimeoutException as exc:
+            return AttemptOutcome(None, elapsed(), f"timeout: {type(exc).__name__}")
+        except httpx.HTTPError as exc:
+            return AttemptOutcome(None, elapsed(), f"{type(exc).__name__}: {exc}"[:300])
+        status = response.status_code
+        if 200 <= status < 300:
+            return AttemptOutcome(status, elapsed())
+        retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
+        return AttemptOutcome(status, elapsed(), f"HTTP {status}", retry_after)
+
+    # ------------------------------------------------------------------ 3. record
+    async def record(self, sub: Document, doc: Document, token: str, out: AttemptOutcome) -> None:
+        now = self.clock.now()
+        s, service = self.settings, self.metrics.service
+        refused = out.status is None and (out.error or "").startswith("refused")
+        result = "delivered" if out.delivered else ("refused" if refused else "failed")
+        await self.db[ATTEMPTS].insert_one(
+            {
+                "delivery_id": doc["_id"],
+                "subscription_id": doc["subscription_id"],
+                "organisation_id": doc["organisation_id"],
+                "event_id": doc["event_id"],
+                "attempt": doc["attempts"],
+                "at": now,
+                "status": out.status,
+                "latency_ms": out.latency_ms,
+                "error": out.error,
+                "result": result,
+            }
+        )
+        self.metrics.attempts.labels(service, result).inc()
+        self.metrics.latency.labels(service).observe(out.latency_ms / 1000)
+        log_fields = {
+            "subscription_id": doc["subscription_id"],
+            "delivery_id": doc["_id"],
+            "event_id": doc["event_id"],
+            "event_type": doc["event_type"],
+            "attempt": doc["attempts"],
+            "status": out.status,
+            "latency_ms": out.latency_ms,
+            "error": out.error,
+        }
+        if out.delivered:
+            await self.db[DELIVERIES].update_one(
+                {"_id": doc["_id"], "state": "delivering"},
+                {
+                    "$set": {
+                        "state": "delivered",
+                        "delivered_at": now,
+                        "last_status": out.status,
+                        "last_error": None,
+                        "expires_at": now + timedelta(days=s.retention_days),
+                    },
+                    "$unset": {"open": "", "claimed_by": "", "claim_until": "", "resumed": ""},
+                },
+            )
+            if doc["attempts"] > 1 or doc.get("resumed"):
+                # The key's followers held back behind this one may go now.
+                await self.db[DELIVERIES].update_many(
+                    {**self._followers(doc), "held": True},
+                    {"$set": {"next_attempt_at": now}, "$unset": {"held": ""}},
+                )
+            sub_id = doc["subscription_id"]
+            last = self.success_noted.get(sub_id)
+            if sub.get("failing_since") or last is None or time.monotonic() - last > 1.0:
+                # A success ends a failing streak; otherwise noted at most once a second.
+                self.success_noted[sub_id] = time.monotonic()
+                await self.db[SUBSCRIPTIONS].update_one(
+                    {"_id": sub_id},
+                    {"$set": {"last_success_at": now}, "$unset": {"failing_since": ""}},
+                )
+            event_time = _aware(doc["event_time"])
+            self.metrics.delivered_after.labels(service).observe(
+                max(self.clock.real_seconds(now - event_time), 0.0)
+            )
+            log.info("webhook_delivered", **log_fields)
+            return
+        wait = next_try(out, doc["attempts"], self.base, self.cap, self.retry_after_cap)
+        retry_at = now + self.clock.span(wait)
+        await self.db[DELIVERIES].update_one(
+            {"_id": doc["_id"], "claimed_by": token},
+            {
+                "$set": {
+                    "state": "pending",
+                    "next_attempt_at": retry_at,
+                    "last_status": out.status,
+                    "last_error": out.error,
+                },
+                "$unset": {"claimed_by": "", "claim_until": ""},
+            },
+        )
+        # The key's followers cannot go before it: keep them out of the due candidates
+        # (they would crowd out other keys' heads) until it is delivered.
+        await self.db[DELIVERIES].update_many(
+            {**self._followers(doc), "next_attempt_at": {"$lt": retry_at}},
+            {"$set": {"next_attempt_at": retry_at, "held": True}},
+        )
+        after = await self.db[SUBSCRIPTIONS].find_one_and_update(
+            {"_id": doc["subscription_id"]},
+            [
+                {
+                    "$set": {
+                        "failing_since": {"$ifNull": ["$failing_since", now]},
+                        "last_failure_at": now,
+                        "last_error": out.error,
+                    }
+                }
+            ],
+            return_document=ReturnDocument.AFTER,
+        )
+        self.success_noted.pop(doc["subscription_id"], None)
+        log.warning(
+            "webhook_attempt_failed", retry_in_s=round(wait.total_seconds(), 2), **log_fields
+        )
+        if after is None or after.get("state") != "active":
+            return
+        failing_for = timedelta(
+            seconds=self.clock.real_seconds(now - _aware(after["failing_since"]))
+        )
+        if should_disable(failing_for, self.disable_after):
+            changed = await self.db[SUBSCRIPTIONS].update_one(
+                {"_id": after["_id"], "state": "active"},
+                {
+                    "$set": {
+                        "state": "disabled",
+                        "disabled_at": now,
+                        "disabled_reason": f"failing since {after['failing_since']}: {out.error}",
+                    }
+                },
+            )
+            if changed.modified_count:
+                self.metrics.disabled.labels(service).inc()
+                log.error(
+                    "webhook_subscription_disabled",
+                    subscription_id=after["_id"],
+                    organisation_id=after["organisation_id"],
+                    failing_since=str(after["failing_since"]),
+                    error=out.error,
+                )
+
+    # ------------------------------------------------------------------ the loop
+    async def deliver(self, sub: Document, doc: Document, token: str) -> None:
+        sub_id, key = doc["subscription_id"], doc["key"]
+        try:
+            outcome = await self.post(sub, doc)
+            await self.record(sub, doc, token, outcome)
+        except Exception:
+            log.exception("webhook_delivery_failed", delivery_id=doc["_id"])
+        finally:
+            self.in_flight[sub_id].discard(key)
+            self.wake()
+
+    async def round(self) -> int:
+        """Claim and start what may go now; returns how many started."""
+        now = self.clock.now()
+        s = self.settings
+        started = 0
+        subs = await self.db[SUBSCRIPTIONS].find({"state": "active"}).to_list()
+        for sub in subs:
+            sub_id = sub["_id"]
+            room = min(
+                s.per_subscription_in_flight - len(self.in_flight[sub_id]),
+                s.max_in_flight - len(self.tasks),
+            )
+            if room <= 0:
+                continue
+            ids = await self.heads(sub_id, now, room)
+            if not ids:
+                continue
+            token, docs = await self.claim(ids, now)
+            for doc in docs:
+                self.in_flight[sub_id].add(doc["key"])
+                task = asyncio.create_task(self.deliver(sub, doc, token))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+                started += 1
+        return started
+
+    async def next_due(self) -> datetime | None:
+        doc = await self.db[DELIVERIES].find_one(
+            {"open": True, "state": "pending"},
+            {"next_attempt_at": 1},
+            sort=[("next_attempt_at", 1)],
+        )
+        return _aware(doc["next_attempt_at"]) if doc else None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(s.request_timeout_seconds),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=s.max_in_flight),
+            headers={"user-agent": "kauppa-webhooks/0.1"},
+        )
+        try:
+            while not stop.is_set():
+                sleep_for = s.poll_seconds
+                self._wake.clear()
+                try:
+                    await self.round()
+                    nxt = await self.next_due()
+                    if nxt is not None:
+                        # A due one not sent yet waits behind its key's head: a finished
+                        # delivery wakes the loop, so only a future one shortens the nap.
+                        ahead = self.clock.real_seconds(nxt - self.clock.now())
+                        if ahead > 0:
+                            sleep_for = min(ahead, s.poll_seconds)
+                except Exception as exc:
+                    if is_transient(exc):
+                        log.warning("sender_waiting_for_database", error=str(exc)[:200])
+                    else:
+                        log.exception("sender_round_failed")
+                    sleep_for = 1.0
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(sleep_for, 0.005))
+                # Let a few more deliveries finish: one round claims for all of them.
+                await asyncio.sleep(0.005)
+        finally:
+            if self.tasks:
+                _done, pending = await asyncio.wait(self.tasks, timeout=s.request_timeout_seconds)
+                for task in pending:
+                    task.cancel()  # its lease runs out; it is sent again
+            await self.client.aclose()

@@ -19,6 +19,7 @@ from kauppa.contracts import (
     LeadAssigned,
     LeadLinkedAsDuplicate,
     LeadQualified,
+    LeadQueued,
     LeadReassigned,
     LeadRejected,
     LeadReturned,
@@ -190,7 +191,7 @@ class OpenHandoffs:
 
 # A verdict (by event or HTTP) accepts or returns the lead; the seller's freed capacity
 # may assign a queued lead.
-VERDICT_EMITS = (LeadAccepted, LeadReturned, LeadAssigned)
+VERDICT_EMITS = (LeadAccepted, LeadReturned, LeadAssigned, LeadQueued)
 # The HTTP commands: verdicts, and roster changes that assign queued leads.
 COMMAND_EMITS = VERDICT_EMITS
 
@@ -204,7 +205,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
     @handlers.on_batch(
         LeadQualified,
         prepare=prepare_lead,
-        emits=[LeadRejected, LeadLinkedAsDuplicate, LeadAssigned],
+        emits=[LeadRejected, LeadLinkedAsDuplicate, LeadAssigned, LeadQueued],
     )
     async def hand_off_leads(batch: list[Envelope], uow: UnitOfWork) -> None:
         """D1 gate, duplicates, routing, assignment: a whole batch in a few round trips."""
@@ -376,7 +377,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
             )
         await save_leads(uow, reminded)
 
-    @emits(LeadReassigned, LeadAssigned)
+    @emits(LeadReassigned, LeadAssigned, LeadQueued)
     async def reassign_lead(timers: list[DueTimer], uow: UnitOfWork) -> None:
         """Y hours without a verdict: the next eligible seller gets the lead."""
         docs = await _current_assignments(uow, timers)
@@ -393,7 +394,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
         await save_leads(uow, changed)
         await roster.save(uow.db, uow.session)
 
-    @emits(LeadAssigned)
+    @emits(LeadAssigned, LeadQueued)
     async def roster_changed(timers: list[DueTimer], uow: UnitOfWork) -> None:
         """A seller's absence ended: queued leads may have a seller now."""
         orgs = {t.payload["organisation_id"] for t in timers}

@@ -282,9 +282,15 @@ def _from_kafka(
         if attr is None or raw is None:
             continue
         try:
-            attrs[attr] = raw.decode()
-        except UnicodeDecodeError:
-            attrs[attr] = raw.decode("latin-1")
+            text = raw.decode()
+        except UnicodeDecodeError as exc:  # the Kafka binding: header values are UTF-8
+            raise DecodeError(f"header {name} is not UTF-8") from exc
+        if attrs.setdefault(attr, text) != text:
+            # Two different values for one attribute: which one is the event? Neither.
+            raise DecodeError(f"conflicting {name} headers")
+    content_type = attrs.pop("datacontenttype", None)
+    if content_type is not None and not _is_json(_media_type(content_type)):
+        raise DecodeError(f"content-type {content_type[:100]!r} is not JSON")
     return _build(attrs, None, raw_json=value)
 
 
@@ -292,7 +298,7 @@ def _from_kafka(
 _KAFKA_ATTRIBUTES = {
     f"ce_{attr}": attr
     for attr in ("specversion", "id", "type", "source", "time", "correlationid", "causationid")
-} | {"traceparent": "traceparent"}
+} | {"traceparent": "traceparent", "content-type": "datacontenttype"}
 
 
 def to_structured(env: Envelope) -> dict[str, Any]:

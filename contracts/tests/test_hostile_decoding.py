@@ -93,3 +93,22 @@ def test_json_content_types_are_taken(ctype: bytes) -> None:
     value, headers = _good()
     headers = [(k, ctype if k == "content-type" else v) for k, v in headers]
     assert from_kafka(headers, value).event.type_name == "LeadQualified"
+
+
+def test_a_body_nested_too_deep_is_a_decode_error_even_in_an_unknown_field() -> None:
+    value, headers = _good()
+    deep = b'{"x": ' + b"[" * 40 + b"]" * 40 + b", " + value[1:]
+    with pytest.raises(DecodeError, match="nested deeper than 32"):
+        from_kafka(headers, deep)
+    # Brackets inside strings are text, not nesting.
+    body = json.loads(value) | {"notes": "[" * 100 + "{" * 100}
+    assert from_kafka(headers, json.dumps(body).encode()).event.type_name == "LeadQualified"
+
+
+def test_json_depth_is_measured_exactly() -> None:
+    from kauppa.contracts.bounds import json_too_deep
+
+    assert not json_too_deep(b"[" * 32 + b"]" * 32)
+    assert json_too_deep(b"[" * 33 + b"]" * 33)
+    assert not json_too_deep(b'{"a": "\\"[[[[", "b": [1, [2, [3]]]}', limit=4)
+    assert json_too_deep(b'{"a": [1, [2, [3]]]}', limit=3)

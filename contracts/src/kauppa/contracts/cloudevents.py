@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
 from kauppa.contracts.base import Event
+from kauppa.contracts.bounds import MAX_JSON_DEPTH, json_too_deep
 from kauppa.contracts.catalogue import event_class
 from pydantic import ValidationError
 
@@ -288,6 +289,8 @@ def _from_kafka(
         if attrs.setdefault(attr, text) != text:
             # Two different values for one attribute: which one is the event? Neither.
             raise DecodeError(f"conflicting {name} headers")
+    if json_too_deep(value):
+        raise DecodeError(f"body nested deeper than {MAX_JSON_DEPTH} objects and arrays")
     content_type = attrs.pop("datacontenttype", None)
     if content_type is not None and not _is_json(_media_type(content_type)):
         raise DecodeError(f"content-type {content_type[:100]!r} is not JSON")

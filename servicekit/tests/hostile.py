@@ -97,9 +97,16 @@ _CHOICES: dict[str, st.SearchStrategy[Any]] = {
     ),
     "deep_json": st.integers(min_value=200, max_value=50_000),
     "wrong_content_type": st.sampled_from(["application/xml", "text/plain", "application/avro"]),
-    "wrong_field_type": st.tuples(
-        st.sampled_from(["lead_id", "criteria", "product_interest", "source"]),
-        st.sampled_from([12345, None, [], {"a": 1}, True, 1.5e308]),
+    # A field and a value of a type it never takes (an empty list is a valid
+    # product_interest, so each field has its own wrong values).
+    "wrong_field_type": st.one_of(
+        st.tuples(st.just("lead_id"), st.sampled_from([12345, None, [], {"a": 1}, True, 1.5e308])),
+        st.tuples(st.just("product_interest"), st.sampled_from([12345, "crm", {"a": 1}, True])),
+        st.tuples(
+            st.sampled_from(["criteria", "source", "prospect"]),
+            st.sampled_from([12345, None, [], "yes", 1.5e308]),
+        ),
+        st.tuples(st.just("qualified_at"), st.sampled_from(["soon", None, [], {"a": 1}])),
     ),
 }
 

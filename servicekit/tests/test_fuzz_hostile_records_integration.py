@@ -30,7 +30,7 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka import Producer
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from kauppa.contracts.topics import LEADS_QUALIFIED, dead_letter_topic
 from kauppa.servicekit.deadletters import parse_dead_letter
 from kauppa.servicekit.runtime import ServiceRuntime
@@ -208,9 +208,18 @@ async def _run_example(
                 out[(letter.origin_partition, letter.origin_offset)] = letter
         return out
 
-    await dlq.wait_for(
-        lambda _r: wanted <= set(letters()), timeout=20, what=f"{len(wanted)} dead letters"
-    )
+    try:
+        await dlq.wait_for(lambda _r: wanted <= set(letters()), timeout=20)
+    except AssertionError:
+        missing = [
+            (r.kind, p, o)
+            for r, (p, o) in zip(records, where, strict=True)
+            if (p, o) in wanted - set(letters())
+        ]
+        raise AssertionError(
+            f"{codec}: {len(missing)} of {len(wanted)} bad records not dead-lettered: "
+            f"{missing[:10]}; dead letters seen from {sorted(letters())[-10:]}"
+        ) from None
     got = letters()
     for r, (p, o) in zip(records, where, strict=True):
         TALLY[r.kind]["sent"] += 1
@@ -236,6 +245,9 @@ async def _run_example(
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
+    # No shrinking: every example costs a round trip through broker and database, and
+    # the failing batch is reported whole (kinds and parameters) anyway.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     derandomize=not LARGE,  # make test: the same examples every run; make fuzz: new ones
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
@@ -255,6 +267,9 @@ async def test_hostile_records_never_take_good_ones_down(
 @settings(
     max_examples=1,
     deadline=None,
+    # No shrinking: every example costs a round trip through broker and database, and
+    # the failing batch is reported whole (kinds and parameters) anyway.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     derandomize=True,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,

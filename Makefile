@@ -13,13 +13,14 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 ASYNCAPI := tools/asyncapi
 NPM    ?= npm
 
-.PHONY: help setup setup-node run demo test test-fast lint format typecheck bench schemas clean stop
+.PHONY: help setup setup-node run demo test test-fast lint format typecheck bench fuzz schemas clean stop
 
 help:
 	@echo "make run        start the whole system on embedded infrastructure"
 	@echo "make demo       play the demo against a running \`make run\` (second terminal)"
 	@echo "make test       set up and run the full test suite (real broker and mongod)"
 	@echo "make lint       ruff + mypy"
+	@echo "make fuzz       hostile records through the real pipeline, many and large (~10 min)"
 	@echo "make bench      throughput/latency benchmarks as ratios to a raw Kafka pipe"
 	@echo "make schemas    re-export contracts/schemas/*.json from the models"
 
@@ -63,6 +64,9 @@ format: setup
 
 typecheck: setup
 	@$(VENV)/bin/mypy contracts/src servicekit/src cli/src services/*/src
+
+fuzz: setup
+	@KAUPPA_FUZZ=large $(PY) -m pytest servicekit/tests/test_fuzz_hostile_records_integration.py -q -s -p no:randomly $(PYTEST_ARGS)
 
 bench: setup
 	@$(PY) bench/run.py $(BENCH_ARGS)

@@ -19,10 +19,14 @@ line or a database document. The JSON Schemas carry the same bounds (``maxLength
 - ``Amount``: a decimal of at most ``DECIMAL_DIGITS_MAX`` digits (``1E+999999999`` is
   refused: it would overflow the arithmetic of every service reading it).
 - Lists: ``MAX_LINES`` line items, ``MAX_ITEMS`` for other lists of values.
+- Nesting: a body nested deeper than ``MAX_JSON_DEPTH`` objects and arrays is refused
+  before it is parsed (no event is a tenth as deep; unknown fields are otherwise ignored,
+  so a deep one would pass validation unseen).
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated
 
@@ -40,6 +44,8 @@ MAX_LINES = 500
 """Line items of one offer or deal, delivered items of one delivery."""
 MAX_ITEMS = 100
 """Any other list: product interests, problems, referrals, tags, milestones, checklist."""
+MAX_JSON_DEPTH = 32
+"""Objects and arrays inside each other in one event body."""
 MAX_CHECKLIST = MAX_LINES + MAX_ITEMS + 20
 """A confirmation checklist: a line per line item and per milestone, and a few more."""
 
@@ -66,3 +72,24 @@ Text = Annotated[str, Field(max_length=TEXT_MAX)]
 Url = Annotated[str, Field(max_length=URL_MAX)]
 ComposedText = str
 Amount = Annotated[Decimal, Field(max_digits=DECIMAL_DIGITS_MAX)]
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a JSON text nests objects and arrays deeper than ``limit``. Linear in the
+    body, and nearly free for an ordinary event: with no more brackets than ``limit`` in
+    all it cannot be deeper."""
+    if body.count(b"{") + body.count(b"[") <= limit:
+        return False
+    depth = 0
+    for bracket in _BRACKET.findall(_JSON_STRING.sub(b"", body)):
+        if bracket in (b"{", b"["):
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False

@@ -24,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
 
 from kauppa.contracts.base import Event
+from kauppa.contracts.bounds import MAX_JSON_DEPTH, json_too_deep
 from kauppa.contracts.catalogue import event_class
 from pydantic import ValidationError
 
@@ -282,9 +283,17 @@ def _from_kafka(
         if attr is None or raw is None:
             continue
         try:
-            attrs[attr] = raw.decode()
-        except UnicodeDecodeError:
-            attrs[attr] = raw.decode("latin-1")
+            text = raw.decode()
+        except UnicodeDecodeError as exc:  # the Kafka binding: header values are UTF-8
+            raise DecodeError(f"header {name} is not UTF-8") from exc
+        if attrs.setdefault(attr, text) != text:
+            # Two different values for one attribute: which one is the event? Neither.
+            raise DecodeError(f"conflicting {name} headers")
+    if json_too_deep(value):
+        raise DecodeError(f"body nested deeper than {MAX_JSON_DEPTH} objects and arrays")
+    content_type = attrs.pop("datacontenttype", None)
+    if content_type is not None and not _is_json(_media_type(content_type)):
+        raise DecodeError(f"content-type {content_type[:100]!r} is not JSON")
     return _build(attrs, None, raw_json=value)
 
 
@@ -292,7 +301,7 @@ def _from_kafka(
 _KAFKA_ATTRIBUTES = {
     f"ce_{attr}": attr
     for attr in ("specversion", "id", "type", "source", "time", "correlationid", "causationid")
-} | {"traceparent": "traceparent"}
+} | {"traceparent": "traceparent", "content-type": "datacontenttype"}
 
 
 def to_structured(env: Envelope) -> dict[str, Any]:

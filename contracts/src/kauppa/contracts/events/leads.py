@@ -148,14 +148,14 @@ class LeadQueued(Event):
         "LeadAssigned follows when a seller can take it."
     )
 
-    lead_id: str
-    organisation_id: str
+    lead_id: Id
+    organisation_id: Id
     source: LeadSource
     reason: QueueReason = Field(description="Routing's first rule that left no seller")
-    detail: str = Field(description="The reason in words, with the lead's region, products...")
-    product_interest: list[str] = Field(default_factory=list)
-    region: str | None = None
-    language: str | None = Field(None, description="The prospect's language, e.g. fi")
+    detail: Text = Field(description="The reason in words, with the lead's region, products...")
+    product_interest: list[ShortText] = Field(default_factory=list, max_length=MAX_ITEMS)
+    region: ShortText | None = None
+    language: ShortText | None = Field(None, description="The prospect's language, e.g. fi")
     attempt: int = Field(
         0, ge=0, description="Assignments so far: 0 at intake, 1+ after an SLA lapsed"
     )

@@ -129,6 +129,7 @@ class ServiceRuntime:
         self._run_timers, self._run_relay = run_timers, run_relay
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._exception_handler: Any = None
         self.started = False
 
     def asyncapi(self) -> dict[str, Any]:
@@ -271,6 +272,7 @@ class ServiceRuntime:
             )
 
         loop.set_exception_handler(handle)
+        self._exception_handler = handle
 
     async def _watch_progress(self, stop: asyncio.Event) -> None:
         """Checks the consumer's progress a few times per ``stall_after_seconds``."""
@@ -372,6 +374,11 @@ class ServiceRuntime:
         except Exception as exc:
             _swallowed("producer_stop_failed", exc)
         await self.client.close()
+        loop = asyncio.get_running_loop()
+        if self._exception_handler is not None:
+            if loop.get_exception_handler() is self._exception_handler:
+                loop.set_exception_handler(None)
+            self._exception_handler = None
         self.started = False
         log.info("service_stopped")
 

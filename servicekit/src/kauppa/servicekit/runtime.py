@@ -325,7 +325,7 @@ class ServiceRuntime:
         total = sum(known.values())
         missing = [tp for tp in assigned if (tp.topic, tp.partition) not in known]
         if missing:
-            total += await asyncio.wait_for(self._group_lag(kafka, missing), 5.0)
+            total += await asyncio.wait_for(self._group_lag(kafka, missing), 2.0)
         return total
 
     async def _group_lag(self, kafka: Any, partitions: list[Any]) -> int:

@@ -101,6 +101,7 @@ async def test_a_stalled_consumer_is_not_ready_until_it_moves_again(
             release.set()
             back = await eventually(ready, lambda r: r.status_code == 200, timeout=30)
             assert back.json()["checks"]["consumer"] == "ok"
+            await eventually(lambda: len(handled) >= len(events))
             assert sorted(handled) == sorted(e.id for e in events)
             metrics = gauges((await http.get("/metrics")).text, name)
             assert metrics["kauppa_consumer_stalled"] == 0

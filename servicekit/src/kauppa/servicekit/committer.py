@@ -108,7 +108,12 @@ class Committer:
                     committed.events, committed.records, committed.rows
                 )
         except Exception as exc:
-            log.warning("publish_after_commit_failed", error=str(exc), count=len(committed.events))
+            log.warning(
+                "publish_after_commit_failed",
+                error_type=type(exc).__name__,
+                error=str(exc),
+                count=len(committed.events),
+            )
 
     def start_background_publishing(self, depth: int = 4) -> None:
         """Publish consumed batches' events from one ordered queue, so the next batch's
@@ -188,6 +193,11 @@ async def retry_transient(
             if give_up_after is not None and loop.time() - started > give_up_after:
                 raise
             metrics.transient_retries.labels(metrics.service).inc()
-            log.warning("transient_failure_retrying", error=str(exc)[:300], retry_in=delay)
+            log.warning(
+                "transient_failure_retrying",
+                error_type=type(exc).__name__,
+                error=str(exc)[:300],
+                retry_in=delay,
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)

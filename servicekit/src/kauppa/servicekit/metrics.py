@@ -102,6 +102,19 @@ class ServiceMetrics:
             ["service", "topic", "partition"],
             registry=r,
         )
+        self.consumer_last_progress = Gauge(
+            "kauppa_consumer_last_progress_timestamp_seconds",
+            "Unix time the consumer last made progress (a batch applied, or caught up)",
+            ["service"],
+            registry=r,
+        )
+        self.consumer_stalled = Gauge(
+            "kauppa_consumer_stalled",
+            "1 while the consumer has lag or a batch in hand and has made no progress for "
+            "stall_after_seconds",
+            ["service"],
+            registry=r,
+        )
         self.ready = Gauge(
             "kauppa_ready", "1 when broker and database answer", ["service"], registry=r
         )

@@ -79,7 +79,12 @@ class OutboxPublisher:
         try:
             await self.db[OUTBOX].delete_many({"_id": {"$in": ids}})
         except Exception as exc:  # the relay will resend; consumers dedupe
-            log.warning("outbox_delete_failed", error=str(exc), count=len(ids))
+            log.warning(
+                "outbox_delete_failed",
+                error_type=type(exc).__name__,
+                error=str(exc),
+                count=len(ids),
+            )
 
     async def drain(self) -> None:
         if self._pending_deletes:
@@ -165,6 +170,8 @@ class OutboxPublisher:
                 if not is_transient(exc):
                     log.exception("outbox_relay_failed")
                 else:
-                    log.warning("outbox_relay_waiting", error=str(exc))
+                    log.warning(
+                        "outbox_relay_waiting", error_type=type(exc).__name__, error=str(exc)
+                    )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)

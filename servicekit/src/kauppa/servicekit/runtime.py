@@ -30,6 +30,7 @@ from kauppa.servicekit.mongo import Indexes, connect, ensure_indexes, is_transie
 from kauppa.servicekit.outbox import OutboxPublisher
 from kauppa.servicekit.pipeline import BatchOutcome, DecodedBatch, EventPipeline, Handlers
 from kauppa.servicekit.producer import EventProducer, kafka_security
+from kauppa.servicekit.progress import ProgressWatch
 from kauppa.servicekit.settings import ServiceSettings
 from kauppa.servicekit.timers import TIMER_INDEXES, TimerHandler, TimerScheduler
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, INBOX, OUTBOX
@@ -132,9 +133,11 @@ class ServiceRuntime:
             if consume and topics
             else None
         )
+        self.progress = ProgressWatch(settings.stall_after_seconds)
         self._run_timers, self._run_relay = run_timers, run_relay
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
+        self._exception_handler: Any = None
         self.started = False
 
     @property
@@ -164,7 +167,14 @@ class ServiceRuntime:
         return await self.process_decoded(await self.pipeline.decode(records))
 
     async def process_decoded(self, decoded: DecodedBatch) -> BatchOutcome:
-        outcome = await self.pipeline.process_decoded(decoded)
+        records = len(decoded.batch) + len(decoded.dead) + decoded.ignored
+        self.progress.batch_started(records)
+        applied = False
+        try:
+            outcome = await self.pipeline.process_decoded(decoded)
+            applied = True
+        finally:
+            self.progress.batch_ended(records, applied=applied)
         await self.after_batch(outcome)
         return outcome
 
@@ -187,6 +197,10 @@ class ServiceRuntime:
             )
         if self._run_timers and self.timer_handlers:
             self._spawn(self.timers.run(self._stop), "timers")
+        if self.consumer is not None:
+            self.progress = ProgressWatch(self.settings.stall_after_seconds)
+            self._spawn(self._watch_progress(self._stop), "progress watch")
+        self._install_exception_handler()
         self.started = True
         log.info("service_started", consumer_group=self.settings.consumer_group)
 
@@ -229,32 +243,145 @@ class ServiceRuntime:
         task = asyncio.create_task(coro, name=f"{self.name}: {name}")
 
         def crashed(t: asyncio.Task[Any]) -> None:
-            if not t.cancelled() and t.exception() is not None:
-                log.error("background_task_crashed", task=name, error=repr(t.exception()))
+            exc = None if t.cancelled() else t.exception()
+            if exc is not None:
+                log.error(
+                    "background_task_crashed",
+                    task=name,
+                    error_type=type(exc).__name__,
+                    error=str(exc),
+                    exc_info=exc,
+                )
 
         task.add_done_callback(crashed)
         self._tasks.append(task)
+
+    def _install_exception_handler(self) -> None:
+        """Exceptions asyncio would only print (a task's exception never retrieved, a
+        failing callback) are logged as structured errors with their type."""
+        loop = asyncio.get_running_loop()
+        if loop.get_exception_handler() is not None:
+            return
+
+        def handle(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            exc = context.get("exception")
+            log.error(
+                "unhandled_exception",
+                message=context.get("message", ""),
+                error_type=type(exc).__name__ if exc is not None else None,
+                error=str(exc) if exc is not None else None,
+                task=repr(context.get("task") or context.get("future") or ""),
+                exc_info=exc,
+            )
+
+        loop.set_exception_handler(handle)
+        self._exception_handler = handle
+
+    async def _watch_progress(self, stop: asyncio.Event) -> None:
+        """Checks the consumer's progress a few times per ``stall_after_seconds``."""
+        interval = min(max(self.settings.stall_after_seconds / 4, 0.05), 5.0)
+        while not stop.is_set():
+            try:
+                await self.check_progress(alarm=True)
+            except Exception as exc:
+                log.warning("progress_check_failed", error_type=type(exc).__name__, error=str(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def check_progress(self, *, alarm: bool = False) -> str | None:
+        """Observe the consumer's lag, update the progress gauges, and return why the
+        consumer is stalled (None while it moves). ``alarm`` logs the error, once per
+        ``stall_after_seconds`` while the stall lasts."""
+        watch = self.progress
+        lag = await self.consumer_lag()
+        if lag is None:
+            watch.unknown()
+        else:
+            watch.observe(lag)
+        m, s = self.metrics, self.name
+        m.consumer_last_progress.labels(s).set(watch.last_progress)
+        m.consumer_stalled.labels(s).set(1 if watch.stalled else 0)
+        if alarm and (reason := watch.alarm()) is not None:
+            log.error(
+                "consumer_stalled",
+                reason=reason,
+                lag=watch.lag,
+                records_in_hand=watch.in_hand,
+                idle_seconds=round(watch.idle_for),
+                consumer_group=self.settings.consumer_group,
+            )
+        return watch.reason()
+
+    async def consumer_lag(self) -> int | None:
+        """Records this replica's partitions are behind (None: no partitions now). A
+        partition nothing was applied from yet counts from the group's committed offset
+        (or the log start), so a consumer stuck on its first batch has lag too."""
+        if self.consumer is None:
+            return None
+        kafka = getattr(self.consumer.subscriber, "consumer", None)
+        if kafka is None or not self.consumer.running:
+            return None
+        assigned = list(kafka.assignment())
+        if not assigned:
+            return None
+        known = self.consumer.lag()
+        total = sum(known.values())
+        missing = [tp for tp in assigned if (tp.topic, tp.partition) not in known]
+        if missing:
+            total += await asyncio.wait_for(self._group_lag(kafka, missing), 2.0)
+        return total
+
+    async def _group_lag(self, kafka: Any, partitions: list[Any]) -> int:
+        # The high watermark of the last fetch when there is one (Tansu answers a
+        # ListOffsets for the end with the last record batch's base offset).
+        ends = {tp: kafka.highwater(tp) for tp in partitions}
+        if any(end is None for end in ends.values()):
+            ends = {
+                **await kafka.end_offsets(partitions),
+                **{tp: end for tp, end in ends.items() if end is not None},
+            }
+        starts: dict[Any, int] | None = None
+        total = 0
+        for tp in partitions:
+            done = await kafka.committed(tp)
+            if done is None:
+                if self.settings.kafka.auto_offset_reset == "latest":
+                    continue
+                if starts is None:
+                    starts = await kafka.beginning_offsets(partitions)
+                done = starts[tp]
+            total += max(ends[tp] - done, 0)
+        return total
 
     async def stop(self) -> None:
         """Graceful: the consumer finishes and commits its batch, then all closes."""
         self._stop.set()
         if self.consumer is not None:
             # First stop taking batches; the batch in hand commits with its offsets.
-            with contextlib.suppress(Exception):
+            try:
                 await self.consumer.stop()
+            except Exception as exc:
+                _swallowed("consumer_stop_failed", exc)
         self.timers.wake()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=15)
             for task in pending:
+                log.warning("background_task_cancelled_at_stop", task=task.get_name())
                 task.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()
         await self.committer.stop_background_publishing()
         await self.publisher.drain()
-        with contextlib.suppress(Exception):
+        try:
             await self.producer.stop()
+        except Exception as exc:
+            _swallowed("producer_stop_failed", exc)
         await self.client.close()
+        loop = asyncio.get_running_loop()
+        if self._exception_handler is not None:
+            if loop.get_exception_handler() is self._exception_handler:
+                loop.set_exception_handler(None)
+            self._exception_handler = None
         self.started = False
         log.info("service_stopped")
 
@@ -271,14 +398,30 @@ class ServiceRuntime:
         except Exception as exc:
             checks["kafka"] = f"unavailable: {type(exc).__name__}"
         if self.consumer is not None:
-            checks["consumer"] = "ok" if self.consumer.running else "stopped"
+            if not self.consumer.running:
+                checks["consumer"] = "stopped"
+            else:
+                try:
+                    checks["consumer"] = await self.check_progress() or "ok"
+                except Exception as exc:  # the lag could not be read: say so, stay ready
+                    checks["consumer"] = self.progress.reason() or "ok"
+                    _swallowed("progress_check_failed", exc)
         return checks
 
     async def refresh_gauges(self) -> None:
         m, s = self.metrics, self.name
-        with contextlib.suppress(Exception):
+        try:
             m.outbox_backlog.labels(s).set(await self.publisher.backlog())
             m.timers_due.labels(s).set(await self.timers.due_count(self.clock.now()))
+        except Exception as exc:
+            _swallowed("gauge_refresh_failed", exc)
         if self.consumer is not None:
+            m.consumer_last_progress.labels(s).set(self.progress.last_progress)
+            m.consumer_stalled.labels(s).set(1 if self.progress.stalled else 0)
             for (topic, partition), lag in self.consumer.lag().items():
                 m.consumer_lag.labels(s, topic, str(partition)).set(lag)
+
+
+def _swallowed(event: str, exc: BaseException) -> None:
+    """An exception the runtime goes on after: logged with its type, never silent."""
+    log.warning(event, error_type=type(exc).__name__, error=str(exc))

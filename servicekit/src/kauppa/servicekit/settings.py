@@ -125,6 +125,7 @@ class ServiceSettings(BaseSettings):
     timer_poll_max_seconds: float = 0.5
     timer_lease_seconds: float = 30.0
     timer_batch: int = 500
+    stall_after_seconds: float = 120.0  # lag or a batch in hand, no progress: not ready
     jwt_secret: str = "kauppa-local-development-secret-change-me"
     jwt_algorithm: Literal["HS256", "RS256"] = "HS256"
     jwt_public_key: str | None = None

@@ -210,7 +210,11 @@ class TimerScheduler:
                     sleep_for = min(max(until, 0.0), self.poll_max)
             except Exception as exc:
                 if is_transient(exc):
-                    log.warning("timers_waiting_for_database", error=str(exc)[:200])
+                    log.warning(
+                        "timers_waiting_for_database",
+                        error_type=type(exc).__name__,
+                        error=str(exc)[:200],
+                    )
                     sleep_for = 1.0
                 else:
                     log.exception("timer_firing_failed")

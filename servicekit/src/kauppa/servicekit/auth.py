@@ -38,6 +38,14 @@ class Principal:
         that organisation only; a platform token (no claim) in any."""
         return not self.organisation_id or organisation_id == self.organisation_id
 
+    def may_see(self, resource_org: str | None, owner_seller: str | None) -> bool:
+        """The object-level rule of every route, once: the resource is in the token's
+        organisation (any, for a platform token), and the caller is ops or admin, or the
+        seller who owns it (``owner_seller``; ``None``: nobody's, so no seller's)."""
+        if not self.may_act_in(resource_org):
+            return False
+        return self.has(Role.OPS) or (owner_seller is not None and owner_seller == self.subject)
+
     @property
     def scope(self) -> str:
         """Who asks, for keying what a caller may repeat (Idempotency-Keys): the subject
@@ -50,6 +58,8 @@ def organisation_in_scope(principal: Principal, organisation_id: str | None) -> 
     must own (403 otherwise), or the token's own when it names none (422 when neither
     says). For endpoints taking ``organisation_id`` as a parameter or in the body."""
     if organisation_id:
+        if not ID_RE.fullmatch(organisation_id):
+            raise HTTPException(422, f"organisation_id must match {ID_PATTERN}")
         if not principal.may_act_in(organisation_id):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
@@ -124,6 +134,23 @@ def _roles_claim(claims: dict[str, Any]) -> frozenset[str]:
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise jwt.InvalidTokenError("the roles claim must be a list of strings")
     return frozenset(roles)
+
+
+def owned_by(
+    principal: Principal, organisation_id: str | None, owner_seller: str | None, what: str
+) -> None:
+    """``Principal.may_see`` as a route's check on a resource found by id: what the
+    caller may not see does not exist to it (404, the same answer as an unknown id, so
+    ids of other tenants and other sellers cannot be probed)."""
+    if not principal.may_see(organisation_id, owner_seller):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {what}")
+
+
+def seller_in_scope(principal: Principal, seller_id: str) -> None:
+    """A route about one seller (``/sellers/{seller_id}/...``): ops and admin of the
+    organisation, or that seller; others get 403."""
+    if not (principal.has(Role.OPS) or principal.subject == seller_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "sellers see their own only")
 
 
 class TokenVerifier:

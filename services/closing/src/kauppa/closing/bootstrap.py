@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from kauppa.closing.api import router
-from kauppa.closing.deal_store import INDEXES
+from kauppa.closing.deal_store import INDEXES, migrate_seller_cards
 from kauppa.closing.handlers import build_handlers, build_timer_handlers
 from kauppa.closing.settings import ClosingSettings
 from kauppa.servicekit.clock import Clock
@@ -31,6 +31,7 @@ def build_runtime(
         build_handlers(settings),
         timer_handlers=build_timer_handlers(settings),
         indexes=INDEXES,
+        migrations=[migrate_seller_cards],
         clock=clock,
         consume=consume,
         run_timers=run_timers,

@@ -18,6 +18,7 @@ from kauppa.closing.deal_store import (
     history_entry,
     load_processes,
     load_seller_card,
+    seller_card_key,
     stale_timer_key,
 )
 from kauppa.closing.domain.amendment import AmendmentDraft, amend
@@ -104,8 +105,9 @@ class LossReport(Draft):
 
 def may_act_for(principal: Principal, seller_id: str) -> bool:
     """Sellers act on their own deals; ops and admin on any (of their organisation: a
-    deal of another is not found, see ``load_deal``)."""
-    return principal.subject == seller_id or principal.has("ops")
+    deal of another is not found, see ``load_deal``). The kit's rule, organisation
+    checked apart."""
+    return principal.may_see(principal.organisation_id, seller_id)
 
 
 def accessible_deal(deal: Document | None, deal_id: str, principal: Principal) -> Document:
@@ -345,7 +347,9 @@ def close_deal(
         require_open(deal, "close the deal")
         process = (await process_of(uow, deal, settings)).to_domain()
         review = review_close(body, process.bundle_rules, offers_on_file(deal))
-        card = await load_seller_card(uow.db, uow.session, deal["seller_id"])
+        card = await load_seller_card(
+            uow.db, uow.session, deal["organisation_id"], deal["seller_id"]
+        )
         missing, problems = list(review.missing), dict(review.problems)
         if card is None:
             missing.append("seller_card")
@@ -422,9 +426,9 @@ def amend_deal(
         review = amend(current, body, process.bundle_rules)
         if review.summary is None:
             raise Refused(422, {"missing": sorted(review.problems), "problems": review.problems})
-        card = await load_seller_card(uow.db, uow.session, deal["seller_id"]) or (
-            SellerCard.model_validate(deal["seller_card"])
-        )
+        card = await load_seller_card(
+            uow.db, uow.session, deal["organisation_id"], deal["seller_id"]
+        ) or (SellerCard.model_validate(deal["seller_card"]))
         version = int(deal["summary_version"]) + 1
         amended = DealAmended(
             deal_id=deal_id,
@@ -455,16 +459,27 @@ def amend_deal(
 # ------------------------------------------------------------------ directory and config (ops)
 
 
-def put_seller_card(seller_id: str, card: SellerCard) -> Work:
+def put_seller_card(organisation_id: str, seller_id: str, card: SellerCard) -> Work:
     async def work(uow: UnitOfWork) -> Document:
         stored = card.model_copy(update={"seller_id": seller_id})
+        key = seller_card_key(organisation_id, seller_id)
         await uow.db[SELLERS].replace_one(
-            {"_id": seller_id},
-            {"_id": seller_id, "card": stored.model_dump(mode="json"), "updated_at": uow.now},
+            {"_id": key},
+            {
+                "_id": key,
+                "organisation_id": organisation_id,
+                "seller_id": seller_id,
+                "card": stored.model_dump(mode="json"),
+                "updated_at": uow.now,
+            },
             upsert=True,
             session=uow.session,
         )
-        return {"seller_id": seller_id, "card": stored.model_dump(mode="json")}
+        return {
+            "organisation_id": organisation_id,
+            "seller_id": seller_id,
+            "card": stored.model_dump(mode="json"),
+        }
 
     return work
 

@@ -1,0 +1,74 @@
+"""Issue #18: seller ids are per organisation; what one tenant's ops put, another's can
+neither read nor overwrite, and the card that signs A's confirmations is A's."""
+
+from __future__ import annotations
+
+import pytest
+from kauppa.contracts import examples
+from kauppa.servicekit.testing.http import bearer
+
+from .conftest import ClosingFactory, close_body
+
+pytestmark = pytest.mark.integration
+
+
+async def test_seller_cards_are_per_organisation(closing: ClosingFactory):
+    svc = await closing()
+    settings = svc.runtime.settings
+    ops_a = bearer(settings, "ops-a", "ops", organisation_id="org-demo")
+    ops_b = bearer(settings, "ops-b", "ops", organisation_id="org-b")
+    card_a = examples.seller_card(seller_id="seller-1", name="Anna A").model_dump(mode="json")
+    card_b = examples.seller_card(seller_id="seller-1", name="Mallory B").model_dump(mode="json")
+    r = await svc.client.put("/sellers/seller-1/card", json=card_a, headers=ops_a)
+    assert r.status_code == 200, r.text
+    # B reads its own (none), not A's; naming A's organisation is refused.
+    assert (await svc.client.get("/sellers/seller-1/card", headers=ops_b)).status_code == 404
+    r = await svc.client.get(
+        "/sellers/seller-1/card", params={"organisation_id": "org-demo"}, headers=ops_b
+    )
+    assert r.status_code == 403
+    r = await svc.client.put(
+        "/sellers/seller-1/card",
+        params={"organisation_id": "org-demo"},
+        json=card_b,
+        headers=ops_b,
+    )
+    assert r.status_code == 403
+    # B's own seller-1 is another seller: it does not shadow A's.
+    assert (
+        await svc.client.put("/sellers/seller-1/card", json=card_b, headers=ops_b)
+    ).status_code == 200
+    r = await svc.client.get("/sellers/seller-1/card", headers=ops_a)
+    assert r.status_code == 200 and r.json()["name"] == "Anna A"
+    # Another seller of A does not read seller-1's card; seller-1 does.
+    other = bearer(settings, "seller-2", "seller", organisation_id="org-demo")
+    own = bearer(settings, "seller-1", "seller", organisation_id="org-demo")
+    assert (await svc.client.get("/sellers/seller-1/card", headers=other)).status_code == 403
+    assert (await svc.client.get("/sellers/seller-1/card", headers=own)).status_code == 200
+    # The close of A's deal is signed with A's card.
+    deal_id, _ = await svc.accept()
+    r = await svc.post(f"/deals/{deal_id}/close", close_body())
+    assert r.status_code == 201, r.text
+    deal = await svc.runtime.db["deals"].find_one({"_id": deal_id})
+    assert deal is not None and deal["seller_card"]["name"] == "Anna A"
+
+
+async def test_cards_stored_before_are_migrated_at_start(closing: ClosingFactory):
+    svc = await closing()
+    db = svc.runtime.db
+    deal_id, _ = await svc.accept()  # seller-1 has a deal in org-demo
+    card = examples.seller_card(seller_id="seller-1").model_dump(mode="json")
+    await db["sellers"].insert_many(
+        [{"_id": "seller-1", "card": card}, {"_id": "nobody", "card": card}]
+    )
+    from kauppa.closing.deal_store import migrate_seller_cards
+
+    await migrate_seller_cards(db)
+    await migrate_seller_cards(db)  # idempotent
+    migrated = await db["sellers"].find_one({"_id": "org-demo/seller-1"})
+    assert migrated is not None and migrated["organisation_id"] == "org-demo"
+    assert await db["sellers"].find_one({"_id": "seller-1"}) is None
+    orphan = await db["sellers"].find_one({"_id": "nobody"})
+    assert orphan is not None and orphan["organisation_id"] is None
+    r = await svc.post(f"/deals/{deal_id}/close", close_body())
+    assert r.status_code == 201, r.text

@@ -22,10 +22,12 @@ from kauppa.handoff.store import (
     lead_facts,
     lead_view,
     seller_from,
+    seller_key,
     seller_view,
 )
 from kauppa.servicekit.auth import Principal, organisation_in_scope, require, visible_to
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
@@ -91,25 +93,24 @@ class SellerProfileIn(BaseModel):
 
 @router.put("/sellers/{seller_id}", tags=["roster"])
 async def put_seller(
-    seller_id: str, profile: SellerProfileIn, request: Request, principal: Ops
+    seller_id: SafeId, profile: SellerProfileIn, request: Request, principal: Ops
 ) -> JSONResponse:
-    """Add or change a seller. Queued leads the change makes assignable are assigned."""
+    """Add or change a seller of the organisation. Seller ids are per organisation:
+    another organisation's seller of the same id is another seller. Queued leads the
+    change makes assignable are assigned."""
     policy = _settings(request).sla_policy()
     organisation_in_scope(principal, profile.organisation_id)
 
     async def work(uow: UnitOfWork) -> Document:
-        existing = await uow.db[SELLERS].find_one({"_id": seller_id}, session=uow.session)
-        if existing:
-            visible_to(principal, existing["organisation_id"], "seller")
-            if existing["organisation_id"] != profile.organisation_id:
-                raise HTTPException(409, "seller belongs to another organisation")
-        fields = profile.model_dump()
+        key = seller_key(profile.organisation_id, seller_id)
+        existing = await uow.db[SELLERS].find_one({"_id": key}, session=uow.session)
+        fields = {**profile.model_dump(), "seller_id": seller_id}
         fields["absences"] = [
             {"start": a.start.astimezone(UTC), "end": a.end.astimezone(UTC) if a.end else None}
             for a in profile.absences
         ]
         await uow.db[SELLERS].update_one(
-            {"_id": seller_id},
+            {"_id": key},
             {"$set": fields, "$setOnInsert": {"open_leads": 0, "last_assigned_seq": 0}},
             upsert=True,
             session=uow.session,
@@ -117,7 +118,7 @@ async def put_seller(
         for absence in profile.absences:
             if absence.end is not None and absence.end > uow.now:
                 uow.schedule(
-                    f"absence-end:{seller_id}:{absence.end.isoformat()}",
+                    f"absence-end:{key}:{absence.end.isoformat()}",
                     absence.end,
                     ROSTER_CHANGED,
                     {"organisation_id": profile.organisation_id},
@@ -125,7 +126,7 @@ async def put_seller(
         roster = await Roster.load(uow.db, uow.session, [profile.organisation_id])
         assigned = await HandoffDesk(uow, roster, policy).drain_queue([profile.organisation_id])
         await roster.save(uow.db, uow.session)
-        seller = roster.by_id[seller_id]
+        seller = roster.by_id[key]
         return {
             **seller_view(seller, uow.now),
             "queued_leads_assigned": [d["_id"] for d in assigned],
@@ -143,7 +144,7 @@ async def list_sellers(
     organisation_id = organisation_in_scope(principal, organisation_id)
     runtime = runtime_of(request)
     now = runtime.clock.now()
-    docs = runtime.db[SELLERS].find({"organisation_id": organisation_id}).sort("_id", 1)
+    docs = runtime.db[SELLERS].find({"organisation_id": organisation_id}).sort("seller_id", 1)
     return [seller_view(seller_from(d), now) async for d in docs]
 
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from kauppa.handoff.api import router
 from kauppa.handoff.handlers import build_handlers
 from kauppa.handoff.settings import HandoffSettings
-from kauppa.handoff.store import INDEXES
+from kauppa.handoff.store import INDEXES, migrate_roster
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
@@ -17,7 +17,12 @@ def build_runtime(settings: HandoffSettings, clock: Clock | None = None) -> Serv
     policy = settings.sla_policy()
     handlers, timer_handlers = build_handlers(policy)
     return ServiceRuntime(
-        settings, handlers, timer_handlers=timer_handlers, indexes=INDEXES, clock=clock
+        settings,
+        handlers,
+        timer_handlers=timer_handlers,
+        indexes=INDEXES,
+        migrations=[migrate_roster],
+        clock=clock,
     )
 
 

@@ -29,7 +29,9 @@ from kauppa.followup.store import CAMPAIGNS, CONTACTS, CUSTOMERS, REPORTS, Batch
 from kauppa.servicekit.auth import (
     Principal,
     organisation_in_scope,
+    owned_by,
     require,
+    seller_in_scope,
     tenant_filter,
     visible_to,
 )
@@ -88,6 +90,14 @@ def _visible(principal: Principal, customer: Document | None) -> None:
     visible_to(principal, customer["organisation_id"] if customer else None, "customer")
 
 
+def _owned(principal: Principal, customer: Document | None) -> None:
+    """The kit's object rule (``Principal.may_see``): ops and admin see their
+    organisation's customers, a seller only their own (others are 404)."""
+    if customer is None:
+        raise HTTPException(404, "no such customer")
+    owned_by(principal, customer["organisation_id"], customer.get("seller_id"), "customer")
+
+
 def _public(doc: Document) -> Document:
     # A customer's _id is its customer_id; contacts and reports name theirs (and contacts
     # carry organisation_id too, so that cannot tell them apart).
@@ -100,10 +110,13 @@ def _public(doc: Document) -> Document:
 async def log_contact(
     customer_id: str, body: ContactReport, request: Request, principal: Seller
 ) -> JSONResponse:
-    """Log a contact's outcome and the next contact date (Idempotency-Key honoured)."""
+    """Log a contact's outcome and the next contact date (Idempotency-Key honoured). The
+    customer's own seller logs (ops and admin of the organisation too); ``contact_id``
+    closes a scheduled contact of this customer only. The report id derived from an
+    Idempotency-Key is scoped to the caller and the customer."""
     key = request.headers.get("Idempotency-Key")
     report_id = (
-        f"rep-{uuid.uuid5(uuid.NAMESPACE_URL, f'{principal.scope}|{key}').hex[:20]}"
+        f"rep-{uuid.uuid5(uuid.NAMESPACE_URL, f'{principal.scope}|{customer_id}|{key}').hex[:20]}"
         if key
         else f"rep-{uuid.uuid4().hex[:20]}"
     )
@@ -118,7 +131,7 @@ async def log_contact(
         )
         state = BatchState(uow)
         await state.load([customer_id])
-        _visible(principal, state.get(customer_id))
+        _owned(principal, state.get(customer_id))
         try:
             result = await record_contact(state, report, runtime_of(request).settings, cause=None)  # type: ignore[arg-type]
         except ContactReportRefused as exc:
@@ -156,10 +169,9 @@ async def classify(
 
 @router.get("/customers/{customer_id}")
 async def customer_record(customer_id: str, request: Request, principal: Reader) -> Document:
+    """The customer's record: its own seller, or ops and admin of its organisation."""
     doc = await runtime_of(request).db[CUSTOMERS].find_one({"_id": customer_id})
-    if doc is None:
-        raise HTTPException(404, f"unknown customer {customer_id}")
-    _visible(principal, doc)
+    _owned(principal, doc)
     return _public(doc)
 
 
@@ -167,11 +179,15 @@ async def customer_record(customer_id: str, request: Request, principal: Reader)
 async def customer_history(
     customer_id: str, request: Request, principal: Reader, limit: int = Query(100, le=1000)
 ) -> Document:
-    """Scheduled and fired contacts, and what was logged, newest first."""
+    """Scheduled and fired contacts, and what was logged, newest first: its own seller,
+    or ops and admin of its organisation."""
     db = runtime_of(request).db
-    # Reports carry no organisation: the customer's record decides (and a tenant-bound
-    # token sees no history of a customer unknown here).
-    _visible(principal, await db[CUSTOMERS].find_one({"_id": customer_id}, {"organisation_id": 1}))
+    # Reports carry no organisation: the customer's record decides (and nobody sees a
+    # history of a customer unknown here).
+    _owned(
+        principal,
+        await db[CUSTOMERS].find_one({"_id": customer_id}, {"organisation_id": 1, "seller_id": 1}),
+    )
     contacts = (
         await db[CONTACTS]
         .find({"customer_id": customer_id})
@@ -202,8 +218,7 @@ async def seller_agenda(
     limit: int = Query(100, le=1000),
 ) -> Document:
     """Upcoming: scheduled and not yet due. Overdue: reminded but not logged yet."""
-    if principal.subject != seller_id and not principal.has("ops"):
-        raise HTTPException(403, "sellers see their own agenda")
+    seller_in_scope(principal, seller_id)
     db, now = runtime_of(request).db, runtime_of(request).clock.now()
     query: Document = (
         {"seller_id": seller_id, "state": "scheduled", "due_at": {"$gte": now}}

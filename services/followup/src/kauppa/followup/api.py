@@ -90,12 +90,13 @@ def _visible(principal: Principal, customer: Document | None) -> None:
     visible_to(principal, customer["organisation_id"] if customer else None, "customer")
 
 
-def _owned(principal: Principal, customer: Document | None) -> None:
+def _owned(principal: Principal, customer: Document | None) -> Document:
     """The kit's object rule (``Principal.may_see``): ops and admin see their
     organisation's customers, a seller only their own (others are 404)."""
     if customer is None:
         raise HTTPException(404, "no such customer")
     owned_by(principal, customer["organisation_id"], customer.get("seller_id"), "customer")
+    return customer
 
 
 def _public(doc: Document) -> Document:
@@ -171,8 +172,7 @@ async def classify(
 async def customer_record(customer_id: str, request: Request, principal: Reader) -> Document:
     """The customer's record: its own seller, or ops and admin of its organisation."""
     doc = await runtime_of(request).db[CUSTOMERS].find_one({"_id": customer_id})
-    _owned(principal, doc)
-    return _public(doc)
+    return _public(_owned(principal, doc))
 
 
 @router.get("/customers/{customer_id}/history")

@@ -72,3 +72,20 @@ async def test_cards_stored_before_are_migrated_at_start(closing: ClosingFactory
     assert orphan is not None and orphan["organisation_id"] is None
     r = await svc.post(f"/deals/{deal_id}/close", close_body())
     assert r.status_code == 201, r.text
+
+
+async def test_the_idempotency_key_fingerprint_covers_the_query(closing: ClosingFactory):
+    """The same key and body with another query string is another request: refused, not
+    answered with the first one's result."""
+    svc = await closing()
+    card = examples.seller_card(seller_id="seller-1").model_dump(mode="json")
+    headers = {**svc.ops, "Idempotency-Key": "card-1"}
+    r = await svc.client.put(
+        "/sellers/seller-1/card", params={"organisation_id": "org-a"}, json=card, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    r = await svc.client.put(
+        "/sellers/seller-1/card", params={"organisation_id": "org-b"}, json=card, headers=headers
+    )
+    assert r.status_code == 422, r.text
+    assert await svc.runtime.db["sellers"].find_one({"organisation_id": "org-b"}) is None

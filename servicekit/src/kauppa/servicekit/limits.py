@@ -85,12 +85,10 @@ class RequestLimits:
                 break
         body = b"".join(chunks)
         content_type = headers.get(b"content-type", b"")
-        if body and (b"json" in content_type or not content_type):
-            if json_depth(body) > self.max_json_depth:
-                await _answer(
-                    send, 422, f"the JSON body is nested deeper than {self.max_json_depth}"
-                )
-                return
+        is_json = b"json" in content_type or not content_type
+        if body and is_json and json_depth(body) > self.max_json_depth:
+            await _answer(send, 422, f"the JSON body is nested deeper than {self.max_json_depth}")
+            return
         sent = False
 
         async def replay() -> Message:

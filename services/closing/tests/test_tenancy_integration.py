@@ -89,3 +89,33 @@ async def test_the_idempotency_key_fingerprint_covers_the_query(closing: Closing
     )
     assert r.status_code == 422, r.text
     assert await svc.runtime.db["sellers"].find_one({"organisation_id": "org-b"}) is None
+
+
+async def test_ids_that_become_field_paths_and_urls_are_validated(closing: ClosingFactory):
+    """``offer_ref`` keys the deal's offers (a MongoDB field path): ``a.b`` is refused and
+    the deal can still be closed; a ``javascript:`` signed-copy link is refused."""
+    svc = await closing()
+    await svc.put_card()
+    deal_id, _ = await svc.accept()
+    offer = {
+        "offer_ref": "OF.1",
+        "lines": [
+            {
+                "product_code": "CRM-PRO",
+                "quantity": "1",
+                "unit_price": {"amount": "10", "currency": "EUR"},
+            }
+        ],
+        "vat_rate": "25.5",
+        "valid_until": "2030-01-01",
+    }
+    r = await svc.post(f"/deals/{deal_id}/offers", offer)
+    assert r.status_code == 422, r.text
+    r = await svc.post(f"/deals/{deal_id}/offers", {**offer, "offer_ref": "OF-1"})
+    assert r.status_code == 201, r.text
+    body = close_body()
+    body["signature"] = {**body["signature"], "document_url": "javascript:alert(1)"}
+    r = await svc.post(f"/deals/{deal_id}/close", body)
+    assert r.status_code == 422, r.text
+    r = await svc.post(f"/deals/{deal_id}/close", close_body())
+    assert r.status_code == 201, r.text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import StringConstraints
 
@@ -22,3 +23,23 @@ SafeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
 def is_safe_id(value: object) -> bool:
     return isinstance(value, str) and ID_RE.fullmatch(value) is not None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def allowed_url(url: str, *, allow_http: bool = False) -> bool:
+    """A URL that may reach a customer (an email link) or be fetched: ``https`` with a
+    host (``http`` too when ``allow_http``: the local profile), no control characters or
+    spaces. ``javascript:``, ``data:``, ``file:`` and relative URLs are not."""
+    if _CONTROL.search(url) or " " in url:
+        return False
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return bool(parts.netloc) and (scheme == "https" or (allow_http and scheme == "http"))
+
+
+def header_safe(value: str) -> str:
+    """A value fit for an email header: CR, LF and other control characters become
+    spaces, so a value can never start a header of its own."""
+    return _CONTROL.sub(" ", value)

@@ -57,6 +57,7 @@ from kauppa.contracts import (
     SellerCard,
 )
 from kauppa.servicekit.auth import Principal
+from kauppa.servicekit.ids import ID_PATTERN, allowed_url
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import AwareDatetime, Field
 
@@ -80,24 +81,27 @@ class Refused(Exception):
 
 class ContactDraft(Draft):
     channel: ContactChannel
-    summary: str = Field(min_length=1)
+    summary: str = Field(min_length=1, max_length=4000)
     contacted_at: AwareDatetime | None = Field(None, description="Default: now")
 
 
 class OfferDraft(Draft):
-    offer_ref: str = Field(min_length=1, description="Reference of the emailed offer")
-    lines: list[LineDraft] = Field(min_length=1)
+    offer_ref: str = Field(
+        pattern=ID_PATTERN,
+        description=f"Reference of the emailed offer ({ID_PATTERN}: it keys the deal's offers)",
+    )
+    lines: list[LineDraft] = Field(min_length=1, max_length=200)
     vat_rate: Decimal = Field(ge=0, le=100)
     valid_until: date
     sent_at: AwareDatetime | None = Field(None, description="Default: now")
 
 
 class StageMove(Draft):
-    to_stage: str = Field(min_length=1)
+    to_stage: str = Field(min_length=1, max_length=100)
 
 
 class LossReport(Draft):
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 # ------------------------------------------------------------------ helpers
@@ -346,6 +350,12 @@ def close_deal(
         deal = await load_deal(uow, deal_id, principal)
         require_open(deal, "close the deal")
         process = (await process_of(uow, deal, settings)).to_domain()
+        url = body.signature.document_url if body.signature else None
+        if url and not allowed_url(url, allow_http=settings.kafka.profile == "local"):
+            raise Refused(
+                422,
+                {"missing": [], "problems": {"signature": "document_url must be an https URL"}},
+            )
         review = review_close(body, process.bundle_rules, offers_on_file(deal))
         card = await load_seller_card(
             uow.db, uow.session, deal["organisation_id"], deal["seller_id"]

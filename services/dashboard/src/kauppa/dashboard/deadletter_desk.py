@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from kauppa.dashboard.projections import CUSTOMERS
 from kauppa.servicekit.auth import Principal, Role
 from kauppa.servicekit.deadletters import DeadLetter, read_dead_letters, republish
 from kauppa.servicekit.logging import get_logger
@@ -84,7 +85,8 @@ async def replay_dead_letters(
     a token of its own; after the commit, only letters whose marker holds this request's
     token are published: what a committed claim took, never what a rolled-back attempt
     took (the run that commits may be a stored answer under the same Idempotency-Key,
-    which claims nothing). Only letters ``visible`` to the caller are chosen (the ids
+    which claims nothing). Letters of a customer erased since are refused
+    (``refused_erased``). Only letters ``visible`` to the caller are chosen (the ids
     of others are ignored as unknown). ``commit`` returns what the claim answered,
     ``{"service", "replayed": [ids]}``, or that stored answer."""
     letters = await read_dead_letters(runtime.settings.kafka, service)
@@ -94,6 +96,19 @@ async def replay_dead_letters(
         did = dead_letter_id(service, d)
         if (wanted is None or did in wanted) and visible(d):
             chosen[did] = d
+    # The erasure tombstone: a letter of a customer erased since would bring the
+    # person's data back; it is refused, never replayed.
+    customers = sorted({c for d in chosen.values() if (c := d.customer_id)})
+    erased = (
+        set(
+            await runtime.db[CUSTOMERS].distinct("_id", {"_id": {"$in": customers}, "erased": True})
+        )
+        if customers
+        else set()
+    )
+    refused = sorted(did for did, d in chosen.items() if d.customer_id in erased)
+    for did in refused:
+        del chosen[did]
     token = uuid.uuid4().hex
 
     async def claim(uow: UnitOfWork) -> dict[str, Any]:
@@ -120,7 +135,7 @@ async def replay_dead_letters(
                 ],
                 session=uow.session,
             )
-        return {"service": service, "replayed": fresh}
+        return {"service": service, "replayed": fresh, "refused_erased": refused}
 
     answer = await commit(claim)
     if chosen:

@@ -25,7 +25,12 @@ from kauppa.handoff.store import (
     seller_key,
     seller_view,
 )
-from kauppa.servicekit.auth import Principal, organisation_in_scope, require, visible_to
+from kauppa.servicekit.auth import (
+    Principal,
+    organisation_in_scope,
+    owned_by,
+    require,
+)
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.unit_of_work import UnitOfWork
@@ -174,9 +179,7 @@ async def get_lead(lead_id: str, request: Request, principal: SellerOrOps) -> Do
     doc = await runtime_of(request).db[LEADS].find_one({"_id": lead_id})
     if doc is None:
         raise HTTPException(404, "no such lead")
-    visible_to(principal, doc["organisation_id"], "lead")
-    if not principal.has("ops") and doc.get("seller_id") != principal.subject:
-        raise HTTPException(404, "no such lead")  # sellers see their own leads only
+    owned_by(principal, doc["organisation_id"], doc.get("seller_id"), "lead")
     return lead_view(doc)
 
 
@@ -196,10 +199,17 @@ class VerdictIn(BaseModel):
 async def give_verdict(
     lead_id: str, body: VerdictIn, request: Request, principal: Seller
 ) -> JSONResponse:
-    """D3: the assigned seller accepts the lead or returns it with a reason."""
+    """D3: the assigned seller accepts the lead or returns it with a reason. To any other
+    seller the lead does not exist (404, whatever its state)."""
     policy = _settings(request).sla_policy()
 
     async def work(uow: UnitOfWork) -> Document:
+        lead = await uow.db[LEADS].find_one(
+            {"_id": lead_id}, {"organisation_id": 1, "seller_id": 1}, session=uow.session
+        )
+        if lead is None:
+            raise HTTPException(404, "no such lead")
+        owned_by(principal, lead["organisation_id"], lead.get("seller_id"), "lead")
         outcome = await submit_verdict(
             uow,
             policy,

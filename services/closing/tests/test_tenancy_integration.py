@@ -119,3 +119,32 @@ async def test_ids_that_become_field_paths_and_urls_are_validated(closing: Closi
     assert r.status_code == 422, r.text
     r = await svc.post(f"/deals/{deal_id}/close", close_body())
     assert r.status_code == 201, r.text
+
+
+async def test_a_lead_accepted_after_the_erasure_opens_a_deal_without_the_person(
+    closing: ClosingFactory,
+):
+    """Issue #18: LeadAccepted and CustomerErased travel on different topics; processed
+    after the erasure, the acceptance stores (and sends) nothing of the person."""
+    from datetime import UTC, datetime
+
+    from kauppa.contracts import CustomerErased, envelope
+
+    from .conftest import lead_accepted
+
+    svc = await closing()
+    lead = lead_accepted()
+    assert lead.prospect.contact is not None and lead.prospect.contact.email
+    erasure = CustomerErased(
+        customer_id="crm-7",
+        organisation_id=lead.organisation_id,
+        business_id=lead.prospect.business_id,
+        requested_by="dpo",
+        erased_at=datetime.now(UTC),
+    )
+    await svc.runtime.pipeline.process_envelopes([envelope(erasure, source="t")])
+    await svc.runtime.pipeline.process_envelopes([envelope(lead, source="t")])
+    deal = await svc.runtime.db["deals"].find_one({"_id": f"deal-{lead.lead_id}"})
+    assert deal is not None and deal["prospect"]["contact"] is None
+    assert lead.prospect.contact.email not in str(deal)
+    assert "erased_at" in deal

@@ -19,6 +19,12 @@ Document = dict[str, Any]
 DEALS = "deals"
 SELLERS = "sellers"
 ORGANISATIONS = "organisations"
+ERASURES = "erasures"  # tombstones of erased customers: organisation|customer or business key
+
+
+def erasure_key(organisation_id: str, customer_or_business_key: str) -> str:
+    return f"{organisation_id}|{customer_or_business_key}"
+
 
 INDEXES: tuple[Indexes, ...] = (
     Indexes(

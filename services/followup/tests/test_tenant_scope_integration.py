@@ -250,3 +250,18 @@ async def test_a_seller_sees_and_logs_on_their_own_customers_only(infra, setting
         )
         assert first.status_code == 201 and third.status_code == 201, third.text
         assert await t.rt.db[REPORTS].count_documents({"customer_id": t.a[2]}) == 1
+
+
+async def test_request_strings_and_lists_are_bounded(infra, settings_for, runtimes):
+    """Issue #18: a request model's strings and lists have bounds (422 past them)."""
+    t = await two_tenants(settings_for, runtimes)
+    owner = token(t.rt, "seller-a", "seller", organisation_id=t.org_a)
+    async with http(t.rt) as api:
+        for body in (
+            {"notes": "n" * 5000},
+            {"problems": ["p"] * 51},
+            {"problems": ["p" * 2001]},
+        ):
+            r = await api.post(f"/customers/{t.a[0]}/contacts", json=body, headers=owner)
+            assert r.status_code == 422, body
+        assert await t.rt.db[REPORTS].count_documents({"customer_id": t.a[0]}) == 0

@@ -149,7 +149,7 @@ async def replay(
     request: Request,
     service: str,
     principal: Admin,
-    ids: Annotated[list[str] | None, Body(embed=True)] = None,
+    ids: Annotated[list[str] | None, Body(embed=True, max_length=10_000)] = None,
 ) -> JSONResponse:
     """Admin: re-publish dead letters to their origin topics (all not yet replayed, or
     the given ids). Each dead letter is claimed by one request only, so clicks (retried or

@@ -36,6 +36,7 @@ from kauppa.servicekit.auth import (
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, Field
 
@@ -49,24 +50,30 @@ Reader = Annotated[Principal, Depends(require("seller", "ops"))]
 class ContactReport(BaseModel):
     """What the seller records right after a contact (D13-D15)."""
 
-    contact_id: str | None = Field(None, description="The ContactDue this answers, if any")
+    contact_id: str | None = Field(
+        None, max_length=200, description="The ContactDue this answers, if any"
+    )
     contacted_at: datetime | None = None
     delivery_ok: bool | None = None
-    problems: list[str] = Field(default_factory=list)
-    resolved_problem_ids: list[str] = Field(default_factory=list)
+    problems: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list, max_length=50
+    )
+    resolved_problem_ids: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=200
+    )
     upsell_interest: bool = False
-    referrals: list[Referral] = Field(default_factory=list)
+    referrals: list[Referral] = Field(default_factory=list, max_length=50)
     next_contact_on: date | None = Field(None, description="Empty: the service picks a default")
-    notes: str | None = None
+    notes: str | None = Field(None, max_length=4000)
 
 
 class Classification(BaseModel):
-    organisation_id: str
+    organisation_id: SafeId
     attributes: CustomerAttributes
 
 
 class SegmentQuery(BaseModel):
-    organisation_id: str
+    organisation_id: SafeId
     criteria: SegmentCriteria = Field(default_factory=SegmentCriteria)
     limit: int = Field(100, ge=0, le=1000)
 
@@ -75,10 +82,10 @@ class CampaignCommand(BaseModel):
     """All customers matching ``criteria``, contacted for ``reason``, due on a date or
     spread over a window (D17)."""
 
-    campaign_id: str
-    organisation_id: str
+    campaign_id: SafeId
+    organisation_id: SafeId
     criteria: SegmentCriteria
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
     due_on: date | None = None
     due_from: datetime | None = None
     due_until: datetime | None = None

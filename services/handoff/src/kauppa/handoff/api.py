@@ -84,16 +84,25 @@ class AbsenceIn(BaseModel):
     end: AwareDatetime | None = None
 
 
+Short = Annotated[str, Field(max_length=100)]
+
+
 class SellerProfileIn(BaseModel):
-    organisation_id: str = Field(min_length=1)
-    name: str = ""
-    team: str | None = None
-    regions: list[str] = Field(default_factory=list, description="Empty: every region")
-    products: list[str] = Field(default_factory=list, description="Empty: every product line")
-    languages: list[str] = Field(default_factory=list, description="e.g. fi, sv; empty: any")
-    capacity: int = Field(10, ge=0, description="Max open leads (awaiting a verdict)")
+    organisation_id: SafeId
+    name: str = Field("", max_length=200)
+    team: str | None = Field(None, max_length=100)
+    regions: list[Short] = Field(
+        default_factory=list, max_length=200, description="Empty: every region"
+    )
+    products: list[Short] = Field(
+        default_factory=list, max_length=500, description="Empty: every product line"
+    )
+    languages: list[Short] = Field(
+        default_factory=list, max_length=50, description="e.g. fi, sv; empty: any"
+    )
+    capacity: int = Field(10, ge=0, le=100_000, description="Max open leads (awaiting a verdict)")
     active: bool = True
-    absences: list[AbsenceIn] = Field(default_factory=list)
+    absences: list[AbsenceIn] = Field(default_factory=list, max_length=100)
 
 
 @router.put("/sellers/{seller_id}", tags=["roster"])

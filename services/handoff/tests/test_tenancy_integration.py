@@ -51,3 +51,42 @@ async def test_roster_entries_stored_before_get_per_organisation_keys(service):
     ops = bearer(rt.settings, "ops", "ops", organisation_id=org)
     listed = (await client.get("/sellers", headers=ops)).json()
     assert [s["seller_id"] for s in listed] == ["old-1"]
+
+
+async def test_a_deal_opened_after_the_erasure_erases_its_lead(service):
+    """Issue #18: CustomerErased (by customer id only) processed before the DealOpened
+    that links the lead to that customer: the lead loses the person when linked."""
+    from datetime import UTC, datetime
+
+    from kauppa.contracts import CustomerErased, DealOpened, envelope, examples
+    from kauppa.handoff.store import LEADS
+
+    from .support import seed_sellers, seller_doc
+
+    rt, _client = service
+    org = new_org()
+    await seed_sellers(rt, [seller_doc("s-1", org)])
+    lead = examples.lead_qualified(organisation_id=org)
+    assert lead.prospect.contact is not None and lead.prospect.contact.name
+    await rt.pipeline.process_envelopes([envelope(lead, source="t")])
+    erased = CustomerErased(
+        customer_id="cust-late",
+        organisation_id=org,
+        requested_by="dpo",
+        erased_at=datetime.now(UTC),
+    )
+    await rt.pipeline.process_envelopes([envelope(erased, source="t")])
+    opened = DealOpened(
+        deal_id="deal-late",
+        lead_id=lead.lead_id,
+        organisation_id=org,
+        customer_id="cust-late",
+        seller_id="s-1",
+        prospect=lead.prospect,
+        stage="qualified",
+        opened_at=datetime.now(UTC),
+    )
+    await rt.pipeline.process_envelopes([envelope(opened, source="closing")])
+    doc = await rt.db[LEADS].find_one({"_id": lead.lead_id})
+    assert doc is not None and doc.get("erased_at") is not None
+    assert lead.prospect.contact.name not in str(doc)

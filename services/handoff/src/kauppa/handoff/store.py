@@ -20,6 +20,7 @@ Document = dict[str, Any]
 
 LEADS = "leads"
 SELLERS = "sellers"
+ERASURES = "erasures"  # tombstones of erased customers, "organisation|customer_id"
 
 
 def seller_key(organisation_id: str, seller_id: str) -> str:

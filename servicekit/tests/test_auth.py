@@ -38,7 +38,7 @@ async def call(app: FastAPI, token: str | None) -> httpx.Response:
 
 
 async def test_hs256_roles_are_enforced():
-    settings = ServiceSettings(service_name="auth")
+    settings = _local()
     app = app_with(settings)
     assert (await call(app, None)).status_code == 401
     assert (await call(app, "not-a-jwt")).status_code == 401
@@ -130,8 +130,62 @@ def test_tenant_scope_of_a_token():
 
 
 async def test_the_org_claim_reaches_the_principal():
-    settings = ServiceSettings(service_name="auth")
+    settings = _local()
     verifier = TokenVerifier(settings)
     bound = verifier.verify(issue_token(settings, "o-1", ["ops"], organisation_id="org-a"))
     assert bound.organisation_id == "org-a"
     assert verifier.verify(issue_token(settings, "o-2", ["ops"])).organisation_id is None
+
+
+# ------------------------------------------------------------------ token rules (#18)
+
+
+def _local(**overrides: Any) -> ServiceSettings:
+    from kauppa.servicekit.settings import KafkaSettings
+
+    return ServiceSettings(service_name="auth", kafka=KafkaSettings(profile="local"), **overrides)
+
+
+def _signed(settings: ServiceSettings, **claims: Any) -> str:
+    now = datetime.now(UTC)
+    base: dict[str, Any] = {"sub": "o-1", "roles": ["ops"], "aud": "kauppa"}
+    base["exp"] = now + timedelta(minutes=5)
+    base.update(claims)
+    return jwt.encode(base, settings.jwt_secret, algorithm="HS256")
+
+
+@pytest.mark.parametrize("org", ["", None, 7, {"id": "org-a"}, ["org-a"], "org a", "../x"])
+async def test_an_org_claim_that_is_not_a_non_empty_id_is_refused(org: Any):
+    """``"org": ""`` acted as a platform token; any org claim that is not an id is 401."""
+    settings = _local()
+    assert (await call(app_with(settings), _signed(settings, org=org))).status_code == 401
+    assert (await call(app_with(settings), _signed(settings, org="org-a"))).status_code == 200
+
+
+async def test_roles_and_subject_claims_must_have_their_types():
+    settings = _local()
+    app = app_with(settings)
+    assert (await call(app, _signed(settings, roles={"ops": True}))).status_code == 401
+    assert (await call(app, _signed(settings, sub=""))).status_code == 401
+
+
+def test_production_refuses_the_shipped_default_secret_and_a_missing_issuer():
+    from kauppa.servicekit.auth import InsecureAuthSettings
+    from kauppa.servicekit.settings import KafkaSettings
+
+    production = KafkaSettings(profile="production")
+    with pytest.raises(InsecureAuthSettings, match="JWT_SECRET"):
+        TokenVerifier(ServiceSettings(service_name="auth", kafka=production, jwt_issuer="idp"))
+    with pytest.raises(InsecureAuthSettings, match="JWT_ISSUER"):
+        TokenVerifier(ServiceSettings(service_name="auth", kafka=production, jwt_secret="s" * 40))
+    TokenVerifier(
+        ServiceSettings(service_name="auth", kafka=production, jwt_secret="s" * 40, jwt_issuer="i")
+    )
+    TokenVerifier(_local())  # the laptop profile keeps the default
+
+
+async def test_with_an_issuer_set_a_token_without_one_is_refused():
+    settings = _local(jwt_issuer="idp")
+    app = app_with(settings)
+    assert (await call(app, _signed(settings))).status_code == 401
+    assert (await call(app, _signed(settings, iss="idp"))).status_code == 200

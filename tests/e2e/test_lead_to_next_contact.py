@@ -73,7 +73,7 @@ async def test_one_lead_from_qualified_to_next_contact(kauppa_system: KauppaSyst
             await _call(
                 http,
                 "PUT",
-                f"{system.url('closing')}/sellers/{seller_id}/card",
+                f"{system.url('closing')}/sellers/{seller_id}/card?organisation_id={org}",
                 ops,
                 card.model_dump(mode="json"),
             )

@@ -85,9 +85,16 @@ class Closing:
         assert isinstance(env.event, LeadAccepted)
         return deal_id_for(env.event.lead_id), env
 
-    async def put_card(self, seller_id: str = "seller-1") -> None:
+    async def put_card(
+        self, seller_id: str = "seller-1", organisation_id: str = "org-demo"
+    ) -> None:
         card = examples.seller_card(seller_id=seller_id).model_dump(mode="json")
-        r = await self.client.put(f"/sellers/{seller_id}/card", json=card, headers=self.ops)
+        r = await self.client.put(
+            f"/sellers/{seller_id}/card",
+            params={"organisation_id": organisation_id},
+            json=card,
+            headers=self.ops,
+        )
         assert r.status_code == 200, r.text
 
     async def post(self, path: str, body: dict[str, Any], key: str | None = None) -> httpx.Response:

@@ -128,8 +128,9 @@ async def test_d9_complete_close_emits_one_deal_closed_even_when_retried(
 
 async def test_d7_bundle_rule_changes_the_price_as_configured(infra, closing: ClosingFactory):
     svc = await closing()
-    await svc.put_card()
     org = "org-bundle-test"
+    await svc.put_card(organisation_id=org)  # seller ids are per organisation
+    await svc.put_card(organisation_id="org-no-rules")
     process = {
         "stages": ["qualified", "offer", "closing"],
         "bundle_rules": [

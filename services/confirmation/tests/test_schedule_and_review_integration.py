@@ -101,7 +101,7 @@ async def test_d12_1_seller_reviews_notes_holds_and_approves_over_http(
         assert preview["state"] == "scheduled"
         assert any("CRM Pro" in line for line in preview["checklist"])
         assert "Sanna Myyjä" in preview["text"]
-        assert (await http.get(f"{base}/preview", headers=other)).status_code == 403
+        assert (await http.get(f"{base}/preview", headers=other)).status_code == 404
         assert (await http.get(f"{base}/preview")).status_code == 401
 
         r = await http.post(f"{base}/note", json={"note": "Soitan maanantaina."}, headers=seller)

@@ -51,6 +51,10 @@ async def two_tenants(settings_for, runtimes) -> Tenants:
     await rt.db[CONTACTS].update_many(
         {"customer_id": {"$in": ids[org_a] + ids[org_b]}}, {"$set": {"seller_id": seller}}
     )
+    # The customers' own seller (a seller sees and logs on their own customers only).
+    await rt.db[CUSTOMERS].update_many(
+        {"_id": {"$in": ids[org_a] + ids[org_b]}}, {"$set": {"seller_id": "seller-a"}}
+    )
     return Tenants(rt, tag, org_a, org_b, ids[org_a], ids[org_b], seller)
 
 
@@ -59,7 +63,7 @@ async def test_a_tenant_finds_only_its_own_customers(infra, settings_for, runtim
     ops_a = token(t.rt, "ops-a", "ops", organisation_id=t.org_a)
     seller_a = token(t.rt, "seller-a", "seller", organisation_id=t.org_a)
     platform = token(t.rt, "ops-x", "ops")
-    platform_seller = token(t.rt, "seller-x", "seller")
+    platform_seller = token(t.rt, "seller-a", "seller")
     mine, theirs = t.a[0], t.b[0]
     async with http(t.rt) as api:
         # the record
@@ -78,7 +82,7 @@ async def test_a_tenant_finds_only_its_own_customers(infra, settings_for, runtim
         assert r.status_code == 200 and len(r.json()["contacts"]) == 1
         unknown = f"nobody-{t.tag}"
         assert (await api.get(f"/customers/{unknown}/history", headers=ops_a)).status_code == 404
-        assert (await api.get(f"/customers/{unknown}/history", headers=platform)).status_code == 200
+        assert (await api.get(f"/customers/{unknown}/history", headers=platform)).status_code == 404
 
         # logging a contact
         report = {"delivery_ok": True, "next_contact_on": "2026-04-01"}
@@ -205,3 +209,59 @@ async def test_a_tenant_lists_and_audits_its_own_organisation(infra, settings_fo
         assert r.json()["violations"]["missing"] == 1 and r.json()["repaired"] == 1
     for cid in (t.a[0], t.b[0]):
         assert (await t.rt.db[CUSTOMERS].find_one({"_id": cid}))["next_contact"] is not None
+
+
+async def test_a_seller_sees_and_logs_on_their_own_customers_only(infra, settings_for, runtimes):
+    """Issue #18: within an organisation, another seller's customer does not exist to a
+    seller; a ``contact_id`` of another customer closes nothing; the report id an
+    Idempotency-Key derives is scoped to the customer."""
+    t = await two_tenants(settings_for, runtimes)
+    owner = token(t.rt, "seller-a", "seller", organisation_id=t.org_a)
+    other = token(t.rt, "seller-z", "seller", organisation_id=t.org_a)
+    mine, second = t.a[0], t.a[1]
+    report = {"delivery_ok": True, "next_contact_on": "2026-04-01"}
+    async with http(t.rt) as api:
+        assert (await api.get(f"/customers/{mine}", headers=other)).status_code == 404
+        assert (await api.get(f"/customers/{mine}/history", headers=other)).status_code == 404
+        r = await api.post(f"/customers/{mine}/contacts", json=report, headers=other)
+        assert r.status_code == 404
+        assert await t.rt.db[REPORTS].count_documents({"customer_id": mine}) == 0
+        r = await api.get("/sellers/seller-a/contacts", headers=other)
+        assert r.status_code == 403
+
+        # The owner names a scheduled contact of another organisation's customer.
+        theirs = await t.rt.db[CONTACTS].find_one({"customer_id": t.b[0]})
+        r = await api.post(
+            f"/customers/{mine}/contacts",
+            json={**report, "contact_id": theirs["_id"]},
+            headers=owner,
+        )
+        assert r.status_code == 201, r.text
+        after = await t.rt.db[CONTACTS].find_one({"_id": theirs["_id"]})
+        assert after["state"] == theirs["state"], "another organisation's contact untouched"
+
+        # One Idempotency-Key on two customers: two reports, not one replayed.
+        key = {"Idempotency-Key": f"k-{t.tag}"}
+        first = await api.post(
+            f"/customers/{second}/contacts", json=report, headers={**owner, **key}
+        )
+        third = await api.post(
+            f"/customers/{t.a[2]}/contacts", json=report, headers={**owner, **key}
+        )
+        assert first.status_code == 201 and third.status_code == 201, third.text
+        assert await t.rt.db[REPORTS].count_documents({"customer_id": t.a[2]}) == 1
+
+
+async def test_request_strings_and_lists_are_bounded(infra, settings_for, runtimes):
+    """Issue #18: a request model's strings and lists have bounds (422 past them)."""
+    t = await two_tenants(settings_for, runtimes)
+    owner = token(t.rt, "seller-a", "seller", organisation_id=t.org_a)
+    async with http(t.rt) as api:
+        for body in (
+            {"notes": "n" * 5000},
+            {"problems": ["p"] * 51},
+            {"problems": ["p" * 2001]},
+        ):
+            r = await api.post(f"/customers/{t.a[0]}/contacts", json=body, headers=owner)
+            assert r.status_code == 422, body
+        assert await t.rt.db[REPORTS].count_documents({"customer_id": t.a[0]}) == 0

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kauppa.contracts import LeadVerdictSubmitted, Verdict
-from kauppa.handoff.store import SELLERS
+from kauppa.handoff.store import SELLERS, seller_key
 from kauppa.servicekit.runtime import ServiceRuntime
 
 
@@ -18,7 +18,8 @@ def new_org() -> str:
 
 def seller_doc(seller_id: str, org: str, **kw: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
-        "_id": seller_id,
+        "_id": seller_key(org, seller_id),
+        "seller_id": seller_id,
         "organisation_id": org,
         "name": seller_id,
         "team": None,

@@ -47,7 +47,7 @@ async def test_d1_qualifying_lead_is_assigned_exactly_once_when_delivered_three_
     assert len(assigned) == 1
     assert assigned[0].seller_id in {"s-1", "s-2"}
     assert assigned[0].respond_by > assigned[0].assigned_at
-    seller = await rt.db["sellers"].find_one({"_id": assigned[0].seller_id})
+    seller = await rt.db["sellers"].find_one({"seller_id": assigned[0].seller_id})
     assert seller["open_leads"] == 1
 
 
@@ -123,7 +123,7 @@ async def test_routing_round_robin_is_fair_over_100_leads_among_3_eligible_selle
     counts = Counter(e.seller_id for e in assigned)
     assert set(counts) == {"rr-a", "rr-b", "rr-c"}
     assert sorted(counts.values()) == [33, 33, 34]
-    sellers = {d["_id"]: d async for d in rt.db["sellers"].find({"organisation_id": org})}
+    sellers = {d["seller_id"]: d async for d in rt.db["sellers"].find({"organisation_id": org})}
     assert all(sellers[s]["open_leads"] == n <= 40 for s, n in counts.items())
 
 

@@ -70,7 +70,7 @@ async def test_d3_returned_lead_produces_returned_event_with_source_and_reason(
     # closing opens a deal from this: prospect, source and product interest travel along.
     assert ok.prospect == accepted.prospect and ok.source == accepted.source
     assert ok.product_interest == ["crm", "erp"] and ok.assigned_at is not None
-    seller = await rt.db["sellers"].find_one({"_id": "s-1"})
+    seller = await rt.db["sellers"].find_one({"seller_id": "s-1"})
     assert seller["open_leads"] == 0
     # The SLA timers of both leads are cancelled.
     assert await rt.db["_timers"].count_documents({"state": "scheduled"}) == 0
@@ -117,7 +117,7 @@ async def test_d3_sla_moving_the_clock_past_x_reminds_and_past_y_reassigns(
     assert second[-1].seller_id == "sla-b" and second[-1].attempt == 2
     doc = await rt.db["leads"].find_one({"_id": lead.lead_id})
     assert doc["reminders"] == 1 and doc["reassignments"] == 1
-    sellers = {d["_id"]: d["open_leads"] async for d in rt.db["sellers"].find({})}
+    sellers = {d["seller_id"]: d["open_leads"] async for d in rt.db["sellers"].find({})}
     assert sellers == {"sla-a": 0, "sla-b": 1}
 
 
@@ -145,7 +145,7 @@ async def test_two_replicas_in_one_consumer_group_assign_each_of_1000_leads_exac
     assert len(per_lead) == 1000 and set(per_lead.values()) == {1}
     assert a.consumer and b.consumer
     assert a.consumer._consumer.assignment() and b.consumer._consumer.assignment()
-    sellers = {d["_id"]: d["open_leads"] async for d in a.db["sellers"].find({})}
+    sellers = {d["seller_id"]: d["open_leads"] async for d in a.db["sellers"].find({})}
     assert sum(sellers.values()) == 1000
     assert Counter(e.seller_id for e in assigned) == Counter(sellers)
 

@@ -921,7 +921,7 @@ class Demo:
                     api.call(
                         "closing",
                         "PUT",
-                        f"/sellers/{s.seller_id}/card",
+                        f"/sellers/{s.seller_id}/card?organisation_id={s.org_id}",
                         as_=ops,
                         body={
                             "seller_id": s.seller_id,

@@ -5,7 +5,7 @@ kauppa status              readiness of each running service
 kauppa emit FILE.json      validate a contract event and send it to Kafka
 kauppa dlq list SERVICE    show a service's dead letters
 kauppa dlq replay SERVICE  re-publish them to their origin topics
-kauppa token ROLE          print a local access token
+kauppa token ROLE          print a local access token (--org ORG: bound to ORG)
 kauppa demo                play a realistic scenario against a running `kauppa run`
 """
 
@@ -259,11 +259,26 @@ def status() -> None:
 
 
 @app.command()
-def token(role: Annotated[str, typer.Argument(help="seller, ops, admin or intake")]) -> None:
-    """Print a local (HS256) access token for a role."""
+def token(
+    role: Annotated[str, typer.Argument(help="seller, ops, admin or intake")],
+    org: Annotated[
+        str | None,
+        typer.Option("--org", help="bind the token to this organisation (a tenant token)"),
+    ] = None,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help="the token's subject (a seller's id)")
+    ] = None,
+) -> None:
+    """Print a local (HS256) access token for a role; with --org, one that acts in that
+    organisation only (without it, a platform token that reaches every organisation)."""
     from kauppa.servicekit.auth import issue_token
+    from kauppa.servicekit.ids import ID_PATTERN, is_safe_id
 
-    console.print(issue_token(_settings(), f"{role}-local", [role]), soft_wrap=True)
+    if org is not None and not is_safe_id(org):
+        console.print(f"[red]--org must match {ID_PATTERN}[/]")
+        raise typer.Exit(2)
+    minted = issue_token(_settings(), subject or f"{role}-local", [role], organisation_id=org)
+    print(minted, flush=True)  # unwrapped, so it copies whole
 
 
 @app.command()

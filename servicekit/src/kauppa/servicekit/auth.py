@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import jwt
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from kauppa.servicekit.ids import ID_PATTERN, ID_RE
 from kauppa.servicekit.settings import ServiceSettings
 
 
@@ -37,6 +38,14 @@ class Principal:
         that organisation only; a platform token (no claim) in any."""
         return not self.organisation_id or organisation_id == self.organisation_id
 
+    def may_see(self, resource_org: str | None, owner_seller: str | None) -> bool:
+        """The object-level rule of every route, once: the resource is in the token's
+        organisation (any, for a platform token), and the caller is ops or admin, or the
+        seller who owns it (``owner_seller``; ``None``: nobody's, so no seller's)."""
+        if not self.may_act_in(resource_org):
+            return False
+        return self.has(Role.OPS) or (owner_seller is not None and owner_seller == self.subject)
+
     @property
     def scope(self) -> str:
         """Who asks, for keying what a caller may repeat (Idempotency-Keys): the subject
@@ -49,6 +58,8 @@ def organisation_in_scope(principal: Principal, organisation_id: str | None) -> 
     must own (403 otherwise), or the token's own when it names none (422 when neither
     says). For endpoints taking ``organisation_id`` as a parameter or in the body."""
     if organisation_id:
+        if not ID_RE.fullmatch(organisation_id):
+            raise HTTPException(422, f"organisation_id must match {ID_PATTERN}")
         if not principal.may_act_in(organisation_id):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
@@ -76,8 +87,75 @@ def visible_to(principal: Principal, organisation_id: str | None, what: str) -> 
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {what}")
 
 
+DEFAULT_JWT_SECRET = "kauppa-local-development-secret-change-me"
+
+
+class InsecureAuthSettings(RuntimeError):
+    """The service's token settings are fit for a laptop only (raised at start-up)."""
+
+
+def check_auth_settings(settings: ServiceSettings) -> None:
+    """Outside ``KAUPPA_PROFILE=local`` a service refuses to start with the shipped
+    default JWT secret (anyone could mint tokens) or without ``jwt_issuer`` (tokens of
+    any issuer sharing the key would pass)."""
+    if settings.kafka.profile == "local":
+        return
+    prefix = settings.model_config.get("env_prefix", "")
+    problems = []
+    if settings.jwt_algorithm == "HS256" and settings.jwt_secret == DEFAULT_JWT_SECRET:
+        problems.append(
+            f"the JWT secret is the shipped default: set {prefix}JWT_SECRET to a secret of "
+            f"your own (or {prefix}JWT_ALGORITHM=RS256 with a public key or JWKS URL)"
+        )
+    if not settings.jwt_issuer:
+        problems.append(f"no token issuer: set {prefix}JWT_ISSUER")
+    if problems:
+        raise InsecureAuthSettings(
+            f"{settings.service_name} refuses to start outside KAUPPA_PROFILE=local: "
+            + "; ".join(problems)
+        )
+
+
+def _organisation_claim(claims: dict[str, Any]) -> str | None:
+    """The ``org`` claim: absent (a platform token) or a non-empty id; anything else
+    (``""``, null, a number, an object) makes the token invalid."""
+    if "org" not in claims:
+        return None
+    org = claims["org"]
+    if not isinstance(org, str) or not ID_RE.fullmatch(org):
+        raise jwt.InvalidTokenError(f"the org claim must be an id matching {ID_PATTERN}")
+    return org
+
+
+def _roles_claim(claims: dict[str, Any]) -> frozenset[str]:
+    roles = claims.get("roles", [])
+    if isinstance(roles, str):
+        roles = roles.split()
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise jwt.InvalidTokenError("the roles claim must be a list of strings")
+    return frozenset(roles)
+
+
+def owned_by(
+    principal: Principal, organisation_id: str | None, owner_seller: str | None, what: str
+) -> None:
+    """``Principal.may_see`` as a route's check on a resource found by id: what the
+    caller may not see does not exist to it (404, the same answer as an unknown id, so
+    ids of other tenants and other sellers cannot be probed)."""
+    if not principal.may_see(organisation_id, owner_seller):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {what}")
+
+
+def seller_in_scope(principal: Principal, seller_id: str) -> None:
+    """A route about one seller (``/sellers/{seller_id}/...``): ops and admin of the
+    organisation, or that seller; others get 403."""
+    if not (principal.has(Role.OPS) or principal.subject == seller_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "sellers see their own only")
+
+
 class TokenVerifier:
     def __init__(self, settings: ServiceSettings) -> None:
+        check_auth_settings(settings)
         self.settings = settings
         self._jwks: jwt.PyJWKClient | None = (
             jwt.PyJWKClient(settings.jwt_jwks_url) if settings.jwt_jwks_url else None
@@ -99,12 +177,12 @@ class TokenVerifier:
             algorithms=[s.jwt_algorithm],
             audience=s.jwt_audience,
             issuer=s.jwt_issuer,
-            options={"require": ["sub", "exp"]},
+            options={"require": ["sub", "exp", *(["iss"] if s.jwt_issuer else [])]},
         )
-        roles = claims.get("roles", [])
-        if isinstance(roles, str):
-            roles = roles.split()
-        return Principal(claims["sub"], frozenset(roles), claims.get("org"))
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject:
+            raise jwt.InvalidTokenError("the sub claim must be a non-empty string")
+        return Principal(subject, _roles_claim(claims), _organisation_claim(claims))
 
 
 def issue_token(

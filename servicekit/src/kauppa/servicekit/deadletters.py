@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import dead_letter_topic
 from kauppa.servicekit.logging import get_logger
+from kauppa.servicekit.ids import is_safe_id
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
 from kauppa.servicekit.settings import KafkaSettings
 from kauppa.servicekit.tail import open_groupless_consumer
@@ -93,6 +96,34 @@ class DeadLetter:
     def ce_id(self) -> str | None:
         return header_map(self.record.headers).get("ce_id")
 
+    @cached_property
+    def body_fields(self) -> dict[str, Any]:
+        """The top-level fields of the record's JSON body (the event, in CloudEvents'
+        binary mode; ``data`` in structured mode); empty when the body is not a JSON
+        object (what was undecodable stays so)."""
+        try:
+            doc = json.loads(self.record.value or b"")
+        except (ValueError, UnicodeDecodeError):
+            return {}
+        if isinstance(doc, dict) and isinstance(doc.get("data"), dict) and "specversion" in doc:
+            doc = doc["data"]
+        return doc if isinstance(doc, dict) else {}
+
+    @property
+    def organisation_id(self) -> str | None:
+        """The organisation the dead letter belongs to, read from the event body
+        (``organisation_id``, or the ``kauppaorg`` header); None when it cannot be read
+        (then only platform admins see the letter)."""
+        org = self.body_fields.get("organisation_id") or header_map(self.record.headers).get(
+            "kauppaorg"
+        )
+        return org if is_safe_id(org) else None
+
+    @property
+    def customer_id(self) -> str | None:
+        customer = self.body_fields.get("customer_id")
+        return customer if isinstance(customer, str) and customer else None
+
     def summary(self) -> dict[str, Any]:
         return {
             "offset": self.record.offset,
@@ -105,6 +136,7 @@ class DeadLetter:
             "dead_lettered_at": self.dead_lettered_at,
             "size": len(self.record.value or b""),
             "full_ref": self.full_ref,
+            "organisation_id": self.organisation_id,
         }
 
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from kauppa.servicekit import tracing
 from kauppa.servicekit.auth import Principal, TokenVerifier
+from kauppa.servicekit.limits import RequestLimits
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, OversizedEvent, UnitOfWork
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo import UpdateMany
@@ -49,6 +50,11 @@ def create_app(
         description=description,
         version="0.1.0",
         lifespan=lifespan,
+    )
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=runtime.settings.max_request_body_bytes,
+        max_json_depth=runtime.settings.max_json_depth,
     )
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(runtime.settings)
@@ -113,11 +119,13 @@ async def idempotent_command(
 ) -> JSONResponse:
     """Run a mutating command in one transaction. With an ``Idempotency-Key`` header, a
     repeat of the same call returns the first answer and changes nothing; the same key
-    with a different body is refused (422)."""
+    with a different method, path, query string or body is refused (422)."""
     runtime = runtime_of(request)
     key = request.headers.get("Idempotency-Key")
     body = await request.body()
-    fingerprint = hashlib.sha256(body).hexdigest()
+    # The whole request: the same key on another method, path, query or body is refused.
+    what = f"{request.method} {request.url.path}?{request.url.query}\n".encode()
+    fingerprint = hashlib.sha256(what + body).hexdigest()
     scope = f"{principal.scope}|{request.method}|{request.url.path}|{key}"
 
     async def guarded(uow: UnitOfWork) -> Document:

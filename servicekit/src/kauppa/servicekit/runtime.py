@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ from kauppa.servicekit.settings import ServiceSettings
 from kauppa.servicekit.timers import TIMER_INDEXES, TimerHandler, TimerScheduler
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, INBOX, OUTBOX
 from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
 
 log = get_logger(__name__)
 
@@ -64,6 +65,10 @@ KIT_INDEXES: tuple[Indexes, ...] = (
 )
 
 
+#: A start-up data migration: idempotent, run after the indexes at every start.
+Migration = Callable[[AsyncDatabase[dict[str, Any]]], Awaitable[None]]
+
+
 class ServiceRuntime:
     def __init__(
         self,
@@ -77,8 +82,10 @@ class ServiceRuntime:
         consume: bool = True,
         run_timers: bool = True,
         run_relay: bool = True,
+        migrations: Sequence[Migration] = (),
     ) -> None:
         self.settings = settings
+        self.migrations = tuple(migrations)
         self.name = settings.service_name
         self.handlers = handlers or Handlers()
         # Timer handlers run in the scope of what they declare (``@emits``).
@@ -225,6 +232,8 @@ class ServiceRuntime:
     async def _start_database(self) -> None:
         await ping(self.client)
         await ensure_indexes(self.db, KIT_INDEXES + self.indexes)
+        for migrate in self.migrations:  # idempotent: each runs at every start
+            await migrate(self.db)
 
     async def _retry_start(self, what: str, start: Any) -> None:
         delay = 0.2

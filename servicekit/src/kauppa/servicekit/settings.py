@@ -132,6 +132,9 @@ class ServiceSettings(BaseSettings):
     jwt_jwks_url: str | None = None
     jwt_audience: str = "kauppa"
     jwt_issuer: str | None = None
+    # Limits before work (kauppa.servicekit.limits): 413 over this, 422 deeper than that.
+    max_request_body_bytes: int = Field(1024 * 1024, ge=1)
+    max_json_depth: int = Field(32, ge=1)
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     mongo: MongoSettings = Field(default_factory=MongoSettings)

@@ -66,6 +66,8 @@ def settings_for(kafka_settings: KafkaSettings, mongo_settings: MongoSettings) -
             "timer_poll_max_seconds": 0.1,
             "log_format": "console",
         }
+        if kafka_settings.profile != "local":  # real Kafka: the production auth rules
+            values.update(jwt_secret=f"tests-{tag}-{uuid.uuid4().hex}", jwt_issuer="kauppa-tests")
         values.update(overrides)
         return cls(**values)
 

@@ -24,8 +24,15 @@ from kauppa.closing.domain.amendment import AmendmentDraft
 from kauppa.closing.domain.close_summary import CloseTerms
 from kauppa.closing.settings import ClosingSettings, SalesProcessConfig
 from kauppa.contracts import Referral, SellerCard
-from kauppa.servicekit.auth import Principal, organisation_in_scope, require, tenant_filter
+from kauppa.servicekit.auth import (
+    Principal,
+    organisation_in_scope,
+    require,
+    seller_in_scope,
+    tenant_filter,
+)
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.ids import SafeId
 
 Document = dict[str, Any]
 Seller = Annotated[Principal, Depends(require("seller"))]
@@ -153,14 +160,34 @@ async def deal_with_history(deal_id: str, request: Request, reader: Reader) -> A
 
 
 @router.put("/sellers/{seller_id}/card")
-async def put_seller_card(seller_id: str, card: SellerCard, request: Request, ops: Ops) -> Any:
-    """The seller's contact card; DealClosed carries it to the confirmation (D12.3)."""
-    return await _run(request, ops, commands.put_seller_card(seller_id, card))
+async def put_seller_card(
+    seller_id: SafeId,
+    card: SellerCard,
+    request: Request,
+    ops: Ops,
+    organisation_id: Annotated[
+        str | None, Query(description="The seller's organisation (default: the token's)")
+    ] = None,
+) -> Any:
+    """The seller's contact card; DealClosed carries it to the confirmation (D12.3).
+    Seller ids are per organisation: a card is the card of (organisation, seller)."""
+    org = organisation_in_scope(ops, organisation_id)
+    return await _run(request, ops, commands.put_seller_card(org, seller_id, card))
 
 
 @router.get("/sellers/{seller_id}/card")
-async def get_seller_card(seller_id: str, request: Request, reader: Reader) -> SellerCard:
-    card = await load_seller_card(runtime_of(request).db, None, seller_id)
+async def get_seller_card(
+    seller_id: SafeId,
+    request: Request,
+    reader: Reader,
+    organisation_id: Annotated[
+        str | None, Query(description="The seller's organisation (default: the token's)")
+    ] = None,
+) -> SellerCard:
+    """A seller reads their own card; ops and admin any of their organisation's."""
+    org = organisation_in_scope(reader, organisation_id)
+    seller_in_scope(reader, seller_id)
+    card = await load_seller_card(runtime_of(request).db, None, org, seller_id)
     if card is None:
         raise HTTPException(404, f"no contact card for seller {seller_id}")
     return card

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from kauppa.closing.api import router
 from kauppa.closing.commands import COMMAND_EMITS
-from kauppa.closing.deal_store import INDEXES
+from kauppa.closing.deal_store import INDEXES, migrate_seller_cards
 from kauppa.closing.handlers import build_handlers, build_timer_handlers
 from kauppa.closing.settings import ClosingSettings
 from kauppa.servicekit.clock import Clock
@@ -33,6 +33,7 @@ def build_runtime(
         timer_handlers=build_timer_handlers(settings),
         indexes=INDEXES,
         emits=COMMAND_EMITS,
+        migrations=[migrate_seller_cards],
         clock=clock,
         consume=consume,
         run_timers=run_timers,

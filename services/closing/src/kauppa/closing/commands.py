@@ -18,6 +18,7 @@ from kauppa.closing.deal_store import (
     history_entry,
     load_processes,
     load_seller_card,
+    seller_card_key,
     stale_timer_key,
 )
 from kauppa.closing.domain.amendment import AmendmentDraft, amend
@@ -56,6 +57,7 @@ from kauppa.contracts import (
     SellerCard,
 )
 from kauppa.servicekit.auth import Principal
+from kauppa.servicekit.ids import ID_PATTERN, allowed_url
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import AwareDatetime, Field
 
@@ -90,24 +92,27 @@ class Refused(Exception):
 
 class ContactDraft(Draft):
     channel: ContactChannel
-    summary: str = Field(min_length=1)
+    summary: str = Field(min_length=1, max_length=4000)
     contacted_at: AwareDatetime | None = Field(None, description="Default: now")
 
 
 class OfferDraft(Draft):
-    offer_ref: str = Field(min_length=1, description="Reference of the emailed offer")
-    lines: list[LineDraft] = Field(min_length=1)
+    offer_ref: str = Field(
+        pattern=ID_PATTERN,
+        description=f"Reference of the emailed offer ({ID_PATTERN}: it keys the deal's offers)",
+    )
+    lines: list[LineDraft] = Field(min_length=1, max_length=200)
     vat_rate: Decimal = Field(ge=0, le=100)
     valid_until: date
     sent_at: AwareDatetime | None = Field(None, description="Default: now")
 
 
 class StageMove(Draft):
-    to_stage: str = Field(min_length=1)
+    to_stage: str = Field(min_length=1, max_length=100)
 
 
 class LossReport(Draft):
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 # ------------------------------------------------------------------ helpers
@@ -115,8 +120,9 @@ class LossReport(Draft):
 
 def may_act_for(principal: Principal, seller_id: str) -> bool:
     """Sellers act on their own deals; ops and admin on any (of their organisation: a
-    deal of another is not found, see ``load_deal``)."""
-    return principal.subject == seller_id or principal.has("ops")
+    deal of another is not found, see ``load_deal``). The kit's rule, organisation
+    checked apart."""
+    return principal.may_see(principal.organisation_id, seller_id)
 
 
 def accessible_deal(deal: Document | None, deal_id: str, principal: Principal) -> Document:
@@ -355,8 +361,16 @@ def close_deal(
         deal = await load_deal(uow, deal_id, principal)
         require_open(deal, "close the deal")
         process = (await process_of(uow, deal, settings)).to_domain()
+        url = body.signature.document_url if body.signature else None
+        if url and not allowed_url(url, allow_http=settings.kafka.profile == "local"):
+            raise Refused(
+                422,
+                {"missing": [], "problems": {"signature": "document_url must be an https URL"}},
+            )
         review = review_close(body, process.bundle_rules, offers_on_file(deal))
-        card = await load_seller_card(uow.db, uow.session, deal["seller_id"])
+        card = await load_seller_card(
+            uow.db, uow.session, deal["organisation_id"], deal["seller_id"]
+        )
         missing, problems = list(review.missing), dict(review.problems)
         if card is None:
             missing.append("seller_card")
@@ -433,9 +447,9 @@ def amend_deal(
         review = amend(current, body, process.bundle_rules)
         if review.summary is None:
             raise Refused(422, {"missing": sorted(review.problems), "problems": review.problems})
-        card = await load_seller_card(uow.db, uow.session, deal["seller_id"]) or (
-            SellerCard.model_validate(deal["seller_card"])
-        )
+        card = await load_seller_card(
+            uow.db, uow.session, deal["organisation_id"], deal["seller_id"]
+        ) or (SellerCard.model_validate(deal["seller_card"]))
         version = int(deal["summary_version"]) + 1
         amended = DealAmended(
             deal_id=deal_id,
@@ -466,16 +480,27 @@ def amend_deal(
 # ------------------------------------------------------------------ directory and config (ops)
 
 
-def put_seller_card(seller_id: str, card: SellerCard) -> Work:
+def put_seller_card(organisation_id: str, seller_id: str, card: SellerCard) -> Work:
     async def work(uow: UnitOfWork) -> Document:
         stored = card.model_copy(update={"seller_id": seller_id})
+        key = seller_card_key(organisation_id, seller_id)
         await uow.db[SELLERS].replace_one(
-            {"_id": seller_id},
-            {"_id": seller_id, "card": stored.model_dump(mode="json"), "updated_at": uow.now},
+            {"_id": key},
+            {
+                "_id": key,
+                "organisation_id": organisation_id,
+                "seller_id": seller_id,
+                "card": stored.model_dump(mode="json"),
+                "updated_at": uow.now,
+            },
             upsert=True,
             session=uow.session,
         )
-        return {"seller_id": seller_id, "card": stored.model_dump(mode="json")}
+        return {
+            "organisation_id": organisation_id,
+            "seller_id": seller_id,
+            "card": stored.model_dump(mode="json"),
+        }
 
     return work
 

@@ -19,6 +19,12 @@ Document = dict[str, Any]
 DEALS = "deals"
 SELLERS = "sellers"
 ORGANISATIONS = "organisations"
+ERASURES = "erasures"  # tombstones of erased customers: organisation|customer or business key
+
+
+def erasure_key(organisation_id: str, customer_or_business_key: str) -> str:
+    return f"{organisation_id}|{customer_or_business_key}"
+
 
 INDEXES: tuple[Indexes, ...] = (
     Indexes(
@@ -64,8 +70,46 @@ async def load_processes(
     return {org: found.get(org, default) for org in ids}
 
 
+def seller_card_key(organisation_id: str, seller_id: str) -> str:
+    """Seller ids are per organisation: B's ``anna`` is not A's ``anna``."""
+    return f"{organisation_id}/{seller_id}"
+
+
 async def load_seller_card(
-    db: AsyncDatabase[Document], session: AsyncClientSession | None, seller_id: str
+    db: AsyncDatabase[Document],
+    session: AsyncClientSession | None,
+    organisation_id: str,
+    seller_id: str,
 ) -> SellerCard | None:
-    doc = await db[SELLERS].find_one({"_id": seller_id}, session=session)
+    doc = await db[SELLERS].find_one(
+        {"_id": seller_card_key(organisation_id, seller_id)}, session=session
+    )
     return SellerCard.model_validate(doc["card"]) if doc else None
+
+
+async def migrate_seller_cards(db: AsyncDatabase[Document]) -> None:
+    """Start-up migration (idempotent) of cards stored before seller ids were per
+    organisation (``_id`` = the seller id, no ``organisation_id``): each is copied to
+    every organisation in which that seller has deals, then removed. A card of a seller
+    without deals belongs to no known organisation: it is kept aside as
+    ``organisation_id: null`` (never read; ops put it again)."""
+    async for old in db[SELLERS].find({"organisation_id": {"$exists": False}}):
+        seller_id = old["_id"]
+        orgs = await db[DEALS].distinct("organisation_id", {"seller_id": seller_id})
+        for org in orgs:
+            await db[SELLERS].update_one(
+                {"_id": seller_card_key(org, seller_id)},
+                {
+                    "$setOnInsert": {
+                        "organisation_id": org,
+                        "seller_id": seller_id,
+                        "card": old["card"],
+                        "updated_at": old.get("updated_at"),
+                    }
+                },
+                upsert=True,
+            )
+        if orgs:
+            await db[SELLERS].delete_one({"_id": seller_id, "organisation_id": {"$exists": False}})
+        else:
+            await db[SELLERS].update_one({"_id": seller_id}, {"$set": {"organisation_id": None}})

@@ -8,12 +8,15 @@ from typing import Any
 
 from kauppa.closing.deal_store import (
     DEALS,
+    ERASURES,
+    erasure_key,
     history_entry,
     load_processes,
     stale_timer_key,
 )
 from kauppa.closing.domain.erasure import (
     erase_customer_deal,
+    erase_prospect,
     erase_referrals_of,
     same_email,
 )
@@ -30,6 +33,7 @@ from kauppa.contracts import (
     DealOpened,
     Envelope,
     LeadAccepted,
+    Prospect,
     StaleDealReminder,
 )
 from kauppa.contracts.identity import normalise_business_id
@@ -106,6 +110,18 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
             uow.db, uow.session, (lead.organisation_id for _, lead in leads), default
         )
         processes: dict[str, SalesProcess] = {o: c.to_domain() for o, c in configs.items()}
+        keys = set()
+        for env, lead in leads:
+            plan_of: DealPlan = uow.plan(env)
+            keys.add(erasure_key(lead.organisation_id, plan_of.opened.customer_id))
+            if plan_of.business_key:
+                keys.add(erasure_key(lead.organisation_id, plan_of.business_key))
+        erased_keys = {
+            d["_id"]
+            async for d in uow.db[ERASURES].find(
+                {"_id": {"$in": sorted(keys)}}, {"_id": 1}, session=uow.session
+            )
+        }
         deals: list[Document] = []
         for env, lead in leads:
             plan: DealPlan = uow.plan(env)
@@ -115,7 +131,19 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
                 continue
             known.add(opened.deal_id)
             process = processes[lead.organisation_id]
-            if opened.stage == process.first_stage:
+            erased_before = bool(
+                {
+                    erasure_key(lead.organisation_id, opened.customer_id),
+                    erasure_key(lead.organisation_id, plan.business_key or ""),
+                }
+                & erased_keys
+            )
+            if erased_before:  # the customer was erased: the deal opens without them
+                anonymous = erase_prospect(opened.prospect.model_dump(mode="json"))
+                opened = opened.model_copy(update={"prospect": Prospect.model_validate(anonymous)})
+                out = uow.emit(opened, cause=env)
+                dumped = opened.model_dump(mode="json")
+            elif opened.stage == process.first_stage:
                 out = uow.emit_prepared(plan.emission)
                 dumped = plan.dumped
             else:  # the organisation starts its deals at a stage of its own
@@ -143,6 +171,7 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
                     "summary_version": 0,
                     "updated_at": uow.now,
                     "history": [history_entry(out, dumped)],
+                    **({"erased_at": uow.now} if erased_before else {}),
                 }
             )
             uow.schedule(
@@ -195,6 +224,15 @@ def build_handlers(settings: ClosingSettings) -> Handlers:
                 writes.append(UpdateOne({"_id": deal["_id"]}, {"$set": changes}))
         if writes:
             await uow.db[DEALS].bulk_write(writes, ordered=False, session=uow.session)
+        # The tombstone: a deal opened after this (a late or replayed LeadAccepted, from
+        # another topic) is opened already erased.
+        tombstones = [{"_id": erasure_key(erased.organisation_id, erased.customer_id)}]
+        if business_key:
+            tombstones.append({"_id": erasure_key(erased.organisation_id, business_key)})
+        for t in tombstones:
+            await uow.db[ERASURES].update_one(
+                t, {"$setOnInsert": {"at": erased.erased_at}}, upsert=True, session=uow.session
+            )
         log.info(
             "customer_erased",
             customer_id=erased.customer_id,

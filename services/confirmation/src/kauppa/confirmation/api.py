@@ -20,6 +20,7 @@ from kauppa.contracts.events.confirmations import SendPolicy
 from kauppa.servicekit.auth import (
     Principal,
     organisation_in_scope,
+    owned_by,
     require,
     tenant_filter,
     visible_to,
@@ -66,10 +67,9 @@ def view(doc: Document) -> Document:
 
 
 def _may_see(principal: Principal, doc: Document) -> None:
-    visible_to(principal, doc["organisation_id"], "confirmation")  # before the seller check
-    if principal.has("ops") or principal.subject == doc["seller_id"]:
-        return
-    raise HTTPException(403, "this confirmation belongs to another seller")
+    """The kit's object rule: the deal's seller, or ops and admin of its organisation;
+    to anyone else the confirmation does not exist (404)."""
+    owned_by(principal, doc["organisation_id"], doc["seller_id"], "confirmation")
 
 
 @router.get("/confirmations/{deal_id}")

@@ -62,13 +62,14 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
     async def draft_confirmations(batch: list[Envelope], uow: UnitOfWork) -> None:
         """D11: one confirmation per (deal, version), whatever the redeliveries."""
         contents: list[ConfirmationContent] = []
+        allow_http = settings.kafka.profile == "local"
         for env in batch:
             event = env.event
             if isinstance(event, DealClosed):
-                contents.append(from_deal_closed(event))
+                contents.append(from_deal_closed(event, allow_http=allow_http))
             else:
                 assert isinstance(event, DealAmended)
-                contents.append(from_deal_amended(event))
+                contents.append(from_deal_amended(event, allow_http=allow_http))
         # A deal event that arrives after its customer's erasure (another topic, a
         # replay) is drafted already erased: counted, never sent, nothing personal kept.
         erased = {

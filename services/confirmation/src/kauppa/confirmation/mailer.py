@@ -17,6 +17,7 @@ from kauppa.confirmation.domain.confirmation_content import ConfirmationContent,
 from kauppa.confirmation.domain.delivery_attempts import SmtpOutcome
 from kauppa.confirmation.rendering import RenderedConfirmation
 from kauppa.confirmation.settings import ConfirmationSettings
+from kauppa.servicekit.ids import header_safe
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,8 @@ def build_email(
     msg["To"] = _address(name, recipient)
     # D12.3: answering reaches the seller; the office sends (D11).
     msg["Reply-To"] = _address(content.seller.name, content.seller.email)
-    msg["Subject"] = Header(rendered.subject, "utf-8")  # type: ignore[assignment]
-    msg["X-Kauppa-Deal"] = content.deal_id
+    msg["Subject"] = Header(header_safe(rendered.subject), "utf-8")  # type: ignore[assignment]
+    msg["X-Kauppa-Deal"] = header_safe(content.deal_id)
     msg["X-Kauppa-Version"] = str(content.version)
     if content.replaces_version:
         previous = message_id(content.deal_id, content.replaces_version, domain)
@@ -62,6 +63,9 @@ def build_email(
 
 
 def _address(name: str, addr: str) -> str:
+    """A header address; CR/LF in a name or address (a seller's card, a contact) become
+    spaces, so no value can add a header (Bcc: ...) of its own."""
+    name, addr = header_safe(name), header_safe(addr)
     return formataddr((str(Header(name, "utf-8")) if not name.isascii() else name, addr))
 
 

@@ -20,6 +20,7 @@ from jinja2 import (
 )
 from kauppa.confirmation.domain.confirmation_content import ConfirmationContent
 from kauppa.confirmation.domain.wording import Wording
+from kauppa.servicekit.ids import is_safe_id
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,9 @@ class ConfirmationRenderer:
         env = self._envs.get(organisation_id)
         if env is None:
             loaders: list[BaseLoader] = []
-            if self.template_dir is not None:
+            # The organisation's folder only for an id of the kit's pattern (no "..",
+            # no "/"): an id from an event never reaches outside template_dir.
+            if self.template_dir is not None and is_safe_id(organisation_id):
                 loaders.append(FileSystemLoader(self.template_dir / organisation_id))
             loaders.append(self._builtin)
             env = Environment(

@@ -14,7 +14,11 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, Template, select_autoescape
 from kauppa.dashboard import queries
-from kauppa.dashboard.deadletter_desk import list_dead_letters, replay_dead_letters
+from kauppa.dashboard.deadletter_desk import (
+    list_dead_letters,
+    replay_dead_letters,
+    visible_dead_letter,
+)
 from kauppa.dashboard.domain.periods import Period, period_start
 from kauppa.dashboard.health import own_health
 from kauppa.dashboard.runtime import DashboardRuntime
@@ -130,9 +134,13 @@ def _known_service(request: Request, service: str) -> str:
 
 @router.get("/api/deadletters/{service}", tags=["dashboard"])
 async def dead_letters(request: Request, service: str, principal: Ops) -> dict[str, Any]:
-    """The records in the service's dead-letter topic, with the reason of each."""
+    """The records in the service's dead-letter topic, with the reason of each: those of
+    the token's organisation (its event names it); letters whose organisation cannot be
+    read, to platform admins only."""
     runtime = _runtime(request)
-    letters = await list_dead_letters(runtime, _known_service(request, service))
+    letters = await list_dead_letters(
+        runtime, _known_service(request, service), visible_dead_letter(principal)
+    )
     return {"service": service, "dead_letters": letters}
 
 
@@ -141,12 +149,13 @@ async def replay(
     request: Request,
     service: str,
     principal: Admin,
-    ids: Annotated[list[str] | None, Body(embed=True)] = None,
+    ids: Annotated[list[str] | None, Body(embed=True, max_length=10_000)] = None,
 ) -> JSONResponse:
     """Admin: re-publish dead letters to their origin topics (all not yet replayed, or
     the given ids). Each dead letter is claimed by one request only, so clicks (retried or
     concurrent) never send it twice; with an ``Idempotency-Key`` a retry gets the first
-    answer."""
+    answer. A tenant-bound admin replays its organisation's letters only (other ids are
+    ignored as unknown); letters whose organisation cannot be read, platform admins."""
     runtime = _runtime(request)
     _known_service(request, service)
     return await replay_dead_letters(
@@ -155,4 +164,5 @@ async def replay(
         ids,
         principal.subject,
         lambda claim: idempotent_command(request, principal, claim),
+        visible_dead_letter(principal),
     )

@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from kauppa.dashboard.projections import CUSTOMERS
+from kauppa.servicekit.auth import Principal, Role
 from kauppa.servicekit.deadletters import DeadLetter, read_dead_letters, republish
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.runtime import ServiceRuntime
@@ -25,8 +27,30 @@ def dead_letter_id(service: str, d: DeadLetter) -> str:
     return f"{service}:{d.record.partition}@{d.record.offset}"
 
 
-async def list_dead_letters(runtime: ServiceRuntime, service: str) -> list[dict[str, Any]]:
-    letters = await read_dead_letters(runtime.settings.kafka, service, timeout=LIST_TIMEOUT_SECONDS)
+def visible_dead_letter(principal: Principal) -> Callable[[DeadLetter], bool]:
+    """Dead letters are per organisation: a tenant-bound token sees its organisation's
+    (read from the event body); a letter whose organisation cannot be read is shown to
+    platform admins only; a platform token sees the rest too."""
+
+    def visible(d: DeadLetter) -> bool:
+        org = d.organisation_id
+        if org is None:
+            return principal.organisation_id is None and principal.has(Role.ADMIN)
+        return principal.may_act_in(org)
+
+    return visible
+
+
+async def list_dead_letters(
+    runtime: ServiceRuntime, service: str, visible: Callable[[DeadLetter], bool]
+) -> list[dict[str, Any]]:
+    letters = [
+        d
+        for d in await read_dead_letters(
+            runtime.settings.kafka, service, timeout=LIST_TIMEOUT_SECONDS
+        )
+        if visible(d)
+    ]
     ids = [dead_letter_id(service, d) for d in letters]
     replayed = {doc["_id"]: doc async for doc in runtime.db[REPLAYS].find({"_id": {"$in": ids}})}
     out = []
@@ -49,6 +73,7 @@ async def replay_dead_letters(
     ids: list[str] | None,
     by: str,
     commit: Callable[[Claim], Awaitable[T]],
+    visible: Callable[[DeadLetter], bool],
 ) -> T:
     """Replay the chosen dead letters (all not yet replayed when ``ids`` is None), each
     at most once however often and however concurrently this is asked.
@@ -60,15 +85,30 @@ async def replay_dead_letters(
     a token of its own; after the commit, only letters whose marker holds this request's
     token are published: what a committed claim took, never what a rolled-back attempt
     took (the run that commits may be a stored answer under the same Idempotency-Key,
-    which claims nothing). ``commit`` returns what the claim answered,
+    which claims nothing). Letters of a customer erased since are refused
+    (``refused_erased``). Only letters ``visible`` to the caller are chosen (the ids
+    of others are ignored as unknown). ``commit`` returns what the claim answered,
     ``{"service", "replayed": [ids]}``, or that stored answer."""
     letters = await read_dead_letters(runtime.settings.kafka, service)
     wanted = set(ids) if ids is not None else None
     chosen: dict[str, DeadLetter] = {}
     for d in letters:
         did = dead_letter_id(service, d)
-        if wanted is None or did in wanted:
+        if (wanted is None or did in wanted) and visible(d):
             chosen[did] = d
+    # The erasure tombstone: a letter of a customer erased since would bring the
+    # person's data back; it is refused, never replayed.
+    customers = sorted({c for d in chosen.values() if (c := d.customer_id)})
+    erased = (
+        set(
+            await runtime.db[CUSTOMERS].distinct("_id", {"_id": {"$in": customers}, "erased": True})
+        )
+        if customers
+        else set()
+    )
+    refused = sorted(did for did, d in chosen.items() if d.customer_id in erased)
+    for did in refused:
+        del chosen[did]
     token = uuid.uuid4().hex
 
     async def claim(uow: UnitOfWork) -> dict[str, Any]:
@@ -95,7 +135,7 @@ async def replay_dead_letters(
                 ],
                 session=uow.session,
             )
-        return {"service": service, "replayed": fresh}
+        return {"service": service, "replayed": fresh, "refused_erased": refused}
 
     answer = await commit(claim)
     if chosen:

@@ -4,18 +4,61 @@ towards the rest of the system: it emits nothing."""
 
 from __future__ import annotations
 
-from kauppa.contracts import Envelope, all_event_classes
-from kauppa.dashboard.projections import Write, project
+from kauppa.contracts import CustomerErased, Envelope, all_event_classes
+from kauppa.dashboard.projections import CUSTOMERS, DEALS, Write, project
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import UpdateMany, UpdateOne
 
 
+async def _erasure_tombstones(batch: list[Envelope], uow: UnitOfWork) -> tuple[set[str], set[str]]:
+    """The customers (and their deals) among the batch's that were erased before it."""
+    customers = {c for env in batch if (c := getattr(env.event, "customer_id", None))}
+    deals = {d for env in batch if (d := getattr(env.event, "deal_id", None))}
+    erased = (
+        set(
+            await uow.db[CUSTOMERS].distinct(
+                "_id", {"_id": {"$in": sorted(customers)}, "erased": True}, session=uow.session
+            )
+        )
+        if customers
+        else set()
+    )
+    erased_deals = (
+        set(
+            await uow.db[DEALS].distinct(
+                "_id", {"_id": {"$in": sorted(deals)}, "erased": True}, session=uow.session
+            )
+        )
+        if deals
+        else set()
+    )
+    return erased, erased_deals
+
+
 async def update_read_models(batch: list[Envelope], uow: UnitOfWork) -> None:
-    """Project a batch of events (any types, partition order kept) into the read models."""
+    """Project a batch of events (any types, partition order kept) into the read models.
+    An event of a customer erased before it (the erasure tombstone: the customer row's
+    ``erased``) is projected with nothing personal in it."""
     per_collection: dict[str, list[UpdateOne | UpdateMany]] = {}
+    erased, erased_deals = await _erasure_tombstones(batch, uow)
+    deal_customer: dict[str, str] = {}
     for env in batch:
-        writes: list[Write] = project(env)
+        event = env.event
+        if isinstance(event, CustomerErased):
+            erased.add(event.customer_id)
+        customer = getattr(event, "customer_id", None)
+        deal = getattr(event, "deal_id", None)
+        if deal and customer:
+            deal_customer[deal] = customer
+        if deal and deal_customer.get(deal) in erased:
+            erased_deals.add(deal)
+        of_erased = (customer in erased or deal in erased_deals) and not isinstance(
+            event, CustomerErased
+        )
+        writes: list[Write] = project(env, erased=of_erased)
+        if of_erased and deal:  # the deal's own tombstone, for its later customer-less events
+            writes.append((DEALS, UpdateOne({"_id": deal}, {"$set": {"erased": True}})))
         for collection, op in writes:
             per_collection.setdefault(collection, []).append(op)
     for collection, ops in per_collection.items():

@@ -643,8 +643,9 @@ def campaign_completed(e: SegmentCampaignCompleted, env: Envelope) -> list[Write
 
 
 def customer_erased(e: CustomerErased, env: Envelope) -> list[Write]:
-    """GDPR: the dashboard keeps no personal data, only ids and company names; the
-    customer stops counting and its company name goes."""
+    """GDPR: the dashboard keeps no personal data, only ids, company names and reasons;
+    the customer stops counting, its company name and its deals' lost reasons go, and
+    its customer row stays as the tombstone later events are checked against."""
     return [
         _upsert(
             CUSTOMERS,
@@ -658,8 +659,40 @@ def customer_erased(e: CustomerErased, env: Envelope) -> list[Write]:
                 {"$set": {"state": ContactState.ERASED.value}},
             ),
         ),
-        (DEALS, UpdateMany({"customer_id": e.customer_id}, {"$set": {"company": "(erased)"}})),
+        (
+            DEALS,
+            UpdateMany(
+                {"customer_id": e.customer_id}, {"$set": {"company": ERASED, "erased": True}}
+            ),
+        ),
+        (
+            DEALS,
+            UpdateMany(
+                {"customer_id": e.customer_id, "lost_reason": {"$exists": True}},
+                {"$set": {"lost_reason": ERASED}},
+            ),
+        ),
     ]
+
+
+ERASED = "(erased)"
+
+
+def scrubbed(event: Event) -> Event:
+    """An event of an erased customer as the dashboard may keep it: what it would store
+    of the person (company name, free-text reasons) replaced by ``(erased)``. For events
+    processed after the erasure (another topic, a replay)."""
+    if isinstance(event, DealOpened):
+        return event.model_copy(
+            update={"prospect": event.prospect.model_copy(update={"company_name": ERASED})}
+        )
+    if isinstance(event, DealClosed | DealAmended):
+        return event.model_copy(
+            update={"customer": event.customer.model_copy(update={"company_name": ERASED})}
+        )
+    if isinstance(event, DealLost | ConfirmationFailed):
+        return event.model_copy(update={"reason": ERASED})
+    return event
 
 
 PROJECTIONS: dict[type[Event], Projection] = {
@@ -697,8 +730,11 @@ PROJECTIONS: dict[type[Event], Projection] = {
 }
 
 
-def project(env: Envelope) -> list[Write]:
+def project(env: Envelope, *, erased: bool = False) -> list[Write]:
     """The read-model writes one event causes; events the dashboard has no view of
-    (sellers' raw inputs, CRM classifications) cause none."""
+    (sellers' raw inputs, CRM classifications) cause none. ``erased``: the event is of a
+    customer erased before (see ``scrubbed``)."""
     projection = PROJECTIONS.get(type(env.event))
-    return projection(env.event, env) if projection else []
+    if projection is None:
+        return []
+    return projection(scrubbed(env.event) if erased else env.event, env)

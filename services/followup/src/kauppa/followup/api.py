@@ -29,11 +29,14 @@ from kauppa.followup.store import CAMPAIGNS, CONTACTS, CUSTOMERS, REPORTS, Batch
 from kauppa.servicekit.auth import (
     Principal,
     organisation_in_scope,
+    owned_by,
     require,
+    seller_in_scope,
     tenant_filter,
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, Field
 
@@ -47,24 +50,30 @@ Reader = Annotated[Principal, Depends(require("seller", "ops"))]
 class ContactReport(BaseModel):
     """What the seller records right after a contact (D13-D15)."""
 
-    contact_id: str | None = Field(None, description="The ContactDue this answers, if any")
+    contact_id: str | None = Field(
+        None, max_length=200, description="The ContactDue this answers, if any"
+    )
     contacted_at: datetime | None = None
     delivery_ok: bool | None = None
-    problems: list[str] = Field(default_factory=list)
-    resolved_problem_ids: list[str] = Field(default_factory=list)
+    problems: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list, max_length=50
+    )
+    resolved_problem_ids: list[Annotated[str, Field(max_length=200)]] = Field(
+        default_factory=list, max_length=200
+    )
     upsell_interest: bool = False
-    referrals: list[Referral] = Field(default_factory=list)
+    referrals: list[Referral] = Field(default_factory=list, max_length=50)
     next_contact_on: date | None = Field(None, description="Empty: the service picks a default")
-    notes: str | None = None
+    notes: str | None = Field(None, max_length=4000)
 
 
 class Classification(BaseModel):
-    organisation_id: str
+    organisation_id: SafeId
     attributes: CustomerAttributes
 
 
 class SegmentQuery(BaseModel):
-    organisation_id: str
+    organisation_id: SafeId
     criteria: SegmentCriteria = Field(default_factory=SegmentCriteria)
     limit: int = Field(100, ge=0, le=1000)
 
@@ -73,10 +82,10 @@ class CampaignCommand(BaseModel):
     """All customers matching ``criteria``, contacted for ``reason``, due on a date or
     spread over a window (D17)."""
 
-    campaign_id: str
-    organisation_id: str
+    campaign_id: SafeId
+    organisation_id: SafeId
     criteria: SegmentCriteria
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=500)
     due_on: date | None = None
     due_from: datetime | None = None
     due_until: datetime | None = None
@@ -86,6 +95,15 @@ def _visible(principal: Principal, customer: Document | None) -> None:
     """404 for a customer of another organisation than a tenant-bound token's (and, to
     such a token, for one not known here at all)."""
     visible_to(principal, customer["organisation_id"] if customer else None, "customer")
+
+
+def _owned(principal: Principal, customer: Document | None) -> Document:
+    """The kit's object rule (``Principal.may_see``): ops and admin see their
+    organisation's customers, a seller only their own (others are 404)."""
+    if customer is None:
+        raise HTTPException(404, "no such customer")
+    owned_by(principal, customer["organisation_id"], customer.get("seller_id"), "customer")
+    return customer
 
 
 def _public(doc: Document) -> Document:
@@ -100,10 +118,13 @@ def _public(doc: Document) -> Document:
 async def log_contact(
     customer_id: str, body: ContactReport, request: Request, principal: Seller
 ) -> JSONResponse:
-    """Log a contact's outcome and the next contact date (Idempotency-Key honoured)."""
+    """Log a contact's outcome and the next contact date (Idempotency-Key honoured). The
+    customer's own seller logs (ops and admin of the organisation too); ``contact_id``
+    closes a scheduled contact of this customer only. The report id derived from an
+    Idempotency-Key is scoped to the caller and the customer."""
     key = request.headers.get("Idempotency-Key")
     report_id = (
-        f"rep-{uuid.uuid5(uuid.NAMESPACE_URL, f'{principal.scope}|{key}').hex[:20]}"
+        f"rep-{uuid.uuid5(uuid.NAMESPACE_URL, f'{principal.scope}|{customer_id}|{key}').hex[:20]}"
         if key
         else f"rep-{uuid.uuid4().hex[:20]}"
     )
@@ -118,7 +139,7 @@ async def log_contact(
         )
         state = BatchState(uow)
         await state.load([customer_id])
-        _visible(principal, state.get(customer_id))
+        _owned(principal, state.get(customer_id))
         try:
             result = await record_contact(state, report, runtime_of(request).settings, cause=None)  # type: ignore[arg-type]
         except ContactReportRefused as exc:
@@ -156,22 +177,24 @@ async def classify(
 
 @router.get("/customers/{customer_id}")
 async def customer_record(customer_id: str, request: Request, principal: Reader) -> Document:
+    """The customer's record: its own seller, or ops and admin of its organisation."""
     doc = await runtime_of(request).db[CUSTOMERS].find_one({"_id": customer_id})
-    if doc is None:
-        raise HTTPException(404, f"unknown customer {customer_id}")
-    _visible(principal, doc)
-    return _public(doc)
+    return _public(_owned(principal, doc))
 
 
 @router.get("/customers/{customer_id}/history")
 async def customer_history(
     customer_id: str, request: Request, principal: Reader, limit: int = Query(100, le=1000)
 ) -> Document:
-    """Scheduled and fired contacts, and what was logged, newest first."""
+    """Scheduled and fired contacts, and what was logged, newest first: its own seller,
+    or ops and admin of its organisation."""
     db = runtime_of(request).db
-    # Reports carry no organisation: the customer's record decides (and a tenant-bound
-    # token sees no history of a customer unknown here).
-    _visible(principal, await db[CUSTOMERS].find_one({"_id": customer_id}, {"organisation_id": 1}))
+    # Reports carry no organisation: the customer's record decides (and nobody sees a
+    # history of a customer unknown here).
+    _owned(
+        principal,
+        await db[CUSTOMERS].find_one({"_id": customer_id}, {"organisation_id": 1, "seller_id": 1}),
+    )
     contacts = (
         await db[CONTACTS]
         .find({"customer_id": customer_id})
@@ -202,8 +225,7 @@ async def seller_agenda(
     limit: int = Query(100, le=1000),
 ) -> Document:
     """Upcoming: scheduled and not yet due. Overdue: reminded but not logged yet."""
-    if principal.subject != seller_id and not principal.has("ops"):
-        raise HTTPException(403, "sellers see their own agenda")
+    seller_in_scope(principal, seller_id)
     db, now = runtime_of(request).db, runtime_of(request).clock.now()
     query: Document = (
         {"seller_id": seller_id, "state": "scheduled", "due_at": {"$gte": now}}

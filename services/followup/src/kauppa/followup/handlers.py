@@ -284,7 +284,12 @@ async def record_contact(
     org, seller = customer["organisation_id"], report.seller_id
     answered = None
     if report.contact_id:
-        answered = await uow.db[CONTACTS].find_one({"_id": report.contact_id}, session=uow.session)
+        # Only a contact of this customer (and organisation) is answered: another's id
+        # is as if none were given.
+        answered = await uow.db[CONTACTS].find_one(
+            {"_id": report.contact_id, "customer_id": customer["_id"], "organisation_id": org},
+            session=uow.session,
+        )
     kind = ContactKind(answered["kind"]) if answered else ContactKind.SCHEDULED
     if answered and answered["state"] in ("scheduled", "due"):
         if answered["state"] == "scheduled":

@@ -29,10 +29,17 @@ from kauppa.handoff.store import (
     lead_facts,
     lead_view,
     seller_from,
+    seller_key,
     seller_view,
 )
-from kauppa.servicekit.auth import Principal, organisation_in_scope, require, visible_to
+from kauppa.servicekit.auth import (
+    Principal,
+    organisation_in_scope,
+    owned_by,
+    require,
+)
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
@@ -133,39 +140,47 @@ class AbsenceIn(BaseModel):
     end: AwareDatetime | None = None
 
 
+Short = Annotated[str, Field(max_length=100)]
+
+
 class SellerProfileIn(BaseModel):
-    organisation_id: str = Field(min_length=1)
-    name: str = ""
-    team: str | None = None
-    regions: list[str] = Field(default_factory=list, description="Empty: every region")
-    products: list[str] = Field(default_factory=list, description="Empty: every product line")
-    languages: list[str] = Field(default_factory=list, description="e.g. fi, sv; empty: any")
-    capacity: int = Field(10, ge=0, description="Max open leads (awaiting a verdict)")
+    organisation_id: SafeId
+    name: str = Field("", max_length=200)
+    team: str | None = Field(None, max_length=100)
+    regions: list[Short] = Field(
+        default_factory=list, max_length=200, description="Empty: every region"
+    )
+    products: list[Short] = Field(
+        default_factory=list, max_length=500, description="Empty: every product line"
+    )
+    languages: list[Short] = Field(
+        default_factory=list, max_length=50, description="e.g. fi, sv; empty: any"
+    )
+    capacity: int = Field(10, ge=0, le=100_000, description="Max open leads (awaiting a verdict)")
     active: bool = True
-    absences: list[AbsenceIn] = Field(default_factory=list)
+    absences: list[AbsenceIn] = Field(default_factory=list, max_length=100)
 
 
 @router.put("/sellers/{seller_id}", tags=["roster"])
 async def put_seller(
-    seller_id: str, profile: SellerProfileIn, request: Request, principal: Ops
+    seller_id: SafeId, profile: SellerProfileIn, request: Request, principal: Ops
 ) -> JSONResponse:
-    """Add or change a seller. Queued leads the change makes assignable are assigned."""
+    """Add or change a seller of the organisation. Seller ids are per organisation:
+    another organisation's seller of the same id is another seller. Queued leads the
+    change makes assignable are assigned."""
     policy = _settings(request).sla_policy()
     organisation_in_scope(principal, profile.organisation_id)
 
     async def work(uow: UnitOfWork) -> Document:
-        existing = await uow.db[SELLERS].find_one({"_id": seller_id}, session=uow.session)
-        if existing:
-            visible_to(principal, existing["organisation_id"], "seller")
-            if existing["organisation_id"] != profile.organisation_id:
-                raise HTTPException(409, "seller belongs to another organisation")
-        fields = profile.model_dump()
+        key = seller_key(profile.organisation_id, seller_id)
+        existing = await uow.db[SELLERS].find_one({"_id": key}, session=uow.session)
+        fields = {**profile.model_dump(), "seller_id": seller_id}
         fields["absences"] = [
             {"start": a.start.astimezone(UTC), "end": a.end.astimezone(UTC) if a.end else None}
             for a in profile.absences
         ]
         await uow.db[SELLERS].update_one(
-            {"_id": seller_id},
+            {"_id": key},
             {"$set": fields, "$setOnInsert": {"open_leads": 0, "last_assigned_seq": 0}},
             upsert=True,
             session=uow.session,
@@ -173,7 +188,7 @@ async def put_seller(
         for absence in profile.absences:
             if absence.end is not None and absence.end > uow.now:
                 uow.schedule(
-                    f"absence-end:{seller_id}:{absence.end.isoformat()}",
+                    f"absence-end:{key}:{absence.end.isoformat()}",
                     absence.end,
                     ROSTER_CHANGED,
                     {"organisation_id": profile.organisation_id},
@@ -181,7 +196,7 @@ async def put_seller(
         roster = await Roster.load(uow.db, uow.session, [profile.organisation_id])
         assigned = await HandoffDesk(uow, roster, policy).drain_queue([profile.organisation_id])
         await roster.save(uow.db, uow.session)
-        seller = roster.by_id[seller_id]
+        seller = roster.by_id[key]
         return {
             **seller_view(seller, uow.now),
             "queued_leads_assigned": [d["_id"] for d in assigned],
@@ -199,7 +214,7 @@ async def list_sellers(
     organisation_id = organisation_in_scope(principal, organisation_id)
     runtime = runtime_of(request)
     now = runtime.clock.now()
-    docs = runtime.db[SELLERS].find({"organisation_id": organisation_id}).sort("_id", 1)
+    docs = runtime.db[SELLERS].find({"organisation_id": organisation_id}).sort("seller_id", 1)
     return [seller_view(seller_from(d), now) async for d in docs]
 
 
@@ -229,9 +244,7 @@ async def get_lead(lead_id: str, request: Request, principal: SellerOrOps) -> Do
     doc = await runtime_of(request).db[LEADS].find_one({"_id": lead_id})
     if doc is None:
         raise HTTPException(404, "no such lead")
-    visible_to(principal, doc["organisation_id"], "lead")
-    if not principal.has("ops") and doc.get("seller_id") != principal.subject:
-        raise HTTPException(404, "no such lead")  # sellers see their own leads only
+    owned_by(principal, doc["organisation_id"], doc.get("seller_id"), "lead")
     return lead_view(doc)
 
 
@@ -251,10 +264,17 @@ class VerdictIn(BaseModel):
 async def give_verdict(
     lead_id: str, body: VerdictIn, request: Request, principal: Seller
 ) -> JSONResponse:
-    """D3: the assigned seller accepts the lead or returns it with a reason."""
+    """D3: the assigned seller accepts the lead or returns it with a reason. To any other
+    seller the lead does not exist (404, whatever its state)."""
     policy = _settings(request).sla_policy()
 
     async def work(uow: UnitOfWork) -> Document:
+        lead = await uow.db[LEADS].find_one(
+            {"_id": lead_id}, {"organisation_id": 1, "seller_id": 1}, session=uow.session
+        )
+        if lead is None:
+            raise HTTPException(404, "no such lead")
+        owned_by(principal, lead["organisation_id"], lead.get("seller_id"), "lead")
         outcome = await submit_verdict(
             uow,
             policy,

@@ -8,7 +8,7 @@ from typing import Any
 from kauppa.contracts import Envelope, envelope, examples, topics
 from kauppa.handoff.bootstrap import build_runtime
 from kauppa.handoff.settings import HandoffSettings
-from kauppa.handoff.store import SELLERS
+from kauppa.handoff.store import SELLERS, seller_key
 from kauppa.servicekit.benchmarking import Scenario
 from kauppa.servicekit.runtime import ServiceRuntime
 
@@ -27,7 +27,8 @@ async def _seed_roster(runtime: ServiceRuntime) -> None:
     await runtime.db[SELLERS].insert_many(
         [
             {
-                "_id": f"bench-seller-{i}",
+                "_id": seller_key(BENCH_ORG, f"bench-seller-{i}"),
+                "seller_id": f"bench-seller-{i}",
                 "organisation_id": BENCH_ORG,
                 "name": f"Seller {i}",
                 "regions": ["Uusimaa", "Pirkanmaa"],

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from kauppa.handoff.api import router
 from kauppa.handoff.handlers import COMMAND_EMITS, build_handlers
 from kauppa.handoff.settings import HandoffSettings
-from kauppa.handoff.store import INDEXES
+from kauppa.handoff.store import INDEXES, migrate_roster
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
@@ -22,6 +22,7 @@ def build_runtime(settings: HandoffSettings, clock: Clock | None = None) -> Serv
         timer_handlers=timer_handlers,
         indexes=INDEXES,
         emits=COMMAND_EMITS,
+        migrations=[migrate_roster],
         clock=clock,
     )
 

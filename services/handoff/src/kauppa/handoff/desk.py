@@ -180,7 +180,7 @@ class HandoffDesk:
         """Y hours without a verdict: the next eligible seller who has not let this lead's
         SLA lapse gets it; nobody eligible -> the unassigned queue."""
         previous = doc["seller_id"]
-        self.roster.release(previous)
+        self.roster.release(doc["organisation_id"], previous)
         expired = doc.setdefault("sla_expired_sellers", [])
         if previous not in expired:
             expired.append(previous)
@@ -204,7 +204,7 @@ class HandoffDesk:
         lead_id, attempt = doc["_id"], int(doc.get("attempt") or 1)
         self.uow.cancel(reminder_key(lead_id, attempt))
         self.uow.cancel(reassign_key(lead_id, attempt))
-        self.roster.release(seller_id)
+        self.roster.release(doc["organisation_id"], seller_id)
         source = LeadSource.model_validate(doc["source"])
         credit: Document = {"verdict": verdict.verdict.value, "verdict_at": self.now}
         if verdict.verdict == Verdict.ACCEPT:

@@ -39,7 +39,7 @@ from kauppa.handoff.domain.identity import ProspectIdentity, identity_of
 from kauppa.handoff.domain.routing import LeadProfile
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused, judge_verdict
-from kauppa.handoff.store import LEADS, Roster, identity_doc, identity_from
+from kauppa.handoff.store import ERASURES, LEADS, Roster, identity_doc, identity_from
 from kauppa.servicekit.emits import emits
 from kauppa.servicekit.http import cached_replies_update
 from kauppa.servicekit.logging import get_logger
@@ -315,6 +315,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
             )
         if ops:
             await uow.db[LEADS].bulk_write(ops, ordered=True, session=uow.session)
+        await erase_if_tombstoned(batch, uow)
 
     handlers.on_batch(DealClosed)(record_deal_outcome)
     handlers.on_batch(DealLost)(record_deal_outcome)
@@ -330,6 +331,34 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
         ]
         if ops:
             await uow.db[LEADS].bulk_write(ops, ordered=False, session=uow.session)
+        await erase_if_tombstoned(batch, uow)
+
+    async def erase_if_tombstoned(batch: list[Envelope], uow: UnitOfWork) -> None:
+        """Leads just linked to a customer erased before (see the tombstone in
+        ``erase_customer``) lose the person's data now."""
+        linked = {
+            f"{e.organisation_id}|{e.customer_id}": e
+            for env in batch
+            if isinstance(e := env.event, DealOpened | DealClosed) and e.lead_id
+        }
+        if not linked:
+            return
+        async for tomb in uow.db[ERASURES].find(
+            {"_id": {"$in": sorted(linked)}}, session=uow.session
+        ):
+            e = linked[tomb["_id"]]
+            await uow.db[LEADS].update_many(
+                {
+                    "$or": [{"_id": e.lead_id}, {"linked_to": e.lead_id}],
+                    "organisation_id": e.organisation_id,
+                    "erased_at": None,
+                },
+                {
+                    "$set": {**ERASED_FIELDS, "erased_at": tomb["at"]},
+                    "$unset": {"return_text": ""},
+                },
+                session=uow.session,
+            )
 
     @handlers.on_batch(CustomerErased)
     async def erase_customer(batch: list[Envelope], uow: UnitOfWork) -> None:
@@ -337,6 +366,15 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
         customer; ids, source, statuses, dates and counts stay (statistics stay true)."""
         for env in batch:
             event = env.event
+            if isinstance(event, CustomerErased) and event.customer_id:
+                # The tombstone: a lead linked to this customer later (a DealOpened or
+                # DealClosed processed after the erasure) is erased when linked.
+                await uow.db[ERASURES].update_one(
+                    {"_id": f"{event.organisation_id}|{event.customer_id}"},
+                    {"$setOnInsert": {"at": event.erased_at}},
+                    upsert=True,
+                    session=uow.session,
+                )
             if not isinstance(event, CustomerErased) or not (query := erasure_query(event)):
                 continue
             ids = [

@@ -20,6 +20,27 @@ Document = dict[str, Any]
 
 LEADS = "leads"
 SELLERS = "sellers"
+ERASURES = "erasures"  # tombstones of erased customers, "organisation|customer_id"
+
+
+def seller_key(organisation_id: str, seller_id: str) -> str:
+    """A roster entry's ``_id``: seller ids are per organisation (B's ``anna`` is not
+    A's ``anna``, and cannot shadow or block her)."""
+    return f"{organisation_id}/{seller_id}"
+
+
+async def migrate_roster(db: AsyncDatabase[Document]) -> None:
+    """Start-up migration (idempotent): roster entries stored before seller ids were per
+    organisation (``_id`` = the seller id) get the ``organisation/seller`` key."""
+    async for old in db[SELLERS].find({"seller_id": {"$exists": False}}):
+        new = {
+            **old,
+            "_id": seller_key(old["organisation_id"], old["_id"]),
+            "seller_id": old["_id"],
+        }
+        await db[SELLERS].replace_one({"_id": new["_id"]}, new, upsert=True)
+        await db[SELLERS].delete_one({"_id": old["_id"]})
+
 
 _OPEN = {"open": True}
 
@@ -93,7 +114,7 @@ def identity_from(doc: Document) -> ProspectIdentity:
 
 def seller_from(doc: Document) -> Seller:
     return Seller(
-        seller_id=doc["_id"],
+        seller_id=doc.get("seller_id") or doc["_id"],
         organisation_id=doc["organisation_id"],
         name=doc.get("name", ""),
         team=doc.get("team"),
@@ -135,7 +156,11 @@ class Roster:
         self.by_org: dict[str, list[Seller]] = {}
         for s in sellers:
             self.by_org.setdefault(s.organisation_id, []).append(s)
-        self.by_id = {s.seller_id: s for org in self.by_org.values() for s in org}
+        self.by_id = {
+            seller_key(s.organisation_id, s.seller_id): s
+            for org in self.by_org.values()
+            for s in org
+        }
         self.rotations = {
             org: Rotation(max((s.last_assigned_seq for s in members), default=0))
             for org, members in self.by_org.items()
@@ -152,15 +177,18 @@ class Roster:
     def sellers(self, org: str) -> list[Seller]:
         return self.by_org.get(org, [])
 
+    def get(self, org: str, seller_id: str) -> Seller | None:
+        return self.by_id.get(seller_key(org, seller_id))
+
     def assign(self, seller: Seller) -> None:
         self.rotations.setdefault(seller.organisation_id, Rotation()).assign(seller)
-        self._dirty.add(seller.seller_id)
+        self._dirty.add(seller_key(seller.organisation_id, seller.seller_id))
 
-    def release(self, seller_id: str | None) -> None:
-        seller = self.by_id.get(seller_id or "")
+    def release(self, org: str, seller_id: str | None) -> None:
+        seller = self.get(org, seller_id or "")
         if seller is not None:
             Rotation.release(seller)
-            self._dirty.add(seller.seller_id)
+            self._dirty.add(seller_key(org, seller.seller_id))
 
     async def save(self, db: AsyncDatabase[Document], session: AsyncClientSession) -> None:
         if not self._dirty:

@@ -44,8 +44,8 @@ class Draft(BaseModel):
 
 
 class LineDraft(Draft):
-    product_code: str | None = None
-    description: str | None = None
+    product_code: str | None = Field(None, max_length=100)
+    description: str | None = Field(None, max_length=1000)
     quantity: Decimal | None = Field(None, gt=0)
     unit_price: Money | None = None
     discount_percent: Decimal = Field(Decimal(0), ge=0, le=100)
@@ -68,7 +68,7 @@ class DeliveryDraft(Draft):
     """A single delivery date, or dated milestones."""
 
     on: date | None = None
-    milestones: list[DeliveryMilestone] = Field(default_factory=list)
+    milestones: list[DeliveryMilestone] = Field(default_factory=list, max_length=100)
 
     def schedule(self) -> DeliverySchedule | None:
         milestones = list(self.milestones)
@@ -96,25 +96,25 @@ class PaymentTermsDraft(Draft):
 
 class SignatureDraft(Draft):
     method: SignatureMethod | None = None
-    signed_by: str | None = None
-    document_ref: str | None = None
-    offer_ref: str | None = None
+    signed_by: str | None = Field(None, max_length=200)
+    document_ref: str | None = Field(None, max_length=200)
+    offer_ref: str | None = Field(None, max_length=128)
     accepted_at: AwareDatetime | None = None
-    envelope_id: str | None = None
-    document_url: str | None = None
+    envelope_id: str | None = Field(None, max_length=200)
+    document_url: str | None = Field(None, max_length=2000, description="https (http locally)")
 
 
 class CloseTerms(Draft):
     """The close command: the summary (D9), the signature (D10), upsell lines among the
     lines (D7) and the referrals asked for at closing (D8)."""
 
-    lines: list[LineDraft] = Field(default_factory=list)
+    lines: list[LineDraft] = Field(default_factory=list, max_length=200)
     delivery_schedule: DeliveryDraft | None = None
     price: PriceDraft | None = None
     payment_terms: PaymentTermsDraft | None = None
     signature: SignatureDraft | None = None
-    customer_reference: str | None = None
-    referrals: list[Referral] = Field(default_factory=list)
+    customer_reference: str | None = Field(None, max_length=200)
+    referrals: list[Referral] = Field(default_factory=list, max_length=50)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ resend after a crash renders exactly the same email.
 
 from __future__ import annotations
 
+import re
+
 from kauppa.contracts.base import Model, UtcDatetime
 from kauppa.contracts.events.common import Prospect, SellerCard
 from kauppa.contracts.events.deals import DealAmended, DealClosed, DealSummary
+from kauppa.servicekit.ids import allowed_url
 
 
 class ConfirmationContent(Model):
@@ -40,11 +43,25 @@ def confirmation_key(deal_id: str, version: int) -> str:
 
 def message_id(deal_id: str, version: int, domain: str) -> str:
     """Deterministic: every attempt for one (deal, version) carries the same Message-ID,
-    so receiving mail systems can drop a repeat after a crash."""
-    return f"<confirmation-{deal_id}-v{version}@{domain}>"
+    so receiving mail systems can drop a repeat after a crash. Characters of the deal id
+    outside ``[A-Za-z0-9._-]`` become ``_`` (a Message-ID is a header: no CR/LF, no ``>``)."""
+    safe = _NOT_MESSAGE_ID.sub("_", deal_id)
+    return f"<confirmation-{safe}-v{version}@{_NOT_MESSAGE_ID.sub('_', domain)}>"
 
 
-def from_deal_closed(deal: DealClosed) -> ConfirmationContent:
+_NOT_MESSAGE_ID = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_summary(summary: DealSummary, *, allow_http: bool) -> DealSummary:
+    """The summary as it may reach the customer: a signed-copy link that is not https
+    (http in the local profile) is left out (``javascript:`` never reaches the email)."""
+    sig = summary.signature
+    if sig is None or not sig.document_url or allowed_url(sig.document_url, allow_http=allow_http):
+        return summary
+    return summary.model_copy(update={"signature": sig.model_copy(update={"document_url": None})})
+
+
+def from_deal_closed(deal: DealClosed, *, allow_http: bool = False) -> ConfirmationContent:
     return ConfirmationContent(
         deal_id=deal.deal_id,
         version=deal.summary_version,
@@ -54,12 +71,12 @@ def from_deal_closed(deal: DealClosed) -> ConfirmationContent:
         customer=deal.customer,
         customer_reference=deal.customer_reference,
         seller=deal.seller,
-        summary=deal.summary,
+        summary=safe_summary(deal.summary, allow_http=allow_http),
         agreed_at=deal.closed_at,
     )
 
 
-def from_deal_amended(deal: DealAmended) -> ConfirmationContent:
+def from_deal_amended(deal: DealAmended, *, allow_http: bool = False) -> ConfirmationContent:
     return ConfirmationContent(
         deal_id=deal.deal_id,
         version=deal.summary_version,
@@ -69,7 +86,7 @@ def from_deal_amended(deal: DealAmended) -> ConfirmationContent:
         customer=deal.customer,
         customer_reference=deal.customer_reference,
         seller=deal.seller,
-        summary=deal.summary,
+        summary=safe_summary(deal.summary, allow_http=allow_http),
         agreed_at=deal.amended_at,
         change_note=deal.change_note,
     )

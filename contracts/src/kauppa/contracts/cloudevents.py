@@ -235,7 +235,7 @@ def _build(attrs: Mapping[str, Any], data: Any, *, raw_json: bytes | None = None
         raise SchemaInvalid(f"{ce_type}: {problems}") from exc
     try:
         time = _parse_time(attrs.get("time"))
-    except ValueError as exc:
+    except (TypeError, ValueError) as exc:  # TypeError: not a string (structured mode)
         raise DecodeError(f"bad ce_time: {exc}") from exc
     return Envelope(
         event=event,

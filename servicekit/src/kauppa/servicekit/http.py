@@ -10,19 +10,39 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from kauppa.servicekit.auth import Principal, TokenVerifier
+from kauppa.servicekit.openapi import finish_openapi
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, UnitOfWork
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict
 from pymongo import UpdateMany
 
 if TYPE_CHECKING:
     from kauppa.servicekit.runtime import ServiceRuntime
 
 Document = dict[str, Any]
+
+
+class Liveness(BaseModel):
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+class AsyncApiDocument(BaseModel):
+    """An AsyncAPI 3 document (https://www.asyncapi.com/docs/reference/specification)."""
+
+    model_config = ConfigDict(extra="allow")
+    asyncapi: str
 
 
 def create_app(
@@ -52,12 +72,17 @@ def create_app(
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(runtime.settings)
 
-    @app.get("/health/live", tags=["health"])
-    async def live() -> dict[str, str]:
+    @app.get("/health/live", tags=["health"], response_model=Liveness)
+    async def live() -> Document:
         """The process is up (no dependency checks: a restart would not help them)."""
         return {"status": "live", "service": runtime.name}
 
-    @app.get("/health/ready", tags=["health"])
+    @app.get(
+        "/health/ready",
+        tags=["health"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Broker or database not ready"}},
+    )
     async def ready() -> JSONResponse:
         """Broker and database both answer; otherwise 503 with what is wrong."""
         checks = await runtime.readiness()
@@ -68,19 +93,38 @@ def create_app(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["health"])
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics() -> Response:
         await runtime.refresh_gauges()
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/asyncapi.json", tags=["docs"])
+    @app.get("/asyncapi.json", tags=["docs"], response_model=AsyncApiDocument)
     async def asyncapi() -> JSONResponse:
         """The AsyncAPI document of the events this service consumes and emits."""
         return JSONResponse(runtime.asyncapi())
 
     for router in routers:
         app.include_router(router)
+    finish_openapi(app)
     return app
+
+
+def _json_default(value: Any) -> Any:
+    """Dates and times as ISO 8601 / RFC 3339 (``str`` would write a space for the T),
+    everything else JSON cannot hold as its string."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -125,7 +169,7 @@ async def idempotent_command(
                 {
                     "_id": scope,
                     "fingerprint": fingerprint,
-                    "response": json.loads(json.dumps(response, default=str)),
+                    "response": json.loads(json.dumps(response, default=_json_default)),
                     "at": uow.now,
                 },
                 session=uow.session,
@@ -136,4 +180,5 @@ async def idempotent_command(
     status_code = int(result.pop("_status", 200))
     if result.pop("_replayed", False):
         runtime.metrics.http_idempotent_replays.labels(runtime.name).inc()
-    return JSONResponse(json.loads(json.dumps(result, default=str)), status_code=status_code)
+    body = json.loads(json.dumps(result, default=_json_default))
+    return JSONResponse(body, status_code=status_code)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from kauppa.servicekit.auth import Principal, TokenVerifier
 from kauppa.servicekit.openapi import finish_openapi
@@ -21,6 +23,7 @@ from kauppa.servicekit.unit_of_work import IDEMPOTENCY, UnitOfWork
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
 from pymongo import UpdateMany
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 if TYPE_CHECKING:
     from kauppa.servicekit.runtime import ServiceRuntime
@@ -116,7 +119,34 @@ def create_app(
     for router in routers:
         app.include_router(router)
     finish_openapi(app)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer, except that a 405's ``Allow`` lists the methods of every route on
+    the path (Starlette lists only the first route's, e.g. PUT where GET is there too)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allowed = _methods_on(request.app, request.url.path)
+        if allowed:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, exc)
+
+
+def _methods_on(app: FastAPI, path: str) -> set[str]:
+    """The methods the app's OpenAPI document declares on ``path`` (HEAD with GET)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            methods.update(m.upper() for m in operations if m.lower() in _HTTP_METHODS)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return methods
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
 
 def _json_default(value: Any) -> Any:

@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from kauppa.contracts.events.common import Referral
 from kauppa.contracts.events.customers import (
@@ -34,10 +34,11 @@ from kauppa.servicekit.auth import (
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.openapi import api_router, errors
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-router = APIRouter(tags=["followup"])
+router = api_router(tags=["followup"])
 Document = dict[str, Any]
 Seller = Annotated[Principal, Depends(require("seller"))]
 Ops = Annotated[Principal, Depends(require("ops"))]
@@ -82,6 +83,62 @@ class CampaignCommand(BaseModel):
     due_until: datetime | None = None
 
 
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ContactLoggedOut(Open):
+    """What was recorded and the next contact (``duplicate``: the report was in already)."""
+
+    report_id: str
+    duplicate: bool = False
+
+
+class ClassificationOut(BaseModel):
+    customer_id: str
+    attributes: dict[str, Any]
+
+
+class CustomerOut(Open):
+    """The customer's relationship record: seller, products, contacts, problems."""
+
+    organisation_id: str
+
+
+class HistoryOut(BaseModel):
+    customer_id: str
+    contacts: list[dict[str, Any]]
+    reports: list[dict[str, Any]]
+
+
+class AgendaOut(BaseModel):
+    seller_id: str
+    when: Literal["upcoming", "overdue"]
+    contacts: list[dict[str, Any]]
+
+
+class SegmentOut(BaseModel):
+    count: int = Field(description="Every matching customer")
+    customers: list[dict[str, Any]] = Field(description="The first ``limit`` of them")
+
+
+class CampaignOut(Open):
+    campaign_id: str
+    organisation_id: str
+    state: str
+    created: bool | None = Field(None, description="Started by this request")
+
+
+class AuditOut(Open):
+    at: datetime | None
+    total: int | None
+    violations: dict[str, int] | None = None
+    repaired: int | None = None
+
+
 def _visible(principal: Principal, customer: Document | None) -> None:
     """404 for a customer of another organisation than a tenant-bound token's (and, to
     such a token, for one not known here at all)."""
@@ -96,7 +153,12 @@ def _public(doc: Document) -> Document:
     return doc
 
 
-@router.post("/customers/{customer_id}/contacts", status_code=201)
+@router.post(
+    "/customers/{customer_id}/contacts",
+    status_code=201,
+    response_model=ContactLoggedOut,
+    responses=errors(404),
+)
 async def log_contact(
     customer_id: str, body: ContactReport, request: Request, principal: Seller
 ) -> JSONResponse:
@@ -129,7 +191,11 @@ async def log_contact(
     return await idempotent_command(request, principal, work)
 
 
-@router.put("/customers/{customer_id}/attributes")
+@router.put(
+    "/customers/{customer_id}/attributes",
+    response_model=ClassificationOut,
+    responses=errors(404, 410),
+)
 async def classify(
     customer_id: str, body: Classification, request: Request, principal: Ops
 ) -> JSONResponse:
@@ -154,7 +220,7 @@ async def classify(
     return await idempotent_command(request, principal, work)
 
 
-@router.get("/customers/{customer_id}")
+@router.get("/customers/{customer_id}", response_model=CustomerOut, responses=errors(404))
 async def customer_record(customer_id: str, request: Request, principal: Reader) -> Document:
     doc = await runtime_of(request).db[CUSTOMERS].find_one({"_id": customer_id})
     if doc is None:
@@ -163,9 +229,9 @@ async def customer_record(customer_id: str, request: Request, principal: Reader)
     return _public(doc)
 
 
-@router.get("/customers/{customer_id}/history")
+@router.get("/customers/{customer_id}/history", response_model=HistoryOut, responses=errors(404))
 async def customer_history(
-    customer_id: str, request: Request, principal: Reader, limit: int = Query(100, le=1000)
+    customer_id: str, request: Request, principal: Reader, limit: Limit = 100
 ) -> Document:
     """Scheduled and fired contacts, and what was logged, newest first."""
     db = runtime_of(request).db
@@ -193,13 +259,13 @@ async def customer_history(
     }
 
 
-@router.get("/sellers/{seller_id}/contacts")
+@router.get("/sellers/{seller_id}/contacts", response_model=AgendaOut)
 async def seller_agenda(
     seller_id: str,
     request: Request,
     principal: Reader,
     when: Literal["upcoming", "overdue"] = "upcoming",
-    limit: int = Query(100, le=1000),
+    limit: Limit = 100,
 ) -> Document:
     """Upcoming: scheduled and not yet due. Overdue: reminded but not logged yet."""
     if principal.subject != seller_id and not principal.has("ops"):
@@ -215,7 +281,7 @@ async def seller_agenda(
     return {"seller_id": seller_id, "when": when, "contacts": [_public(d) for d in docs]}
 
 
-@router.post("/segments/query")
+@router.post("/segments/query", response_model=SegmentOut)
 async def query_segment(body: SegmentQuery, request: Request, principal: Ops) -> Document:
     """Customers matching the criteria (D17): how many, and the first ``limit``."""
     db = runtime_of(request).db
@@ -240,7 +306,15 @@ async def query_segment(body: SegmentQuery, request: Request, principal: Ops) ->
     return {"count": count, "customers": [_public(d) for d in docs]}
 
 
-@router.post("/campaigns", status_code=202)
+@router.post(
+    "/campaigns",
+    status_code=202,
+    response_model=CampaignOut,
+    responses={
+        200: {"model": CampaignOut, "description": "Started before: its progress"},
+        **errors(404),
+    },
+)
 async def start_campaign(body: CampaignCommand, request: Request, principal: Ops) -> JSONResponse:
     """One ContactDue per matching customer, throttled; repeating the same campaign id
     changes nothing and returns its progress."""
@@ -272,7 +346,7 @@ async def start_campaign(body: CampaignCommand, request: Request, principal: Ops
     return response
 
 
-@router.get("/campaigns/{campaign_id}")
+@router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses=errors(404))
 async def campaign_progress(campaign_id: str, request: Request, principal: Ops) -> Document:
     doc = await runtime_of(request).db[CAMPAIGNS].find_one({"_id": campaign_id})
     if doc is None:
@@ -281,7 +355,7 @@ async def campaign_progress(campaign_id: str, request: Request, principal: Ops) 
     return campaigns.progress(doc)
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditOut)
 async def audit_result(request: Request, principal: Ops) -> Document:
     """The latest invariant audit (D15/D16): violations must be 0. A tenant-bound token
     sees the latest audit of its own organisation (run with ``POST /audit``)."""
@@ -289,7 +363,7 @@ async def audit_result(request: Request, principal: Ops) -> Document:
     return latest or {"at": None, "total": None}
 
 
-@router.post("/audit")
+@router.post("/audit", response_model=AuditOut)
 async def audit_now(request: Request, principal: Ops, repair: bool = True) -> JSONResponse:
     """Run the invariant audit now (and repair what it finds unless repair=false); a
     tenant-bound token audits (and repairs) its own organisation's customers only."""

@@ -10,7 +10,7 @@ A route adds what else it can answer with ``responses=errors(404, 409)``.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI
@@ -27,11 +27,32 @@ def _rfc3339_only(value: Any) -> Any:
     return value
 
 
+def _iso_date_only(value: Any) -> Any:
+    if isinstance(value, str) and not _DATE.match(value):
+        raise ValueError("a date is written as ISO 8601, e.g. 2026-03-02")
+    if not isinstance(value, str | date):
+        raise ValueError("a date is written as an ISO 8601 string")
+    return value
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("an integer, not a boolean")
+    return value
+
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
 """A date-time with an offset, as an RFC 3339 string only (pydantic alone would also
 take a number as Unix time, which the OpenAPI ``date-time`` format does not allow)."""
+
+Day = Annotated[date, BeforeValidator(_iso_date_only)]
+"""A date as an ISO 8601 string only (pydantic alone would also take a number)."""
+
+Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
+"""An integer in a JSON body (pydantic alone would also take ``true`` as 1)."""
 
 
 class ValidationIssue(BaseModel):
@@ -194,7 +215,9 @@ def finish_openapi(app: FastAPI) -> None:
 __all__ = [
     "AUTHENTICATED",
     "DESCRIPTIONS",
+    "Day",
     "ErrorResponse",
+    "Integer",
     "Timestamp",
     "ValidationIssue",
     "api_router",

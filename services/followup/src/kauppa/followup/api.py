@@ -34,7 +34,7 @@ from kauppa.servicekit.auth import (
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
-from kauppa.servicekit.openapi import api_router, errors
+from kauppa.servicekit.openapi import Day, Integer, Timestamp, api_router, errors
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,28 +59,46 @@ class ContactReport(BaseModel):
     notes: str | None = None
 
 
+class AttributesIn(CustomerAttributes):
+    customer_since: Day | None = Field(
+        None, description="When the relationship began, if older than the deals Kauppa saw (D14)"
+    )
+
+
 class Classification(BaseModel):
     organisation_id: str
-    attributes: CustomerAttributes
+    attributes: AttributesIn
+
+
+class CriteriaIn(SegmentCriteria):
+    renewal_months: list[Annotated[Integer, Field(ge=1, le=12)]] = Field(default_factory=list)
 
 
 class SegmentQuery(BaseModel):
     organisation_id: str
-    criteria: SegmentCriteria = Field(default_factory=SegmentCriteria)
-    limit: int = Field(100, ge=0, le=1000)
+    criteria: CriteriaIn = Field(default_factory=CriteriaIn)
+    limit: Integer = Field(100, ge=0, le=1000)
 
 
 class CampaignCommand(BaseModel):
     """All customers matching ``criteria``, contacted for ``reason``, due on a date or
     spread over a window (D17)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["due_on"], "properties": {"due_on": {"type": "string"}}},
+                {"required": ["due_from"], "properties": {"due_from": {"type": "string"}}},
+            ]
+        }
+    )
     campaign_id: str
     organisation_id: str
-    criteria: SegmentCriteria
+    criteria: CriteriaIn
     reason: str = Field(min_length=1)
-    due_on: date | None = None
-    due_from: datetime | None = None
-    due_until: datetime | None = None
+    due_on: Day | None = None
+    due_from: Timestamp | None = Field(None, description="Without due_on: from when")
+    due_until: Timestamp | None = Field(None, description="With due_from; default: due_from")
 
 
 Limit = Annotated[int, Query(ge=1, le=1000)]

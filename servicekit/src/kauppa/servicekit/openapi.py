@@ -35,7 +35,7 @@ def _iso_date_only(value: Any) -> Any:
     return value
 
 
-def _not_a_boolean(value: Any) -> Any:
+def not_a_boolean(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("an integer, not a boolean")
     return value
@@ -51,7 +51,7 @@ take a number as Unix time, which the OpenAPI ``date-time`` format does not allo
 Day = Annotated[date, BeforeValidator(_iso_date_only)]
 """A date as an ISO 8601 string only (pydantic alone would also take a number)."""
 
-Integer = Annotated[int, BeforeValidator(_not_a_boolean)]
+Integer = Annotated[int, BeforeValidator(not_a_boolean)]
 """An integer in a JSON body (pydantic alone would also take ``true`` as 1)."""
 
 
@@ -224,5 +224,6 @@ __all__ = [
     "decimal_pattern",
     "finish_openapi",
     "errors",
+    "not_a_boolean",
     "request_body",
 ]

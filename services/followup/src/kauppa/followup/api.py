@@ -34,9 +34,9 @@ from kauppa.servicekit.auth import (
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
-from kauppa.servicekit.openapi import Day, Integer, Timestamp, api_router, errors
+from kauppa.servicekit.openapi import Day, Integer, Timestamp, api_router, errors, not_a_boolean
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 router = api_router(tags=["followup"])
 Document = dict[str, Any]
@@ -70,8 +70,12 @@ class Classification(BaseModel):
     attributes: AttributesIn
 
 
+# Constraints first: after a validator, pydantic documents them as ge/le, not min/max.
+Month = Annotated[int, Field(ge=1, le=12), BeforeValidator(not_a_boolean)]
+
+
 class CriteriaIn(SegmentCriteria):
-    renewal_months: list[Annotated[Integer, Field(ge=1, le=12)]] = Field(default_factory=list)
+    renewal_months: list[Month] = Field(default_factory=list)
 
 
 class SegmentQuery(BaseModel):

@@ -180,7 +180,10 @@ async def _review(
     return response
 
 
-ON_A_CONFIRMATION: dict[str, Any] = {"response_model": ConfirmationOut, "responses": errors(404, 409)}
+ON_A_CONFIRMATION: dict[str, Any] = {
+    "response_model": ConfirmationOut,
+    "responses": errors(404, 409),
+}
 
 
 @router.post("/confirmations/{deal_id}/versions/{version}/approve", **ON_A_CONFIRMATION)

@@ -86,6 +86,7 @@ def _schemathesis(base_url: str, token: str, report: Path) -> subprocess.Popen[s
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        cwd=report.parent,  # its cache directory (.schemathesis/) goes there, not in the repo
     )
 
 

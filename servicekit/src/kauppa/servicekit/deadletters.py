@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import dead_letter_topic
-from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.ids import is_safe_id
+from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
 from kauppa.servicekit.settings import KafkaSettings
 from kauppa.servicekit.tail import open_groupless_consumer

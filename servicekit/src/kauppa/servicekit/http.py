@@ -8,23 +8,46 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from kauppa.servicekit import tracing
 from kauppa.servicekit.auth import Principal, TokenVerifier
 from kauppa.servicekit.limits import RequestLimits
+from kauppa.servicekit.openapi import finish_openapi
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, OversizedEvent, UnitOfWork
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, ConfigDict
 from pymongo import UpdateMany
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 if TYPE_CHECKING:
     from kauppa.servicekit.runtime import ServiceRuntime
 
 Document = dict[str, Any]
+
+
+class Liveness(BaseModel):
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+class AsyncApiDocument(BaseModel):
+    """An AsyncAPI 3 document (https://www.asyncapi.com/docs/reference/specification)."""
+
+    model_config = ConfigDict(extra="allow")
+    asyncapi: str
 
 
 def create_app(
@@ -66,12 +89,17 @@ def create_app(
         body = {"detail": str(exc), "size": exc.size, "max_message_bytes": exc.limit}
         return JSONResponse(body, status_code=413)
 
-    @app.get("/health/live", tags=["health"])
-    async def live() -> dict[str, str]:
+    @app.get("/health/live", tags=["health"], response_model=Liveness)
+    async def live() -> Document:
         """The process is up (no dependency checks: a restart would not help them)."""
         return {"status": "live", "service": runtime.name}
 
-    @app.get("/health/ready", tags=["health"])
+    @app.get(
+        "/health/ready",
+        tags=["health"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Broker or database not ready"}},
+    )
     async def ready() -> JSONResponse:
         """Broker and database both answer; otherwise 503 with what is wrong."""
         checks = await runtime.readiness()
@@ -82,19 +110,65 @@ def create_app(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["health"])
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics() -> Response:
         await runtime.refresh_gauges()
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/asyncapi.json", tags=["docs"])
+    @app.get("/asyncapi.json", tags=["docs"], response_model=AsyncApiDocument)
     async def asyncapi() -> JSONResponse:
         """The AsyncAPI document of the events this service consumes and emits."""
         return JSONResponse(runtime.asyncapi())
 
     for router in routers:
         app.include_router(router)
+    finish_openapi(app)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer, except that a 405's ``Allow`` lists the methods of every route on
+    the path (Starlette lists only the first route's, e.g. PUT where GET is there too)."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allowed = _methods_on(request.app, request.url.path)
+        if allowed:
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, exc)
+
+
+def _methods_on(app: FastAPI, path: str) -> set[str]:
+    """The methods the app's OpenAPI document declares on ``path`` (HEAD with GET)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            methods.update(m.upper() for m in operations if m.lower() in _HTTP_METHODS)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return methods
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+
+
+def _json_default(value: Any) -> Any:
+    """Dates and times as ISO 8601 / RFC 3339 (``str`` would write a space for the T),
+    everything else JSON cannot hold as its string."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
 
 
 def runtime_of(request: Request) -> ServiceRuntime:
@@ -141,7 +215,7 @@ async def idempotent_command(
                 {
                     "_id": scope,
                     "fingerprint": fingerprint,
-                    "response": json.loads(json.dumps(response, default=str)),
+                    "response": json.loads(json.dumps(response, default=_json_default)),
                     "at": uow.now,
                 },
                 session=uow.session,
@@ -152,4 +226,5 @@ async def idempotent_command(
     status_code = int(result.pop("_status", 200))
     if result.pop("_replayed", False):
         runtime.metrics.http_idempotent_replays.labels(runtime.name).inc()
-    return JSONResponse(json.loads(json.dumps(result, default=str)), status_code=status_code)
+    body = json.loads(json.dumps(result, default=_json_default))
+    return JSONResponse(body, status_code=status_code)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from kauppa.closing import commands
 from kauppa.closing.commands import (
@@ -33,13 +33,56 @@ from kauppa.servicekit.auth import (
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
+from kauppa.servicekit.openapi import ErrorResponse, api_router, errors
+from pydantic import BaseModel, ConfigDict, Field
 
 Document = dict[str, Any]
 Seller = Annotated[Principal, Depends(require("seller"))]
 Ops = Annotated[Principal, Depends(require("ops"))]
 Reader = Annotated[Principal, Depends(require("seller", "ops"))]
 
-router = APIRouter(tags=["closing"])
+router = api_router(tags=["closing"])
+
+
+class CommandAccepted(BaseModel):
+    """The command was recorded as an event on the deal."""
+
+    model_config = ConfigDict(extra="allow")
+    deal_id: str
+    event_id: str = Field(description="The id of the event the command emitted")
+
+
+class OfferAccepted(CommandAccepted):
+    price: dict[str, Any] = Field(description="The offer priced with the bundle rules")
+
+
+class ReferralAccepted(BaseModel):
+    referral_id: str
+    event_id: str
+
+
+class SellerCardOut(BaseModel):
+    seller_id: str
+    card: SellerCard
+
+
+class SalesProcessOut(BaseModel):
+    organisation_id: str
+    process: SalesProcessConfig
+
+
+class SellerDealsOut(BaseModel):
+    seller_id: str
+    status: str
+    deals: list[dict[str, Any]]
+
+
+class DealOut(BaseModel):
+    deal: dict[str, Any] = Field(description="The deal's current state")
+    history: list[dict[str, Any]] = Field(description="Everything that happened, oldest first")
+
+
+ON_A_DEAL = errors(404, 409)  # no such deal (or another organisation's); the deal is closed
 
 
 def _settings(request: Request) -> ClosingSettings:
@@ -52,13 +95,25 @@ async def _run(request: Request, principal: Principal, work: Work) -> JSONRespon
     try:
         return await idempotent_command(request, principal, work)
     except Refused as refused:
-        return JSONResponse(refused.body, status_code=refused.status)
+        return _refusal(refused)
+
+
+def _refusal(refused: Refused) -> JSONResponse:
+    body = refused.body
+    if "detail" not in body:  # a refused close or amendment: what is missing, and why
+        body = {"detail": f"missing or invalid: {', '.join(body.get('missing', []))}", **body}
+    return JSONResponse(body, status_code=refused.status)
 
 
 # ------------------------------------------------------------------ seller commands
 
 
-@router.post("/deals/{deal_id}/contacts", status_code=201)
+@router.post(
+    "/deals/{deal_id}/contacts",
+    status_code=201,
+    response_model=CommandAccepted,
+    responses=ON_A_DEAL,
+)
 async def log_contact(
     deal_id: str, body: ContactDraft, request: Request, seller: Seller
 ) -> JSONResponse:
@@ -68,7 +123,9 @@ async def log_contact(
     )
 
 
-@router.post("/deals/{deal_id}/offers", status_code=201)
+@router.post(
+    "/deals/{deal_id}/offers", status_code=201, response_model=OfferAccepted, responses=ON_A_DEAL
+)
 async def send_offer(deal_id: str, body: OfferDraft, request: Request, seller: Seller) -> Any:
     """Record an offer sent by email: lines priced with the organisation's bundle rules."""
     return await _run(
@@ -76,7 +133,9 @@ async def send_offer(deal_id: str, body: OfferDraft, request: Request, seller: S
     )
 
 
-@router.post("/deals/{deal_id}/stage", status_code=201)
+@router.post(
+    "/deals/{deal_id}/stage", status_code=201, response_model=CommandAccepted, responses=ON_A_DEAL
+)
 async def move_stage(deal_id: str, body: StageMove, request: Request, seller: Seller) -> Any:
     """Move the deal to another of the organisation's stages."""
     return await _run(
@@ -84,13 +143,20 @@ async def move_stage(deal_id: str, body: StageMove, request: Request, seller: Se
     )
 
 
-@router.post("/deals/{deal_id}/lose", status_code=201)
+@router.post(
+    "/deals/{deal_id}/lose", status_code=201, response_model=CommandAccepted, responses=ON_A_DEAL
+)
 async def lose_deal(deal_id: str, body: LossReport, request: Request, seller: Seller) -> Any:
     """The deal ends without a sale, with the reason."""
     return await _run(request, seller, commands.lose_deal(deal_id, seller, body))
 
 
-@router.post("/deals/{deal_id}/referrals", status_code=201)
+@router.post(
+    "/deals/{deal_id}/referrals",
+    status_code=201,
+    response_model=ReferralAccepted,
+    responses=ON_A_DEAL,
+)
 async def record_referral(deal_id: str, body: Referral, request: Request, seller: Seller) -> Any:
     """D8: a referral, at any time; the booking side gets a ReferralReceived."""
     return await _run(request, seller, commands.record_referral(deal_id, seller, body))
@@ -99,7 +165,14 @@ async def record_referral(deal_id: str, body: Referral, request: Request, seller
 @router.post(
     "/deals/{deal_id}/close",
     status_code=201,
-    responses={422: {"description": '{"missing": [...], "problems": {item: why}}'}},
+    response_model=CommandAccepted,
+    responses={
+        **ON_A_DEAL,
+        422: {
+            "model": ErrorResponse,
+            "description": 'Invalid, or incomplete: {"missing": [...], "problems": {item: why}}',
+        },
+    },
 )
 async def close_deal(deal_id: str, body: CloseTerms, request: Request, seller: Seller) -> Any:
     """Close won (D9, D10). Refused with 422 naming every missing item among content,
@@ -109,7 +182,12 @@ async def close_deal(deal_id: str, body: CloseTerms, request: Request, seller: S
     )
 
 
-@router.post("/deals/{deal_id}/amendments", status_code=201)
+@router.post(
+    "/deals/{deal_id}/amendments",
+    status_code=201,
+    response_model=CommandAccepted,
+    responses=ON_A_DEAL,
+)
 async def amend_deal(deal_id: str, body: AmendmentDraft, request: Request, seller: Seller) -> Any:
     """Change a closed deal's lines, schedule, terms or VAT: DealAmended, version + 1."""
     return await _run(
@@ -126,7 +204,7 @@ def _public(doc: Document) -> Document:
     return out
 
 
-@router.get("/sellers/{seller_id}/deals")
+@router.get("/sellers/{seller_id}/deals", response_model=SellerDealsOut)
 async def seller_deals(
     seller_id: str,
     request: Request,
@@ -144,14 +222,14 @@ async def seller_deals(
     return {"seller_id": seller_id, "status": status, "deals": [_public(d) for d in docs]}
 
 
-@router.get("/deals/{deal_id}")
+@router.get("/deals/{deal_id}", response_model=DealOut, responses=errors(404))
 async def deal_with_history(deal_id: str, request: Request, reader: Reader) -> Any:
     """A deal's current state and its full history, oldest first."""
     found = await runtime_of(request).db[DEALS].find_one({"_id": deal_id})
     try:
         deal = accessible_deal(found, deal_id, reader)
     except Refused as refused:
-        return JSONResponse(refused.body, status_code=refused.status)
+        return _refusal(refused)
     history = sorted(deal.get("history", []), key=lambda h: h["at"])
     return {"deal": _public(deal), "history": history}
 
@@ -159,7 +237,7 @@ async def deal_with_history(deal_id: str, request: Request, reader: Reader) -> A
 # ------------------------------------------------------------------ ops: directory, process
 
 
-@router.put("/sellers/{seller_id}/card")
+@router.put("/sellers/{seller_id}/card", response_model=SellerCardOut)
 async def put_seller_card(
     seller_id: SafeId,
     card: SellerCard,
@@ -175,7 +253,7 @@ async def put_seller_card(
     return await _run(request, ops, commands.put_seller_card(org, seller_id, card))
 
 
-@router.get("/sellers/{seller_id}/card")
+@router.get("/sellers/{seller_id}/card", response_model=SellerCard, responses=errors(404))
 async def get_seller_card(
     seller_id: SafeId,
     request: Request,
@@ -193,7 +271,7 @@ async def get_seller_card(
     return card
 
 
-@router.put("/organisations/{organisation_id}/sales-process")
+@router.put("/organisations/{organisation_id}/sales-process", response_model=SalesProcessOut)
 async def put_sales_process(
     organisation_id: str, config: SalesProcessConfig, request: Request, ops: Ops
 ) -> Any:

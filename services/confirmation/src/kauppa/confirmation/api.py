@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from kauppa.confirmation.domain.confirmation_content import ConfirmationContent, confirmation_key
 from kauppa.confirmation.domain.delivery_attempts import REVIEWABLE, ConfirmationState
@@ -26,10 +26,11 @@ from kauppa.servicekit.auth import (
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.openapi import api_router, errors
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-router = APIRouter(tags=["confirmations"])
+router = api_router(tags=["confirmations"])
 Seller = Annotated[Principal, Depends(require("seller", "ops"))]
 Ops = Annotated[Principal, Depends(require("ops"))]
 Document = dict[str, Any]
@@ -60,6 +61,31 @@ _PUBLIC_FIELDS = (
 )
 
 
+class ConfirmationOut(BaseModel):
+    """One version of a deal's confirmation: who, when, its state and delivery attempts."""
+
+    model_config = ConfigDict(extra="allow")
+    deal_id: str
+    version: int
+    organisation_id: str
+    seller_id: str
+    state: ConfirmationState
+    replaces_version: int | None = None
+
+
+class PreviewOut(ConfirmationOut):
+    subject: str
+    text: str
+    html: str
+
+
+class PolicyOut(BaseModel):
+    organisation_id: str
+    policy: SendPolicy
+    country: str | None
+    morning_hour: int
+
+
 def view(doc: Document) -> Document:
     out = {k: doc.get(k) for k in _PUBLIC_FIELDS if k in doc}
     out["replaces_version"] = doc["content"].get("replaces_version")
@@ -72,7 +98,7 @@ def _may_see(principal: Principal, doc: Document) -> None:
     owned_by(principal, doc["organisation_id"], doc["seller_id"], "confirmation")
 
 
-@router.get("/confirmations/{deal_id}")
+@router.get("/confirmations/{deal_id}", response_model=list[ConfirmationOut], responses=errors(404))
 async def deal_confirmations(deal_id: str, request: Request, principal: Seller) -> list[Document]:
     """Every version of a deal's confirmation and its state."""
     db = runtime_of(request).db
@@ -84,19 +110,26 @@ async def deal_confirmations(deal_id: str, request: Request, principal: Seller) 
     return [view(d) for d in docs]
 
 
-@router.get("/confirmations")
+@router.get("/confirmations", response_model=list[ConfirmationOut])
 async def confirmations_in_state(
-    request: Request, principal: Ops, state: ConfirmationState, limit: int = 100
+    request: Request,
+    principal: Ops,
+    state: ConfirmationState,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Document]:
     """Ops: e.g. every failed confirmation (of the token's organisation, if it is bound)."""
     db = runtime_of(request).db
     query: Document = {"state": state.value}
     query.update(tenant_filter(principal))
-    docs = await db[CONFIRMATIONS].find(query).limit(min(limit, 1000)).to_list()
+    docs = await db[CONFIRMATIONS].find(query).limit(limit).to_list()
     return [view(d) for d in docs]
 
 
-@router.get("/confirmations/{deal_id}/versions/{version}/preview")
+@router.get(
+    "/confirmations/{deal_id}/versions/{version}/preview",
+    response_model=PreviewOut,
+    responses=errors(404),
+)
 async def preview(deal_id: str, version: int, request: Request, principal: Seller) -> Document:
     """D12.1: the checklist and exactly what will be sent."""
     runtime = runtime_of(request)
@@ -147,7 +180,13 @@ async def _review(
     return response
 
 
-@router.post("/confirmations/{deal_id}/versions/{version}/approve")
+ON_A_CONFIRMATION: dict[str, Any] = {
+    "response_model": ConfirmationOut,
+    "responses": errors(404, 409),
+}
+
+
+@router.post("/confirmations/{deal_id}/versions/{version}/approve", **ON_A_CONFIRMATION)
 async def approve(deal_id: str, version: int, request: Request, principal: Seller) -> JSONResponse:
     """The seller checked the draft: send it now."""
     change = {
@@ -159,14 +198,14 @@ async def approve(deal_id: str, version: int, request: Request, principal: Selle
     return await _review(request, principal, deal_id, version, change, REVIEWABLE, True)
 
 
-@router.post("/confirmations/{deal_id}/versions/{version}/hold")
+@router.post("/confirmations/{deal_id}/versions/{version}/hold", **ON_A_CONFIRMATION)
 async def hold(deal_id: str, version: int, request: Request, principal: Seller) -> JSONResponse:
     """Keep it from going out until the seller approves it."""
     change = {"state": ConfirmationState.HELD.value, "held_by": principal.subject}
     return await _review(request, principal, deal_id, version, change, REVIEWABLE, True)
 
 
-@router.post("/confirmations/{deal_id}/versions/{version}/note")
+@router.post("/confirmations/{deal_id}/versions/{version}/note", **ON_A_CONFIRMATION)
 async def add_note(
     deal_id: str, version: int, body: NoteBody, request: Request, principal: Seller
 ) -> JSONResponse:
@@ -182,7 +221,7 @@ class PolicyBody(BaseModel):
     morning_hour: int = Field(8, ge=0, le=23)
 
 
-@router.get("/policies/{organisation_id}")
+@router.get("/policies/{organisation_id}", response_model=PolicyOut)
 async def get_policy(organisation_id: str, request: Request, principal: Ops) -> Document:
     organisation_in_scope(principal, organisation_id)
     runtime = runtime_of(request)
@@ -190,7 +229,7 @@ async def get_policy(organisation_id: str, request: Request, principal: Ops) -> 
     return {"organisation_id": organisation_id, **policies[organisation_id].as_mapping()}
 
 
-@router.put("/policies/{organisation_id}")
+@router.put("/policies/{organisation_id}", response_model=PolicyOut)
 async def set_policy(
     organisation_id: str, body: PolicyBody, request: Request, principal: Ops
 ) -> JSONResponse:

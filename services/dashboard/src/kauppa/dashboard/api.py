@@ -24,6 +24,8 @@ from kauppa.dashboard.health import own_health
 from kauppa.dashboard.runtime import DashboardRuntime
 from kauppa.servicekit.auth import Principal, organisation_in_scope, require
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.openapi import AUTHENTICATED, errors
+from pydantic import BaseModel, ConfigDict
 
 router = APIRouter()
 STATIC = resources.files("kauppa.dashboard") / "static"
@@ -32,6 +34,34 @@ _templates = Environment(autoescape=select_autoescape(["html"]))
 
 Ops = Annotated[Principal, Depends(require("ops"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
+
+
+class MeOut(BaseModel):
+    subject: str
+    roles: list[str]
+    organisation_id: str | None
+    can_replay: bool
+
+
+class OverviewOut(BaseModel):
+    """Funnel, lead quality, SLA, stale deals, confirmations, contacts: see the README."""
+
+    model_config = ConfigDict(extra="allow")
+    period: Period
+
+
+class HealthOut(BaseModel):
+    services: list[dict[str, Any]]
+
+
+class DeadLettersOut(BaseModel):
+    service: str
+    dead_letters: list[dict[str, Any]]
+
+
+class ReplayOut(BaseModel):
+    service: str
+    replayed: list[str]
 
 
 def _runtime(request: Request) -> DashboardRuntime:
@@ -62,14 +92,25 @@ def _asset_bytes(name: str) -> bytes:
     return (STATIC / name).read_bytes()
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+@router.get("/", response_class=HTMLResponse, tags=["ui"])
 async def index(request: Request) -> HTMLResponse:
     """The single page; it logs in with a token and polls the JSON API."""
     s = _runtime(request).settings
     return HTMLResponse(_index_template().render(poll_interval_ms=s.poll_interval_ms))
 
 
-@router.get("/static/{name}", include_in_schema=False)
+@router.get(
+    "/static/{name}",
+    tags=["ui"],
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file (app.js, style.css, favicon.svg)",
+            "content": {mt: {"schema": {"type": "string"}} for mt in ASSETS.values()},
+        },
+        **errors(404),
+    },
+)
 async def asset(name: str) -> Response:
     if name not in ASSETS:
         raise HTTPException(404, "no such file")
@@ -79,7 +120,7 @@ async def asset(name: str) -> Response:
 # --------------------------------------------------------------------------- the API
 
 
-@router.get("/api/me", tags=["dashboard"])
+@router.get("/api/me", tags=["dashboard"], response_model=MeOut, responses=AUTHENTICATED)
 async def me(principal: Ops) -> dict[str, Any]:
     """Who the token is: the UI shows the name and offers replay to admins only."""
     return {
@@ -90,7 +131,9 @@ async def me(principal: Ops) -> dict[str, Any]:
     }
 
 
-@router.get("/api/overview", tags=["dashboard"])
+@router.get(
+    "/api/overview", tags=["dashboard"], response_model=OverviewOut, responses=AUTHENTICATED
+)
 async def overview(
     request: Request,
     principal: Ops,
@@ -116,7 +159,7 @@ async def overview(
     return {"period": period.value, **result}
 
 
-@router.get("/api/health", tags=["dashboard"])
+@router.get("/api/health", tags=["dashboard"], response_model=HealthOut, responses=AUTHENTICATED)
 async def health(request: Request, principal: Ops) -> dict[str, Any]:
     """Per service: readiness, consumer lag, dead letters, outbox backlog."""
     runtime = _runtime(request)
@@ -132,7 +175,12 @@ def _known_service(request: Request, service: str) -> str:
     return service
 
 
-@router.get("/api/deadletters/{service}", tags=["dashboard"])
+@router.get(
+    "/api/deadletters/{service}",
+    tags=["dashboard"],
+    response_model=DeadLettersOut,
+    responses={**AUTHENTICATED, **errors(404)},
+)
 async def dead_letters(request: Request, service: str, principal: Ops) -> dict[str, Any]:
     """The records in the service's dead-letter topic, with the reason of each: those of
     the token's organisation (its event names it); letters whose organisation cannot be
@@ -144,7 +192,12 @@ async def dead_letters(request: Request, service: str, principal: Ops) -> dict[s
     return {"service": service, "dead_letters": letters}
 
 
-@router.post("/api/deadletters/{service}/replay", tags=["dashboard"])
+@router.post(
+    "/api/deadletters/{service}/replay",
+    tags=["dashboard"],
+    response_model=ReplayOut,
+    responses={**AUTHENTICATED, **errors(404)},
+)
 async def replay(
     request: Request,
     service: str,

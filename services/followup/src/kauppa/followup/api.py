@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from kauppa.contracts.events.common import Referral
 from kauppa.contracts.events.customers import (
@@ -37,10 +37,11 @@ from kauppa.servicekit.auth import (
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
+from kauppa.servicekit.openapi import Day, Integer, Timestamp, api_router, errors, not_a_boolean
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-router = APIRouter(tags=["followup"])
+router = api_router(tags=["followup"])
 Document = dict[str, Any]
 Seller = Annotated[Principal, Depends(require("seller"))]
 Ops = Annotated[Principal, Depends(require("ops"))]
@@ -67,28 +68,106 @@ class ContactReport(BaseModel):
     notes: str | None = Field(None, max_length=4000)
 
 
+class AttributesIn(CustomerAttributes):
+    customer_since: Day | None = Field(
+        None, description="When the relationship began, if older than the deals Kauppa saw (D14)"
+    )
+
+
 class Classification(BaseModel):
     organisation_id: SafeId
-    attributes: CustomerAttributes
+    attributes: AttributesIn
+
+
+# Constraints first: after a validator, pydantic documents them as ge/le, not min/max.
+Month = Annotated[int, Field(ge=1, le=12), BeforeValidator(not_a_boolean)]
+
+
+class CriteriaIn(SegmentCriteria):
+    renewal_months: list[Month] = Field(default_factory=list)
 
 
 class SegmentQuery(BaseModel):
     organisation_id: SafeId
-    criteria: SegmentCriteria = Field(default_factory=SegmentCriteria)
-    limit: int = Field(100, ge=0, le=1000)
+    criteria: CriteriaIn = Field(default_factory=CriteriaIn)
+    limit: Integer = Field(100, ge=0, le=1000)
 
 
 class CampaignCommand(BaseModel):
     """All customers matching ``criteria``, contacted for ``reason``, due on a date or
     spread over a window (D17)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["due_on"], "properties": {"due_on": {"type": "string"}}},
+                {"required": ["due_from"], "properties": {"due_from": {"type": "string"}}},
+            ]
+        }
+    )
     campaign_id: SafeId
     organisation_id: SafeId
-    criteria: SegmentCriteria
+    criteria: CriteriaIn
     reason: str = Field(min_length=1, max_length=500)
-    due_on: date | None = None
-    due_from: datetime | None = None
-    due_until: datetime | None = None
+    due_on: Day | None = None
+    due_from: Timestamp | None = Field(None, description="Without due_on: from when")
+    due_until: Timestamp | None = Field(None, description="With due_from; default: due_from")
+
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ContactLoggedOut(Open):
+    """What was recorded and the next contact (``duplicate``: the report was in already)."""
+
+    report_id: str
+    duplicate: bool = False
+
+
+class ClassificationOut(BaseModel):
+    customer_id: str
+    attributes: dict[str, Any]
+
+
+class CustomerOut(Open):
+    """The customer's relationship record: seller, products, contacts, problems."""
+
+    organisation_id: str
+
+
+class HistoryOut(BaseModel):
+    customer_id: str
+    contacts: list[dict[str, Any]]
+    reports: list[dict[str, Any]]
+
+
+class AgendaOut(BaseModel):
+    seller_id: str
+    when: Literal["upcoming", "overdue"]
+    contacts: list[dict[str, Any]]
+
+
+class SegmentOut(BaseModel):
+    count: int = Field(description="Every matching customer")
+    customers: list[dict[str, Any]] = Field(description="The first ``limit`` of them")
+
+
+class CampaignOut(Open):
+    campaign_id: str
+    organisation_id: str
+    state: str
+    created: bool | None = Field(None, description="Started by this request")
+
+
+class AuditOut(Open):
+    at: datetime | None
+    total: int | None
+    violations: dict[str, int] | None = None
+    repaired: int | None = None
 
 
 def _visible(principal: Principal, customer: Document | None) -> None:
@@ -114,7 +193,12 @@ def _public(doc: Document) -> Document:
     return doc
 
 
-@router.post("/customers/{customer_id}/contacts", status_code=201)
+@router.post(
+    "/customers/{customer_id}/contacts",
+    status_code=201,
+    response_model=ContactLoggedOut,
+    responses=errors(404),
+)
 async def log_contact(
     customer_id: str, body: ContactReport, request: Request, principal: Seller
 ) -> JSONResponse:
@@ -150,7 +234,11 @@ async def log_contact(
     return await idempotent_command(request, principal, work)
 
 
-@router.put("/customers/{customer_id}/attributes")
+@router.put(
+    "/customers/{customer_id}/attributes",
+    response_model=ClassificationOut,
+    responses=errors(404, 410),
+)
 async def classify(
     customer_id: str, body: Classification, request: Request, principal: Ops
 ) -> JSONResponse:
@@ -175,16 +263,16 @@ async def classify(
     return await idempotent_command(request, principal, work)
 
 
-@router.get("/customers/{customer_id}")
+@router.get("/customers/{customer_id}", response_model=CustomerOut, responses=errors(404))
 async def customer_record(customer_id: str, request: Request, principal: Reader) -> Document:
     """The customer's record: its own seller, or ops and admin of its organisation."""
     doc = await runtime_of(request).db[CUSTOMERS].find_one({"_id": customer_id})
     return _public(_owned(principal, doc))
 
 
-@router.get("/customers/{customer_id}/history")
+@router.get("/customers/{customer_id}/history", response_model=HistoryOut, responses=errors(404))
 async def customer_history(
-    customer_id: str, request: Request, principal: Reader, limit: int = Query(100, le=1000)
+    customer_id: str, request: Request, principal: Reader, limit: Limit = 100
 ) -> Document:
     """Scheduled and fired contacts, and what was logged, newest first: its own seller,
     or ops and admin of its organisation."""
@@ -216,13 +304,13 @@ async def customer_history(
     }
 
 
-@router.get("/sellers/{seller_id}/contacts")
+@router.get("/sellers/{seller_id}/contacts", response_model=AgendaOut)
 async def seller_agenda(
     seller_id: str,
     request: Request,
     principal: Reader,
     when: Literal["upcoming", "overdue"] = "upcoming",
-    limit: int = Query(100, le=1000),
+    limit: Limit = 100,
 ) -> Document:
     """Upcoming: scheduled and not yet due. Overdue: reminded but not logged yet."""
     seller_in_scope(principal, seller_id)
@@ -237,7 +325,7 @@ async def seller_agenda(
     return {"seller_id": seller_id, "when": when, "contacts": [_public(d) for d in docs]}
 
 
-@router.post("/segments/query")
+@router.post("/segments/query", response_model=SegmentOut)
 async def query_segment(body: SegmentQuery, request: Request, principal: Ops) -> Document:
     """Customers matching the criteria (D17): how many, and the first ``limit``."""
     db = runtime_of(request).db
@@ -262,7 +350,15 @@ async def query_segment(body: SegmentQuery, request: Request, principal: Ops) ->
     return {"count": count, "customers": [_public(d) for d in docs]}
 
 
-@router.post("/campaigns", status_code=202)
+@router.post(
+    "/campaigns",
+    status_code=202,
+    response_model=CampaignOut,
+    responses={
+        200: {"model": CampaignOut, "description": "Started before: its progress"},
+        **errors(404),
+    },
+)
 async def start_campaign(body: CampaignCommand, request: Request, principal: Ops) -> JSONResponse:
     """One ContactDue per matching customer, throttled; repeating the same campaign id
     changes nothing and returns its progress."""
@@ -294,7 +390,7 @@ async def start_campaign(body: CampaignCommand, request: Request, principal: Ops
     return response
 
 
-@router.get("/campaigns/{campaign_id}")
+@router.get("/campaigns/{campaign_id}", response_model=CampaignOut, responses=errors(404))
 async def campaign_progress(campaign_id: str, request: Request, principal: Ops) -> Document:
     doc = await runtime_of(request).db[CAMPAIGNS].find_one({"_id": campaign_id})
     if doc is None:
@@ -303,7 +399,7 @@ async def campaign_progress(campaign_id: str, request: Request, principal: Ops) 
     return campaigns.progress(doc)
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=AuditOut)
 async def audit_result(request: Request, principal: Ops) -> Document:
     """The latest invariant audit (D15/D16): violations must be 0. A tenant-bound token
     sees the latest audit of its own organisation (run with ``POST /audit``)."""
@@ -311,7 +407,7 @@ async def audit_result(request: Request, principal: Ops) -> Document:
     return latest or {"at": None, "total": None}
 
 
-@router.post("/audit")
+@router.post("/audit", response_model=AuditOut)
 async def audit_now(request: Request, principal: Ops, repair: bool = True) -> JSONResponse:
     """Run the invariant audit now (and repair what it finds unless repair=false); a
     tenant-bound token audits (and repairs) its own organisation's customers only."""

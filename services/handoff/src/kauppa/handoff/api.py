@@ -4,9 +4,9 @@ sellers' verdicts, the unassigned queue, and source quality (D2, D4)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from kauppa.contracts import (
     DecodeError,
@@ -16,7 +16,6 @@ from kauppa.contracts import (
     Verdict,
     from_http,
 )
-from kauppa.contracts.cloudevents import http_request_body
 from kauppa.handoff.desk import ROSTER_CHANGED, HandoffDesk
 from kauppa.handoff.domain.source_quality import DIMENSIONS, source_quality
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused
@@ -40,11 +39,12 @@ from kauppa.servicekit.auth import (
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
+from kauppa.servicekit.openapi import Timestamp, api_router, errors, request_body
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-router = APIRouter()
+router = api_router()
 Document = dict[str, Any]
 
 Intake = Annotated[Principal, Depends(require("intake", "admin"))]
@@ -65,29 +65,64 @@ def _settings(request: Request) -> HandoffSettings:
 INTAKE_BATCH_MAX = 1000
 
 
+class LeadQualifiedCloudEvent(BaseModel):
+    """A ``LeadQualified`` as a CloudEvents 1.0 structured JSON document; extension
+    attributes (e.g. ``correlationid``, ``traceparent``) are allowed."""
+
+    model_config = ConfigDict(extra="allow")
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1)
+    type: Literal["fi.kauppa.LeadQualified.v1"]
+    source: str | None = None
+    time: AwareDatetime | None = None
+    datacontenttype: str | None = None
+    data: LeadQualified
+
+
+class IntakeAccepted(BaseModel):
+    id: str = Field(description="The CloudEvent id")
+    lead_id: str
+    duplicate: bool = Field(description="The id was taken in before: this changed nothing")
+
+
+class IntakeResult(BaseModel):
+    """One event's answer in a batch: the status it alone would get, and its answer."""
+
+    model_config = ConfigDict(extra="allow")
+    status: int
+    id: str | None = None
+    lead_id: str | None = None
+    duplicate: bool | None = None
+    detail: str | None = None
+
+
+def _intake_body() -> dict[str, Any]:
+    """Structured mode (also as plain JSON) and batched mode. Binary mode (``ce-*``
+    headers, the lead's JSON as the body) is described in words: declared as a second
+    ``application/json`` schema, a body without the headers would look valid."""
+    extra = request_body(
+        LeadQualifiedCloudEvent, "application/cloudevents+json", "application/json"
+    )
+    event = extra["requestBody"]["content"]["application/cloudevents+json"]["schema"]
+    extra["requestBody"]["content"]["application/cloudevents-batch+json"] = {
+        "schema": {"type": "array", "items": event, "minItems": 1, "maxItems": INTAKE_BATCH_MAX}
+    }
+    return extra
+
+
 @router.post(
     "/intake/lead-qualified",
     status_code=202,
     tags=["intake"],
-    openapi_extra={
-        "requestBody": http_request_body(LeadQualified),
-        "parameters": [
-            {
-                "name": header,
-                "in": "header",
-                "required": False,
-                "description": f"Binary content mode: the CloudEvents `{attr}` attribute",
-                "schema": {"type": "string"},
-            }
-            for header, attr in (
-                ("ce-specversion", "specversion"),
-                ("ce-id", "id"),
-                ("ce-type", "type"),
-                ("ce-source", "source"),
-                ("ce-time", "time"),
-            )
-        ],
+    response_model=IntakeAccepted,
+    responses={
+        **errors(400, 413),
+        207: {
+            "description": "A batch: one result per event, in order",
+            "model": list[IntakeResult],
+        },
     },
+    openapi_extra=_intake_body(),
 )
 async def take_in_lead(request: Request, principal: Intake) -> JSONResponse:
     """``LeadQualified`` CloudEvents in any HTTP content mode: binary (``ce-*`` headers,
@@ -136,8 +171,8 @@ async def _take_in(
 
 
 class AbsenceIn(BaseModel):
-    start: AwareDatetime
-    end: AwareDatetime | None = None
+    start: Timestamp
+    end: Timestamp | None = None
 
 
 Short = Annotated[str, Field(max_length=100)]
@@ -161,7 +196,70 @@ class SellerProfileIn(BaseModel):
     absences: list[AbsenceIn] = Field(default_factory=list, max_length=100)
 
 
-@router.put("/sellers/{seller_id}", tags=["roster"])
+class AbsenceOut(BaseModel):
+    start: datetime
+    end: datetime | None
+
+
+class SellerOut(BaseModel):
+    seller_id: str
+    organisation_id: str
+    name: str
+    team: str | None
+    regions: list[str]
+    products: list[str]
+    languages: list[str]
+    capacity: int
+    active: bool
+    absences: list[AbsenceOut]
+    absent_now: bool
+    open_leads: int
+
+
+class SellerPut(SellerOut):
+    queued_leads_assigned: list[str] = Field(description="Queued leads the change assigned")
+
+
+class LeadOut(BaseModel):
+    """A lead as the API shows it: its state, source, prospect and handoff history."""
+
+    model_config = ConfigDict(extra="allow")
+    lead_id: str
+    organisation_id: str
+    status: Literal["rejected", "linked", "queued", "assigned", "accepted", "returned"]
+    seller_id: str | None = None
+
+
+class QueueOut(BaseModel):
+    organisation_id: str
+    count: int
+    leads: list[LeadOut]
+
+
+class SourceQualityOut(BaseModel):
+    organisation_id: str
+    since: datetime | None
+    until: datetime | None
+    generated_at: datetime
+    leads: int = Field(description="Leads received in the period")
+    sources: list[dict[str, Any]] = Field(description="One row per dimension and value")
+
+
+OrganisationQuery = Annotated[
+    str | None, Query(min_length=1, description="Default: the token's organisation")
+]
+Dimension = Literal["system", "partner", "campaign", "booker"]
+
+
+@router.put(
+    "/sellers/{seller_id}",
+    tags=["roster"],
+    response_model=SellerPut,
+    responses={
+        201: {"model": SellerPut, "description": "The seller was added"},
+        **errors(404, 409),
+    },
+)
 async def put_seller(
     seller_id: SafeId, profile: SellerProfileIn, request: Request, principal: Ops
 ) -> JSONResponse:
@@ -206,9 +304,9 @@ async def put_seller(
     return await idempotent_command(request, principal, work)
 
 
-@router.get("/sellers", tags=["roster"])
+@router.get("/sellers", tags=["roster"], response_model=list[SellerOut])
 async def list_sellers(
-    request: Request, principal: Ops, organisation_id: str | None = None
+    request: Request, principal: Ops, organisation_id: OrganisationQuery = None
 ) -> list[Document]:
     """The organisation's roster (a tenant-bound token: its own, by default)."""
     organisation_id = organisation_in_scope(principal, organisation_id)
@@ -221,9 +319,9 @@ async def list_sellers(
 # ------------------------------------------------------------------------------ leads
 
 
-@router.get("/queue", tags=["leads"])
+@router.get("/queue", tags=["leads"], response_model=QueueOut)
 async def unassigned_queue(
-    request: Request, principal: Ops, organisation_id: str | None = None
+    request: Request, principal: Ops, organisation_id: OrganisationQuery = None
 ) -> Document:
     """Leads waiting for an eligible seller, oldest first."""
     organisation_id = organisation_in_scope(principal, organisation_id)
@@ -239,7 +337,7 @@ async def unassigned_queue(
     return {"organisation_id": organisation_id, "count": len(leads), "leads": leads}
 
 
-@router.get("/leads/{lead_id}", tags=["leads"])
+@router.get("/leads/{lead_id}", tags=["leads"], response_model=LeadOut, responses=errors(404))
 async def get_lead(lead_id: str, request: Request, principal: SellerOrOps) -> Document:
     doc = await runtime_of(request).db[LEADS].find_one({"_id": lead_id})
     if doc is None:
@@ -248,19 +346,24 @@ async def get_lead(lead_id: str, request: Request, principal: SellerOrOps) -> Do
     return lead_view(doc)
 
 
-class VerdictIn(BaseModel):
-    verdict: Verdict
+class AcceptIn(BaseModel):
+    verdict: Literal[Verdict.ACCEPT]
     reason_code: ReturnReason | None = None
     reason_text: str | None = Field(None, max_length=2000)
 
-    @model_validator(mode="after")
-    def _return_needs_reason(self) -> VerdictIn:
-        if self.verdict == Verdict.RETURN and self.reason_code is None:
-            raise ValueError("a returned lead needs a reason_code")
-        return self
+
+class ReturnIn(BaseModel):
+    verdict: Literal[Verdict.RETURN]
+    reason_code: ReturnReason = Field(description="A returned lead needs a reason")
+    reason_text: str | None = Field(None, max_length=2000)
 
 
-@router.post("/leads/{lead_id}/verdict", tags=["leads"])
+VerdictIn = Annotated[AcceptIn | ReturnIn, Field(discriminator="verdict")]
+
+
+@router.post(
+    "/leads/{lead_id}/verdict", tags=["leads"], response_model=LeadOut, responses=errors(404, 409)
+)
 async def give_verdict(
     lead_id: str, body: VerdictIn, request: Request, principal: Seller
 ) -> JSONResponse:
@@ -296,22 +399,20 @@ async def give_verdict(
 # ------------------------------------------------------------------------------ quality
 
 
-@router.get("/stats/sources", tags=["quality"])
+@router.get("/stats/sources", tags=["quality"], response_model=SourceQualityOut)
 async def source_quality_report(
     request: Request,
     principal: Ops,
-    organisation_id: str | None = None,
-    since: Annotated[AwareDatetime | None, Query(description="Leads received from")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Leads received before")] = None,
-    by: Annotated[list[str] | None, Query(description="system, partner, campaign, booker")] = None,
+    organisation_id: OrganisationQuery = None,
+    since: Annotated[Timestamp | None, Query(description="Leads received from")] = None,
+    until: Annotated[Timestamp | None, Query(description="Leads received before")] = None,
+    by: Annotated[list[Dimension] | None, Query(description="Default: every dimension")] = None,
 ) -> Document:
     """D2/D4: per source, partner, list/campaign and booker, for leads received in the
     period: what came in, what the gate refused and why, what sellers accepted or
     returned and why, what closed; rates and time to verdict."""
     organisation_id = organisation_in_scope(principal, organisation_id)
-    dims = by or list(DIMENSIONS)
-    if unknown := [d for d in dims if d not in DIMENSIONS]:
-        raise HTTPException(422, f"unknown dimension(s): {', '.join(unknown)}")
+    dims: list[str] = list(by or DIMENSIONS)
     received: Document = {}
     if since is not None:
         received["$gte"] = since.astimezone(UTC)

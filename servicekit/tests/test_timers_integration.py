@@ -166,3 +166,29 @@ async def test_a_new_timer_is_inserted_and_fires_like_an_upserted_one(settings_f
         await rt.committer.commit(again)
     clock.advance(timedelta(minutes=10))
     assert await rt.timers.fire_due() == 2, "both fire; the failed write changed nothing"
+
+
+async def test_a_timer_its_handler_fails_on_is_parked_and_the_others_fire(settings_for, runtimes):
+    """A timer whose handler raises (here: its payload makes an invalid event) must not
+    hold up the timers beside it, nor be retried forever: it is parked as ``failed`` with
+    the error, logged and counted. Before, the whole claimed batch failed again every
+    second and no timer of the service fired."""
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    rt = await timer_runtime(settings_for, runtimes, clock)
+    due = clock.now() + timedelta(minutes=1)
+
+    async def work(uow: UnitOfWork) -> None:
+        for lead in ("lead-a", "not a valid id!", "lead-b"):
+            uow.schedule(f"remind:{lead}", due, "remind", {"lead_id": lead, "org": "org-t"})
+
+    await rt.committer.commit(work)
+    clock.advance(timedelta(minutes=2))
+    assert await rt.timers.fire_due() == 2
+    reminded = {d["_id"] async for d in rt.db["reminded"].find()}
+    assert reminded == {"remind:lead-a", "remind:lead-b"}
+    parked = await rt.db["_timers"].find_one({"_id": "remind:not a valid id!"})
+    assert parked["state"] == "failed"
+    assert "ValidationError" in parked["error"]
+    failed = rt.metrics.timers_failed.labels(rt.metrics.service, "remind")._value.get()
+    assert failed == 1
+    assert await rt.timers.fire_due() == 0  # parked: not claimed again

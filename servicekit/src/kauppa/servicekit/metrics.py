@@ -89,6 +89,13 @@ class ServiceMetrics:
         self.timers_fired = Counter(
             "kauppa_timers_fired_total", "Timers fired, by kind", ["service", "kind"], registry=r
         )
+        self.timers_failed = Counter(
+            "kauppa_timers_failed_total",
+            "Timers parked as failed: their handler raised on them alone (state 'failed' in "
+            "_timers, with the error), by kind",
+            ["service", "kind"],
+            registry=r,
+        )
         self.timer_lateness = Histogram(
             "kauppa_timer_lateness_seconds",
             "How late timers fired",

@@ -163,10 +163,15 @@ class TimerScheduler:
         firing = "|".join(f"{d['_id']}@{d['due_at'].isoformat()}" for d in docs)
         try:
             fired = await self.committer.commit(work, cause_id=f"timers:{firing}")
-        except LostLease:
-            # Someone else holds some of them now; fire the ones still ours, singly.
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the database or broker: the run loop waits and tries again
             if len(docs) == 1:
+                if not isinstance(exc, LostLease):
+                    await self._park(kind, docs[0], token, exc)
                 return 0
+            # Someone else holds some of them now (LostLease), or the handler failed on
+            # one of them: fire them singly, so only the one it fails on is parked.
             total = 0
             for doc in docs:
                 total += await self._fire(kind, handler, [doc], token)
@@ -186,6 +191,25 @@ class TimerScheduler:
                     worst_lateness_s=worst.total_seconds(),
                 )
         return len(fired)
+
+    async def _park(self, kind: str, doc: Document, token: str, exc: BaseException) -> None:
+        """A timer its handler fails on alone: never retried forever, never dropped
+        unseen. It is kept in ``_timers`` as ``failed`` with the error, logged and
+        counted (``kauppa_timers_failed_total``); setting its state back to
+        ``scheduled`` fires it again once the cause is fixed."""
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        await self.db[TIMERS].update_one(
+            {"_id": doc["_id"], "claimed_by": token, "state": "scheduled"},
+            {"$set": {"state": "failed", "error": error, "failed_at": self.clock.now()}},
+        )
+        self.metrics.timers_failed.labels(self.metrics.service, kind).inc()
+        log.error(
+            "timer_failed_parked",
+            kind=kind,
+            key=doc["_id"],
+            error_type=type(exc).__name__,
+            error=error[:500],
+        )
 
     async def next_due(self) -> datetime | None:
         doc = await self.db[TIMERS].find_one(

@@ -50,7 +50,7 @@ def rejection(lead: LeadQualified, copies: int, at: Any) -> LeadRejected:
     )
 
 
-@handlers.on_batch(LeadQualified)
+@handlers.on_batch(LeadQualified, emits=[LeadRejected])
 async def echo(batch: list[Envelope], uow: UnitOfWork) -> None:
     for env in batch:
         lead = env.event
@@ -62,6 +62,7 @@ async def echo(batch: list[Envelope], uow: UnitOfWork) -> None:
 def runtime(settings_for, kafka_settings, **kw: Any) -> ServiceRuntime:
     name = f"size{uuid.uuid4().hex[:6]}"
     kafka = kafka_settings.model_copy(update={"max_message_bytes": LIMIT})
+    kw.setdefault("emits", [LeadRejected])  # what the tests emit outside the handler
     return ServiceRuntime(settings_for(service_name=name, kafka=kafka), handlers, **kw)
 
 

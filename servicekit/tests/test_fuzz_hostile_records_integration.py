@@ -31,8 +31,9 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka import Producer
 from hypothesis import HealthCheck, Phase, given, settings
-from kauppa.contracts.topics import LEADS_QUALIFIED, dead_letter_topic
+from kauppa.contracts.topics import Topic, dead_letter_topic
 from kauppa.servicekit.deadletters import parse_dead_letter
+from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings, ServiceSettings
 from kauppa.servicekit.testing import TopicReader
@@ -55,6 +56,8 @@ EXAMPLES = int(os.environ.get("KAUPPA_FUZZ_EXAMPLES", 40 if LARGE else 4))
 MIN_RECORDS, MAX_RECORDS = (50, 400) if LARGE else (8, 30)
 KEYS = tuple(f"fuzz-key-{n}".encode() for n in range(5))
 SERVICE = "fuzz"
+# A topic of the suite's own: what it leaves behind must not reach other tests' consumers.
+TOPIC = f"kauppa.test.fuzz-{uuid.uuid4().hex[:8]}"
 
 # What every example sent and what became of it, per kind (printed by ``make fuzz``).
 TALLY: dict[str, Counter[str]] = defaultdict(Counter)
@@ -65,6 +68,7 @@ async def fuzz_runtime(
     kafka_settings: KafkaSettings, mongo_settings: MongoSettings
 ) -> AsyncIterator[ServiceRuntime]:
     tag = uuid.uuid4().hex[:8]
+    await create_topics(kafka_settings.bootstrap_servers, [Topic(TOPIC, "lead_id", partitions=3)])
     rt = ServiceRuntime(
         ServiceSettings(
             service_name=SERVICE,
@@ -74,6 +78,7 @@ async def fuzz_runtime(
             mongo=mongo_settings,
             log_format="console",
             log_level="ERROR",
+            consume_topics=[TOPIC],
         ),
         handlers,
         timer_handlers=TIMER_HANDLERS,
@@ -113,7 +118,7 @@ def _produce(bootstrap: str, codec: str, records: list[HostileRecord]) -> list[t
 
     for i, r in enumerate(records):
         producer.produce(
-            LEADS_QUALIFIED.name,
+            TOPIC,
             value=r.value,
             key=r.key,
             headers=r.headers,
@@ -145,7 +150,7 @@ class CommittedOffsets:
     async def read(self, partitions: Iterable[int]) -> dict[int, int]:
         out = {}
         for p in partitions:
-            offset = await self.consumer.committed(TopicPartition(LEADS_QUALIFIED.name, p))
+            offset = await self.consumer.committed(TopicPartition(TOPIC, p))
             out[p] = offset if offset is not None and offset >= 0 else 0
         return out
 
@@ -204,7 +209,7 @@ async def _run_example(
         out = {}
         for raw in dlq.records:
             letter = parse_dead_letter(raw)
-            if letter.origin_topic == LEADS_QUALIFIED.name:
+            if letter.origin_topic == TOPIC:
                 out[(letter.origin_partition, letter.origin_offset)] = letter
         return out
 

@@ -27,6 +27,9 @@ SERVICES = {
 }
 
 
+TEST_SECRET = "asyncapi-test-only-secret-0123456789abcdef"
+
+
 def node_parser() -> list[str]:
     node = shutil.which("node")
     assert node, "Node.js is needed for the official AsyncAPI parser (see tools/asyncapi)"
@@ -41,7 +44,8 @@ async def served_document(service: str) -> dict[str, Any]:
     document is built from the code, not from the broker)."""
     bootstrap = importlib.import_module(f"kauppa.{service}.bootstrap")
     settings_cls = getattr(importlib.import_module(f"kauppa.{service}.settings"), SERVICES[service])
-    app = bootstrap.build_app(settings_cls())
+    # Default settings are the production profile: a secret and issuer of the test's own.
+    app = bootstrap.build_app(settings_cls(jwt_secret=TEST_SECRET, jwt_issuer="kauppa-tests"))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
         response = await client.get("/asyncapi.json")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes
 from pathlib import Path
 
+import pytest
 from kauppa.confirmation.domain.confirmation_content import from_deal_closed, message_id
 from kauppa.confirmation.mailer import build_email
 from kauppa.confirmation.rendering import ConfirmationRenderer
@@ -22,7 +23,11 @@ def _signed_with(url: str) -> object:
 
 def test_crlf_in_a_seller_card_never_makes_a_header():
     card = examples.seller_card(name="Anna\r\nBcc: victim@evil.example", email="a@x.example")
-    deal = examples.deal_closed(seller=card, deal_id="deal-1\r\nX-Evil: 1")
+    # The contract refuses such a deal id on the wire; the mailer must hold even for one
+    # that got past it (a document stored before the bound, say): built unvalidated.
+    with pytest.raises(ValueError):
+        examples.deal_closed(deal_id="deal-1\r\nX-Evil: 1")
+    deal = examples.deal_closed(seller=card).model_copy(update={"deal_id": "deal-1\r\nX-Evil: 1"})
     content = from_deal_closed(deal)
     rendered = ConfirmationRenderer().render(content)
     mail = build_email(

@@ -158,13 +158,25 @@ def test_the_openapi_document_declares_every_content_mode():
     from kauppa.handoff.bootstrap import build_app
     from kauppa.handoff.settings import HandoffSettings
 
-    spec = build_app(HandoffSettings()).openapi()
+    spec = build_app(
+        HandoffSettings(jwt_secret="openapi-test-only-secret-0123456789", jwt_issuer="t")
+    ).openapi()
     body = spec["paths"][URL]["post"]["requestBody"]
     assert set(body["content"]) == {
         "application/json",
         "application/cloudevents+json",
         "application/cloudevents-batch+json",
     }
-    event = body["content"]["application/cloudevents+json"]["schema"]
-    assert event["properties"]["type"]["enum"] == [LeadQualified.ce_type()]
-    assert "lead_id" in event["properties"]["data"]["properties"]
+    schemas = spec["components"]["schemas"]
+
+    def resolved(schema: dict) -> dict:
+        ref = schema.get("$ref")
+        return resolved(schemas[ref.rsplit("/", 1)[-1]]) if ref else schema
+
+    event = resolved(body["content"]["application/cloudevents+json"]["schema"])
+    kind = event["properties"]["type"]
+    assert kind.get("const", (kind.get("enum") or [None])[0]) == LeadQualified.ce_type()
+    assert "lead_id" in resolved(event["properties"]["data"])["properties"]
+    batch = body["content"]["application/cloudevents-batch+json"]["schema"]
+    assert batch["type"] == "array" and resolved(batch["items"]) == event
+    assert "207" in spec["paths"][URL]["post"]["responses"]

@@ -66,9 +66,10 @@ def settings_for(kafka_settings: KafkaSettings, mongo_settings: MongoSettings) -
             "timer_poll_max_seconds": 0.1,
             "log_format": "console",
         }
-        if kafka_settings.profile != "local":  # real Kafka: the production auth rules
-            values.update(jwt_secret=f"tests-{tag}-{uuid.uuid4().hex}", jwt_issuer="kauppa-tests")
         values.update(overrides)
+        if values["kafka"].profile != "local":  # the production auth rules apply
+            values.setdefault("jwt_secret", f"tests-{tag}-{uuid.uuid4().hex}")
+            values.setdefault("jwt_issuer", "kauppa-tests")
         return cls(**values)
 
     return make

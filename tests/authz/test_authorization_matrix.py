@@ -405,7 +405,9 @@ async def test_every_operation_refuses_every_hostile_caller(
     app = create_app(rt, [svc.router], manage_runtime=False)
     doc = app.openapi()
     ops = operations(doc)
-    unguarded = {o.path for o in ops if not o.spec.get("security")} - PUBLIC - PUBLIC_PAGES.get(name, set())
+    unguarded = (
+        {o.path for o in ops if not o.spec.get("security")} - PUBLIC - PUBLIC_PAGES.get(name, set())
+    )
     assert not unguarded, f"operations without a bearer requirement: {unguarded}"
     guarded = [o for o in ops if o.spec.get("security")]
     assert guarded, "no operation found"

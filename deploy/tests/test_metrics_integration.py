@@ -110,7 +110,7 @@ def test_the_dashboards_query_the_panels_the_issue_asks_for() -> None:
 handlers = Handlers()
 
 
-@handlers.on_batch(LeadQualified)
+@handlers.on_batch(LeadQualified, emits=[LeadRejected])
 async def note_leads(batch: list[Envelope], uow: UnitOfWork) -> None:
     for env in batch:
         lead = env.event

@@ -62,8 +62,9 @@ async def echo(batch: list[Envelope], uow: UnitOfWork) -> None:
 def runtime(settings_for, kafka_settings, **kw: Any) -> ServiceRuntime:
     name = f"size{uuid.uuid4().hex[:6]}"
     kafka = kafka_settings.model_copy(update={"max_message_bytes": LIMIT})
+    extra = kw.pop("settings", {})
     kw.setdefault("emits", [LeadRejected])  # what the tests emit outside the handler
-    return ServiceRuntime(settings_for(service_name=name, kafka=kafka), handlers, **kw)
+    return ServiceRuntime(settings_for(service_name=name, kafka=kafka, **extra), handlers, **kw)
 
 
 def raw_of(lead: LeadQualified, offset: int) -> RawRecord:
@@ -74,7 +75,11 @@ def raw_of(lead: LeadQualified, offset: int) -> RawRecord:
 async def test_events_over_the_contract_bounds_are_dead_lettered_schema_invalid(
     infra, settings_for, kafka_settings, runtimes
 ):
-    rt = runtime(settings_for, kafka_settings)
+    # A topic of the test's own: the shared one holds other tests' bad records, which
+    # this test's new consumer group would read and count too.
+    topic = f"kauppa.test.size-{uuid.uuid4().hex[:8]}"
+    await create_topics(infra.kafka_bootstrap_servers, [Topic(topic, "lead_id", partitions=1)])
+    rt = runtime(settings_for, kafka_settings, settings={"consume_topics": [topic]})
     runtimes.append(rt)
     await rt.start()
     good = examples.lead_qualified(notes="fine")
@@ -90,9 +95,9 @@ async def test_events_over_the_contract_bounds_are_dead_lettered_schema_invalid(
         await publish_raw(
             infra.kafka_bootstrap_servers,
             [
-                (LEADS_QUALIFIED.name, key, long_id_value, long_id_headers),
-                (LEADS_QUALIFIED.name, key, long_notes_value, long_notes_headers),
-                (LEADS_QUALIFIED.name, key, good_value, good_headers),
+                (topic, key, long_id_value, long_id_headers),
+                (topic, key, long_notes_value, long_notes_headers),
+                (topic, key, good_value, good_headers),
             ],
         )
         await out.wait_for_events("LeadRejected", lead_id=good.lead_id)

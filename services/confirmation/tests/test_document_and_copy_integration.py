@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+from datetime import UTC, datetime
 from email.message import Message
 from email.policy import default as default_policy
 from typing import Any
@@ -15,6 +16,7 @@ from kauppa.confirmation.domain.confirmation_content import ConfirmationContent
 from kauppa.confirmation.sender import SELLER_COPY
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.deals import SignatureEvidence, SignatureMethod
+from kauppa.contracts.events.privacy import CustomerErased
 from kauppa.servicekit.testing import publish_envelopes
 
 from .conftest import deal_for, new_org
@@ -209,3 +211,34 @@ async def test_d11_the_signed_order_is_attached_only_from_an_allowed_host_and_on
             assert urls[what] in mail[what].html, what  # the link stays
         assert "/signed.pdf" in files.hits and "/page.pdf" in files.hits
         assert not smtp.copies_for(deals["ok"].deal_id)  # seller_copy "none"
+
+
+async def test_d12_an_erasure_before_the_sellers_copy_went_out_stops_the_copy(
+    start_service, smtp, kafka_settings
+):
+    org = new_org()
+    policies = {org: {"policy": "immediate", "seller_copy": "separate"}}
+    rt = await start_service(policies, run_sender=False)
+    deal = deal_for(org)
+    key = f"{deal.deal_id}:v1"
+    await publish_envelopes(kafka_settings.bootstrap_servers, [envelope(deal, source="test")])
+    await wait_state(rt, key, "due")
+    token, docs = await rt.sender.claim()
+    await rt.sender.record(token, docs, await rt.sender.deliver(docs))
+    assert (await stored(rt, key))["copy_state"] == "due"
+    erased = CustomerErased(
+        customer_id=deal.customer_id,
+        organisation_id=org,
+        email=deal.customer.contact.email,
+        requested_by="dpo@vendor.example",
+        erased_at=datetime.now(UTC),
+    )
+    await publish_envelopes(kafka_settings.bootstrap_servers, [envelope(erased, source="test")])
+    for _ in range(150):
+        doc = await stored(rt, key)
+        if "erased_at" in doc:
+            break
+        await asyncio.sleep(0.1)
+    assert doc["state"] == "sent" and doc["copy_state"] == "erased"
+    assert await rt.sender.send_due() == 0  # nothing left to send
+    assert not smtp.copies_for(deal.deal_id) and len(smtp.for_deal(deal.deal_id)) == 1

@@ -250,7 +250,9 @@ class PolicyBody(BaseModel):
     policy: SendPolicy
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
     morning_hour: int = Field(8, ge=0, le=23)
-    seller_copy: SellerCopy = SellerCopy.SEPARATE
+    seller_copy: SellerCopy | None = Field(
+        None, description="bcc, separate or none; unset: the service's DEFAULT_SELLER_COPY"
+    )
     signed_copy_hosts: list[
         Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+(:\d{1,5})?$")]
     ] = Field(default_factory=list, max_length=50)
@@ -274,7 +276,7 @@ async def set_policy(
         body.policy,
         body.country,
         body.morning_hour,
-        body.seller_copy,
+        body.seller_copy or runtime_of(request).policies.default_seller_copy,  # type: ignore[attr-defined]
         tuple(h.lower() for h in body.signed_copy_hosts),
     )
 

@@ -26,6 +26,10 @@ class Received:
         return str(self.message["X-Kauppa-Deal"])
 
     @property
+    def is_seller_copy(self) -> bool:
+        return self.message["X-Kauppa-Copy"] == "seller"
+
+    @property
     def text(self) -> str:
         part = self.message.get_body(("plain",))
         assert part is not None
@@ -58,7 +62,12 @@ class ScriptedSmtp:
         return answer
 
     def for_deal(self, deal_id: str) -> list[Received]:
-        return [r for r in self.accepted if r.deal_id == deal_id]
+        """The customer's mails of a deal (not the seller's separate copies)."""
+        return [r for r in self.accepted if r.deal_id == deal_id and not r.is_seller_copy]
+
+    def copies_for(self, deal_id: str) -> list[Received]:
+        """The seller's separate copies of a deal's confirmations."""
+        return [r for r in self.accepted if r.deal_id == deal_id and r.is_seller_copy]
 
     async def wait_for(self, condition: Callable[[], bool], timeout: float = 15.0) -> None:
         deadline = time.perf_counter() + timeout

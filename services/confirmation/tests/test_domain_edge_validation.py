@@ -9,8 +9,9 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
+from kauppa.confirmation.document import pdf_file_name
 from kauppa.confirmation.domain.confirmation_content import from_deal_closed, message_id
-from kauppa.confirmation.mailer import build_email
+from kauppa.confirmation.mailer import Attachment, build_email
 from kauppa.confirmation.rendering import ConfirmationRenderer
 from kauppa.contracts import examples
 
@@ -36,9 +37,14 @@ def test_crlf_in_a_seller_card_never_makes_a_header():
         from_address="office@kauppa.example",
         domain="kauppa.example",
         dated=datetime(2026, 3, 6, tzinfo=UTC),
+        attachments=[Attachment(pdf_file_name(content), b"%PDF-1.4")],
+        bcc=["seller@kauppa.example"],
     )
     parsed = message_from_bytes(mail.data)
     assert parsed["Bcc"] is None and parsed["X-Evil"] is None
+    [attachment] = [p for p in parsed.walk() if p.get_filename()]
+    assert attachment.get_filename() == "tilausvahvistus-deal-1__X-Evil__1-v1.pdf"
+    assert mail.recipients == ["maija@esimerkki.fi", "seller@kauppa.example"]
     assert "\n" not in parsed["Message-ID"] and parsed["Message-ID"].count("<") == 1
     assert "\r" not in message_id("a\r\nb>", 1, "k.example")
 

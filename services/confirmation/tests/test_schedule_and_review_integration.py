@@ -16,6 +16,7 @@ from kauppa.servicekit.testing import TopicReader, publish_envelopes
 from kauppa.servicekit.testing.http import asgi_client, bearer
 
 from .conftest import deal_for, new_org
+from .test_domain_document import pdf_text
 
 pytestmark = pytest.mark.integration
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -106,6 +107,9 @@ async def test_d12_1_seller_reviews_notes_holds_and_approves_over_http(
 
         r = await http.post(f"{base}/note", json={"note": "Soitan maanantaina."}, headers=seller)
         assert r.status_code == 200 and r.json()["note"] == "Soitan maanantaina."
+        pdf = await http.get(f"{base}/document.pdf", headers=seller)
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        assert (await http.get(f"{base}/document.pdf", headers=other)).status_code == 404
         r = await http.post(f"{base}/hold", headers={**seller, "Idempotency-Key": "h1"})
         assert r.json()["state"] == "held"
         # Held: Monday morning passes and nothing goes out.
@@ -130,8 +134,21 @@ async def test_d12_1_seller_reviews_notes_holds_and_approves_over_http(
             await http.put(f"/policies/{org}", json={"policy": "immediate"}, headers=seller)
         ).status_code == 403
         assert (await http.get(f"/policies/{org}", headers=ops)).json()["policy"] == "seller_review"
+        body = {"policy": "immediate", "seller_copy": "bcc", "signed_copy_hosts": ["Docs.Example"]}
+        r = await http.put(f"/policies/{org}", json=body, headers=ops)
+        assert r.status_code == 200
+        policy = (await http.get(f"/policies/{org}", headers=ops)).json()
+        assert policy["seller_copy"] == "bcc" and policy["signed_copy_hosts"] == ["docs.example"]
+        bad = {"policy": "immediate", "signed_copy_hosts": ["https://docs.example/"]}
+        assert (await http.put(f"/policies/{org}", json=bad, headers=ops)).status_code == 422
     [mail] = smtp.for_deal(deal.deal_id)
     assert "Soitan maanantaina." in mail.text and "Soitan maanantaina." in mail.html
+    # The PDF the seller previewed (with the note) is, to the byte, the one sent.
+    [(_, _, attached)] = [
+        (p.get_content_type(), p.get_filename(), p.get_payload(decode=True))
+        for p in mail.message.iter_attachments()
+    ]
+    assert attached == pdf.content and "Soitan maanantaina." in pdf_text(attached)
 
 
 async def test_d12_1_seller_review_policy_waits_for_approval(start_service, smtp, kafka_settings):

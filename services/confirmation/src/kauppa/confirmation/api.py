@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from kauppa.confirmation.document import pdf_file_name, render_pdf
 from kauppa.confirmation.domain.confirmation_content import ConfirmationContent, confirmation_key
 from kauppa.confirmation.domain.delivery_attempts import REVIEWABLE, ConfirmationState
-from kauppa.confirmation.domain.send_policy import OrganisationPolicy
+from kauppa.confirmation.domain.send_policy import OrganisationPolicy, SellerCopy
 from kauppa.confirmation.handlers import timer_key
 from kauppa.confirmation.storage import CONFIRMATIONS, POLICIES
 from kauppa.contracts.events.confirmations import SendPolicy
@@ -26,6 +27,7 @@ from kauppa.servicekit.auth import (
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.openapi import api_router, errors
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, ConfigDict, Field
@@ -58,6 +60,11 @@ _PUBLIC_FIELDS = (
     "held_by",
     "approved_by",
     "superseded_by",
+    "seller_copy",
+    "copy_state",
+    "copy_attempts",
+    "copy_sent_at",
+    "copy_last_error",
 )
 
 
@@ -84,6 +91,8 @@ class PolicyOut(BaseModel):
     policy: SendPolicy
     country: str | None
     morning_hour: int
+    seller_copy: SellerCopy
+    signed_copy_hosts: list[str]
 
 
 def view(doc: Document) -> Document:
@@ -145,6 +154,28 @@ async def preview(deal_id: str, version: int, request: Request, principal: Selle
         "text": rendered.text,
         "html": rendered.html,
     }
+
+
+@router.get(
+    "/confirmations/{deal_id}/versions/{version}/document.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}, **errors(404)},
+)
+async def preview_document(
+    deal_id: str, version: int, request: Request, principal: Seller
+) -> Response:
+    """The PDF attached to the email, exactly as it will be (or was) sent."""
+    runtime = runtime_of(request)
+    doc = await runtime.db[CONFIRMATIONS].find_one({"_id": confirmation_key(deal_id, version)})
+    if doc is None:
+        raise HTTPException(404, "no such confirmation")
+    _may_see(principal, doc)
+    content = ConfirmationContent.model_validate(doc["content"])
+    return Response(
+        render_pdf(content, doc.get("note")),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{pdf_file_name(content)}"'},
+    )
 
 
 class NoteBody(BaseModel):
@@ -219,10 +250,16 @@ class PolicyBody(BaseModel):
     policy: SendPolicy
     country: str | None = Field(None, pattern=r"^[A-Z]{2}$")
     morning_hour: int = Field(8, ge=0, le=23)
+    seller_copy: SellerCopy | None = Field(
+        None, description="bcc, separate or none; unset: the service's DEFAULT_SELLER_COPY"
+    )
+    signed_copy_hosts: list[
+        Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+(:\d{1,5})?$")]
+    ] = Field(default_factory=list, max_length=50)
 
 
 @router.get("/policies/{organisation_id}", response_model=PolicyOut)
-async def get_policy(organisation_id: str, request: Request, principal: Ops) -> Document:
+async def get_policy(organisation_id: SafeId, request: Request, principal: Ops) -> Document:
     organisation_in_scope(principal, organisation_id)
     runtime = runtime_of(request)
     policies = await runtime.policies.for_organisations(runtime.db, [organisation_id])  # type: ignore[attr-defined]
@@ -231,11 +268,17 @@ async def get_policy(organisation_id: str, request: Request, principal: Ops) -> 
 
 @router.put("/policies/{organisation_id}", response_model=PolicyOut)
 async def set_policy(
-    organisation_id: str, body: PolicyBody, request: Request, principal: Ops
+    organisation_id: SafeId, body: PolicyBody, request: Request, principal: Ops
 ) -> JSONResponse:
     """Ops: change when an organisation's confirmations go out (applies to new drafts)."""
     organisation_in_scope(principal, organisation_id)
-    policy = OrganisationPolicy(body.policy, body.country, body.morning_hour)
+    policy = OrganisationPolicy(
+        body.policy,
+        body.country,
+        body.morning_hour,
+        body.seller_copy or runtime_of(request).policies.default_seller_copy,  # type: ignore[attr-defined]
+        tuple(h.lower() for h in body.signed_copy_hosts),
+    )
 
     async def work(uow: UnitOfWork) -> Document:
         doc = {**policy.as_mapping(), "updated_by": principal.subject, "updated_at": uow.now}

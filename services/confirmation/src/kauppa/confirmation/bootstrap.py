@@ -10,6 +10,7 @@ from kauppa.confirmation.policies import PolicyBook
 from kauppa.confirmation.rendering import ConfirmationRenderer
 from kauppa.confirmation.sender import SENDER_EMITS, ConfirmationSender, SenderMetrics
 from kauppa.confirmation.settings import ConfirmationSettings
+from kauppa.confirmation.signed_copy import SignedCopyFetcher
 from kauppa.confirmation.storage import INDEXES
 from kauppa.contracts import business_days
 from kauppa.servicekit.clock import Clock, SystemClock
@@ -49,6 +50,7 @@ class ConfirmationRuntime(ServiceRuntime):
             SenderMetrics(self.name, self.metrics.registry),
             self.renderer,
             SmtpMailer(settings),
+            SignedCopyFetcher(settings, self.name, self.metrics.registry),
         )
 
     async def start(self) -> None:

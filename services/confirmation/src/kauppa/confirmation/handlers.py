@@ -15,6 +15,7 @@ from kauppa.confirmation.domain.confirmation_content import (
     message_id,
 )
 from kauppa.confirmation.domain.delivery_attempts import (
+    COPY_UNSENT,
     SUPERSEDABLE,
     UNSENT,
     ConfirmationState,
@@ -87,8 +88,9 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
         plans: list[tuple[Envelope, ConfirmationContent, SendDecision, str]] = []
         ops: list[UpdateOne] = []
         for env, content in zip(batch, contents, strict=True):
+            policy = by_org[content.organisation_id]
             decision = decide_send_time(
-                by_org[content.organisation_id],
+                policy,
                 agreed_at=content.agreed_at,
                 now=uow.now,
                 seller_timezone=content.seller.timezone,
@@ -100,6 +102,9 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
                 else initial_state(content, decision, uow.now)
             )
             plans.append((env, content, decision, state))
+            document_url = content.summary.signature.document_url
+            fetchable = policy.may_fetch(document_url, allow_http=allow_http)
+            signed_copy_url = document_url if fetchable else None
             doc: Document = {
                 "deal_id": content.deal_id,
                 "version": content.version,
@@ -115,6 +120,10 @@ def build_handlers(settings: ConfirmationSettings, policies: PolicyBook) -> Hand
                     content.deal_id, content.version, settings.message_id_domain
                 ),
                 "checklist": checklist(content),
+                # Decided when drafted, like the send policy: how the seller gets a copy,
+                # and the signed order to fetch and attach (the organisation allows its host).
+                "seller_copy": policy.seller_copy.value,
+                "signed_copy_url": signed_copy_url,
                 "note": None,
                 "attempts": 0,
                 "content": content.model_dump(mode="json"),
@@ -228,8 +237,12 @@ async def erase_customer(event: CustomerErased, uow: UnitOfWork) -> None:
             "checklist": lines,
             "erased_at": uow.now,
             "erased_from_state": doc["state"],
+            "signed_copy_url": None,
         }
         unset: Document = {}
+        if doc.get("copy_state") in COPY_UNSENT:  # the seller's copy not sent yet: never
+            fields.update(copy_state=ConfirmationState.ERASED.value, copy_next_attempt_at=None)
+            unset = {"copy_claimed_by": "", "copy_claim_until": ""}
         if doc["state"] in UNSENT:
             uow.cancel(timer_key(doc["deal_id"], doc["version"]))
             fields.update(
@@ -237,7 +250,7 @@ async def erase_customer(event: CustomerErased, uow: UnitOfWork) -> None:
                 next_attempt_at=None,
                 last_error=ERASED_REASON,
             )
-            unset = {"claimed_by": "", "claim_until": ""}
+            unset = {**unset, "claimed_by": "", "claim_until": ""}
         elif doc.get("last_error"):
             fields["last_error"] = scrub_emails(doc["last_error"])
         update: Document = {"$set": fields}

@@ -13,6 +13,13 @@ One round, three steps, each its own write:
 A crash between 1 and 3 leaves the version ``sending``; when the lease ends, a sender
 (this or another replica) claims it again and resends with the same Message-ID. That
 is the one window where the customer can receive the email twice (see README).
+
+Each email carries the confirmation as a PDF (``document.py``) and, where the
+organisation allowed its host, the signed order fetched at send time
+(``signed_copy.py``). The seller's copy: ``bcc`` rides on the customer's mail;
+``separate`` is its own track (``copy_*`` fields) with the same three steps, started
+only when the customer's send is recorded, so a crash in the customer's window never
+repeats it.
 """
 
 from __future__ import annotations
@@ -21,19 +28,24 @@ import asyncio
 import contextlib
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from kauppa.confirmation.document import pdf_file_name, render_pdf
 from kauppa.confirmation.domain.confirmation_content import ConfirmationContent
 from kauppa.confirmation.domain.delivery_attempts import (
     ConfirmationState,
     SmtpOutcome,
     judge_attempt,
 )
-from kauppa.confirmation.mailer import OutgoingEmail, SmtpMailer, build_email
+from kauppa.confirmation.domain.send_policy import SellerCopy
+from kauppa.confirmation.domain.wording import Wording
+from kauppa.confirmation.mailer import Attachment, OutgoingEmail, SmtpMailer, build_email
 from kauppa.confirmation.rendering import ConfirmationRenderer
 from kauppa.confirmation.settings import ConfirmationSettings
+from kauppa.confirmation.signed_copy import SignedCopyFetcher
 from kauppa.confirmation.storage import CONFIRMATIONS
 from kauppa.contracts import Envelope, Event
 from kauppa.contracts.events.confirmations import ConfirmationFailed, ConfirmationSent
@@ -79,12 +91,33 @@ class SenderMetrics:
             ["service"],
             registry=registry,
         )
+        self.seller_copies = Counter(
+            "kauppa_confirmation_seller_copies_total",
+            "The seller's separate copies, by outcome (sent, failed)",
+            ["service", "outcome"],
+            registry=registry,
+        )
         self.round_seconds = Histogram(
             "kauppa_confirmation_send_round_seconds",
             "Claim, SMTP delivery and record for one batch",
             ["service"],
             registry=registry,
         )
+
+
+@dataclass(frozen=True)
+class Track:
+    """The fields one delivery track keeps in a confirmation document: the customer's
+    mail (no prefix) or the seller's separate copy (``copy_``)."""
+
+    prefix: str
+
+    def __call__(self, name: str) -> str:
+        return self.prefix + name
+
+
+CUSTOMER = Track("")
+SELLER_COPY = Track("copy_")
 
 
 class ConfirmationSender:
@@ -97,9 +130,11 @@ class ConfirmationSender:
         metrics: SenderMetrics,
         renderer: ConfirmationRenderer,
         mailer: SmtpMailer,
+        fetcher: SignedCopyFetcher,
     ) -> None:
         self.db, self.committer, self.clock, self.settings = db, committer, clock, settings
         self.metrics, self.renderer, self.mailer = metrics, renderer, mailer
+        self.fetcher = fetcher
         self.owner = f"sender-{uuid.uuid4().hex[:12]}"
         self.lease = timedelta(seconds=settings.sender_lease_seconds)
         self._wake = asyncio.Event()
@@ -108,68 +143,89 @@ class ConfirmationSender:
         self._wake.set()
 
     # ------------------------------------------------------------------ 1. claim
-    async def claim(self) -> tuple[str, list[Document]]:
+    async def claim(self, track: Track = CUSTOMER) -> tuple[str, list[Document]]:
         now = self.clock.now()
+        f = track
         claimable = {
             "$or": [
-                {"state": ConfirmationState.DUE.value, "next_attempt_at": {"$lte": now}},
-                {"state": ConfirmationState.SENDING.value, "claim_until": {"$lt": now}},
+                {f("state"): ConfirmationState.DUE.value, f("next_attempt_at"): {"$lte": now}},
+                {f("state"): ConfirmationState.SENDING.value, f("claim_until"): {"$lt": now}},
             ]
         }
         ids = [
             d["_id"]
             async for d in self.db[CONFIRMATIONS]
             .find(claimable, {"_id": 1})
-            .sort("next_attempt_at", ASCENDING)
+            .sort(f("next_attempt_at"), ASCENDING)
             .limit(self.settings.sender_batch)
         ]
         if not ids:
             return "", []
         token = f"{self.owner}-{uuid.uuid4().hex[:8]}"
-        was_sending = {"$eq": ["$state", ConfirmationState.SENDING.value]}
+        was_sending = {"$eq": [f"${f('state')}", ConfirmationState.SENDING.value]}
         await self.db[CONFIRMATIONS].update_many(
             {"_id": {"$in": ids}, **claimable},
             [
                 {
                     "$set": {
-                        "state": ConfirmationState.SENDING.value,
-                        "claimed_by": token,
-                        "claim_until": now + self.clock.span(self.lease),
-                        "attempts": {"$add": [{"$ifNull": ["$attempts", 0]}, 1]},
-                        "first_attempt_at": {"$ifNull": ["$first_attempt_at", now]},
-                        "interrupted_attempts": {
+                        f("state"): ConfirmationState.SENDING.value,
+                        f("claimed_by"): token,
+                        f("claim_until"): now + self.clock.span(self.lease),
+                        f("attempts"): {"$add": [{"$ifNull": [f"${f('attempts')}", 0]}, 1]},
+                        f("first_attempt_at"): {"$ifNull": [f"${f('first_attempt_at')}", now]},
+                        f("interrupted_attempts"): {
                             "$add": [
-                                {"$ifNull": ["$interrupted_attempts", 0]},
+                                {"$ifNull": [f"${f('interrupted_attempts')}", 0]},
                                 {"$cond": [was_sending, 1, 0]},
                             ]
                         },
-                        "resumed": was_sending,
-                        "last_attempt_at": now,
+                        f("resumed"): was_sending,
+                        f("last_attempt_at"): now,
                     }
                 }
             ],
         )
-        won = await self.db[CONFIRMATIONS].find({"claimed_by": token}).to_list()
-        resumed = sum(1 for d in won if d.get("resumed"))
+        won = await self.db[CONFIRMATIONS].find({f("claimed_by"): token}).to_list()
+        resumed = sum(1 for d in won if d.get(f("resumed")))
         if resumed:
             self.metrics.resumed.labels(self.metrics.service).inc(resumed)
             log.warning("confirmation_attempt_resumed", count=resumed)
         return token, won
 
     # ------------------------------------------------------------------ 2. deliver
-    def email_for(self, doc: Document) -> OutgoingEmail:
+    def email_for(
+        self, doc: Document, signed: bytes | None = None, track: Track = CUSTOMER
+    ) -> OutgoingEmail:
+        """The email of one version: HTML and text, the PDF of the same content and,
+        if fetched, the signed order. Deterministic but for the MIME boundaries."""
         content = ConfirmationContent.model_validate(doc["content"])
-        rendered = self.renderer.render(content, doc.get("note"))
+        note = doc.get("note")
+        rendered = self.renderer.render(content, note)
+        attachments = [Attachment(pdf_file_name(content), render_pdf(content, note))]
+        if signed is not None:
+            name = pdf_file_name(content).replace(".pdf", "-signed.pdf")
+            attachments.append(Attachment(name, signed))
+        copy = track is SELLER_COPY
+        bcc = [content.seller.email] if doc.get("seller_copy") == SellerCopy.BCC.value else []
         return build_email(
             content,
             rendered,
             from_address=self.settings.from_address,
             domain=self.settings.message_id_domain,
-            dated=doc["first_attempt_at"],
+            dated=doc[track("first_attempt_at")],
+            attachments=attachments,
+            bcc=[] if copy else bcc,
+            copy_label=Wording(content.customer.locale)("seller_copy") if copy else None,
         )
 
-    async def deliver(self, docs: list[Document]) -> list[SmtpOutcome]:
-        return await self.mailer.send_all([partial(self.email_for, doc) for doc in docs])
+    async def deliver(self, docs: list[Document], track: Track = CUSTOMER) -> list[SmtpOutcome]:
+        fetch = self.fetcher.fetch
+        signed = await asyncio.gather(
+            *(fetch(d["signed_copy_url"]) if d.get("signed_copy_url") else _none() for d in docs)
+        )
+        return await self.mailer.send_all(
+            [partial(self.email_for, doc, s, track) for doc, s in zip(docs, signed, strict=True)]
+        )
 
     # ------------------------------------------------------------------ 3. record
     async def record(self, token: str, docs: list[Document], outcomes: list[SmtpOutcome]) -> None:
@@ -196,7 +252,13 @@ class ConfirmationSender:
                 content = ConfirmationContent.model_validate(doc["content"])
                 unset = {"claimed_by": "", "claim_until": ""}
                 if verdict.state is ConfirmationState.SENT:
-                    ops.append(_set(key, {"state": "sent", "sent_at": uow.now}, unset))
+                    sent: Document = {"state": "sent", "sent_at": uow.now}
+                    copy = doc.get("seller_copy")
+                    if copy == SellerCopy.SEPARATE.value and content.seller.email:
+                        sent.update(copy_state="due", copy_next_attempt_at=uow.now)
+                    elif copy == SellerCopy.BCC.value:  # it went with this very message
+                        sent.update(copy_state="sent", copy_sent_at=uow.now)
+                    ops.append(_set(key, sent, unset))
                     _emit_caused(
                         uow,
                         ConfirmationSent(
@@ -259,27 +321,72 @@ class ConfirmationSender:
 
         await self.committer.commit(work)
 
+    async def record_copies(
+        self, token: str, docs: list[Document], outcomes: list[SmtpOutcome]
+    ) -> None:
+        """The seller's separate copies: sent, due again later, or failed. Nothing is
+        emitted (the copy is the seller's, not an event of the deal); the document keeps
+        ``copy_state``, ``copy_attempts``, ``copy_sent_at`` or ``copy_last_error``."""
+        s = self.settings
+        base, cap = timedelta(seconds=s.retry_base_seconds), timedelta(seconds=s.retry_max_seconds)
+        ops: list[UpdateOne] = []
+        unset = {"copy_claimed_by": "", "copy_claim_until": ""}
+        now = self.clock.now()
+        for doc, outcome in zip(docs, outcomes, strict=True):
+            mine: Document = {"_id": doc["_id"], "copy_state": ConfirmationState.SENDING.value}
+            if not outcome.accepted:
+                mine["copy_claimed_by"] = token  # our lease ran out: the new holder decides
+            attempts = int(doc.get("copy_attempts", 1))
+            verdict = judge_attempt(outcome, attempts, s.max_attempts, base, cap)
+            fields: Document
+            if verdict.state is ConfirmationState.SENT:
+                fields = {"copy_state": "sent", "copy_sent_at": now}
+                self.metrics.seller_copies.labels(self.metrics.service, "sent").inc()
+            elif verdict.state is ConfirmationState.FAILED:
+                fields = {"copy_state": "failed", "copy_last_error": outcome.reason or "failed"}
+                self.metrics.seller_copies.labels(self.metrics.service, "failed").inc()
+            else:
+                assert verdict.retry_in is not None
+                fields = {
+                    "copy_state": "due",
+                    "copy_next_attempt_at": now + self.clock.span(verdict.retry_in),
+                    "copy_last_error": outcome.reason,
+                }
+            ops.append(UpdateOne(mine, {"$set": fields, "$unset": unset}))
+        if ops:
+            await self.db[CONFIRMATIONS].bulk_write(ops, ordered=False)
+
     # ------------------------------------------------------------------ the loop
     async def send_due(self) -> int:
-        """One round: claim, deliver, record. Returns how many were attempted."""
+        """One round: claim, deliver, record, for the customers' mails and then for the
+        sellers' separate copies. Returns how many were attempted."""
         started = time.perf_counter()
+        attempted = 0
         token, docs = await self.claim()
-        if not docs:
-            return 0
-        outcomes = await self.deliver(docs)
-        await self.record(token, docs, outcomes)
-        self.metrics.round_seconds.labels(self.metrics.service).observe(
-            time.perf_counter() - started
-        )
-        return len(docs)
+        if docs:
+            await self.record(token, docs, await self.deliver(docs))
+            attempted += len(docs)
+        token, copies = await self.claim(SELLER_COPY)
+        if copies:
+            await self.record_copies(token, copies, await self.deliver(copies, SELLER_COPY))
+            attempted += len(copies)
+        if attempted:
+            self.metrics.round_seconds.labels(self.metrics.service).observe(
+                time.perf_counter() - started
+            )
+        return attempted
 
     async def next_due(self) -> datetime | None:
-        doc = await self.db[CONFIRMATIONS].find_one(
-            {"state": ConfirmationState.DUE.value},
-            {"next_attempt_at": 1},
-            sort=[("next_attempt_at", ASCENDING)],
-        )
-        return doc["next_attempt_at"] if doc else None
+        times = []
+        for f in (CUSTOMER, SELLER_COPY):
+            doc = await self.db[CONFIRMATIONS].find_one(
+                {f("state"): ConfirmationState.DUE.value},
+                {f("next_attempt_at"): 1},
+                sort=[(f("next_attempt_at"), ASCENDING)],
+            )
+            if doc is not None and doc.get(f("next_attempt_at")) is not None:
+                times.append(doc[f("next_attempt_at")])
+        return min(times) if times else None
 
     async def run(self, stop: asyncio.Event) -> None:
         poll = self.settings.sender_poll_seconds
@@ -300,6 +407,10 @@ class ConfirmationSender:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=sleep_for)
+
+
+async def _none() -> None:
+    return None
 
 
 def _set(key: str, fields: Document, unset: Document) -> UpdateOne:

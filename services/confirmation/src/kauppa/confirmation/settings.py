@@ -22,6 +22,11 @@ class ConfirmationSettings(ServiceSettings):
     policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     default_country: str = "FI"
     business_morning_hour: int = 8
+    # The seller's copy (D12): "separate" (its own mail once the customer's send is
+    # recorded), "bcc" (on the customer's mail) or "none"; per organisation in POLICIES
+    # ("seller_copy") or through PUT /policies. Also per organisation there:
+    # "signed_copy_hosts", the https hosts a signed order may be fetched from.
+    default_seller_copy: str = "separate"
 
     # Templates: <template_dir>/<organisation_id>/confirmation.{html,txt}.j2 override the
     # built-in ones for that organisation.
@@ -38,6 +43,12 @@ class ConfirmationSettings(ServiceSettings):
     smtp_connections: int = 4
     from_address: str = "Kauppa <office@kauppa.example>"
     message_id_domain: str = "kauppa.example"
+
+    # Fetching the signed order to attach it (httpx): https only (http too in the local
+    # profile), no redirects, application/pdf starting with %PDF, at most this many bytes.
+    signed_copy_max_bytes: int = 5 * 1024 * 1024
+    signed_copy_timeout_seconds: float = 10.0
+    signed_copy_ca_file: str | None = None  # extra CA bundle (PEM) to trust, e.g. an internal CA
 
     # The sender
     sender_batch: int = 200

@@ -16,6 +16,12 @@ INDEXES = (
             IndexModel([("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
             IndexModel([("deal_id", ASCENDING), ("version", ASCENDING)], name="deal"),
             IndexModel([("claimed_by", ASCENDING)], name="claim", sparse=True),
+            IndexModel(
+                [("copy_state", ASCENDING), ("copy_next_attempt_at", ASCENDING)],
+                name="seller_copy_due",
+                sparse=True,
+            ),
+            IndexModel([("copy_claimed_by", ASCENDING)], name="seller_copy_claim", sparse=True),
             IndexModel([("seller_id", ASCENDING), ("state", ASCENDING)], name="seller_state"),
             IndexModel([("content.customer_id", ASCENDING)], name="customer"),
             IndexModel(

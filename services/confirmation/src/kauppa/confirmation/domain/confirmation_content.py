@@ -49,6 +49,13 @@ def message_id(deal_id: str, version: int, domain: str) -> str:
     return f"<confirmation-{safe}-v{version}@{_NOT_MESSAGE_ID.sub('_', domain)}>"
 
 
+def seller_copy_message_id(deal_id: str, version: int, domain: str) -> str:
+    """The seller's separate copy of one version: deterministic too, and distinct from
+    the customer's (a different message to a different mailbox)."""
+    safe = _NOT_MESSAGE_ID.sub("_", deal_id)
+    return f"<confirmation-{safe}-v{version}-seller-copy@{_NOT_MESSAGE_ID.sub('_', domain)}>"
+
+
 _NOT_MESSAGE_ID = re.compile(r"[^A-Za-z0-9._-]")
 
 

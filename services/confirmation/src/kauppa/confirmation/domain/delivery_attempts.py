@@ -40,6 +40,10 @@ SUPERSEDABLE = REVIEWABLE | {ConfirmationState.DUE}
 # from the sender, so a lease expiry cannot resend it).
 UNSENT = SUPERSEDABLE | {ConfirmationState.SENDING}
 
+# The seller's separate copy (``copy_state``) has its own track once the customer's send
+# is recorded: due -> sending -> sent | failed (erased: the customer was erased first).
+COPY_UNSENT = frozenset({ConfirmationState.DUE.value, ConfirmationState.SENDING.value})
+
 
 @dataclass(frozen=True)
 class SmtpOutcome:

@@ -47,6 +47,10 @@ LABELS: dict[str, dict[str, str]] = {
         "sig_e_signature": "Electronic signature",
         "recipient": "Recipient",
         "missing_recipient": "NO RECIPIENT EMAIL: cannot be sent",
+        "customer": "Customer",
+        "file_name": "order-confirmation",
+        "replaces_short": "replaces version {old}",
+        "seller_copy": "Copy for the seller",
     },
     "fi": {
         "subject": "Tilausvahvistus",
@@ -82,6 +86,10 @@ LABELS: dict[str, dict[str, str]] = {
         "sig_e_signature": "Sähköinen allekirjoitus",
         "recipient": "Vastaanottaja",
         "missing_recipient": "EI VASTAANOTTAJAN SÄHKÖPOSTIA: ei voida lähettää",
+        "customer": "Asiakas",
+        "file_name": "tilausvahvistus",
+        "replaces_short": "korvaa version {old}",
+        "seller_copy": "Myyjän kopio",
     },
     "sv": {
         "subject": "Orderbekräftelse",
@@ -117,6 +125,10 @@ LABELS: dict[str, dict[str, str]] = {
         "sig_e_signature": "Elektronisk underskrift",
         "recipient": "Mottagare",
         "missing_recipient": "INGEN MOTTAGARADRESS: kan inte skickas",
+        "customer": "Kund",
+        "file_name": "orderbekraftelse",
+        "replaces_short": "ersätter version {old}",
+        "seller_copy": "Kopia till säljaren",
     },
 }
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from kauppa.servicekit.mail import SmtpOutcome
+
 
 class ConfirmationState(StrEnum):
     SCHEDULED = "scheduled"
@@ -39,20 +41,6 @@ SUPERSEDABLE = REVIEWABLE | {ConfirmationState.DUE}
 # Not yet handed over for good: an erasure stops these (a ``sending`` one is taken back
 # from the sender, so a lease expiry cannot resend it).
 UNSENT = SUPERSEDABLE | {ConfirmationState.SENDING}
-
-
-@dataclass(frozen=True)
-class SmtpOutcome:
-    """What one delivery attempt ended with."""
-
-    accepted: bool
-    code: int | None = None
-    reason: str = ""
-
-    @property
-    def permanent(self) -> bool:
-        """5xx is final (RFC 5321); 4xx and connection trouble are worth retrying."""
-        return not self.accepted and self.code is not None and 500 <= self.code < 600
 
 
 def retry_delay(attempt: int, base: timedelta, cap: timedelta) -> timedelta:

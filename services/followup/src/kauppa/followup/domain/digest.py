@@ -64,9 +64,13 @@ def next_digest_day(
     ``catch_up``: a digest that fired days late (downtime) is followed by today's, even
     past its hour, rather than by none until tomorrow."""
     day = local_day(now, timezone)
-    if catch_up and after is not None and day > after:
-        if business_days.is_business_day(day, policy.country):
-            return day
+    if (
+        catch_up
+        and after is not None
+        and day > after
+        and business_days.is_business_day(day, policy.country)
+    ):
+        return day
     if after is not None and after >= day:
         day = after + timedelta(days=1)
     for _ in range(400):  # a year of holidays and weekends cannot be longer than this

@@ -30,13 +30,13 @@ class Received:
     def text(self) -> str:
         part = self.message.get_body(("plain",))
         assert part is not None
-        return str(part.get_content())  # type: ignore[attr-defined]
+        return str(part.get_content())
 
     @property
     def html(self) -> str:
         part = self.message.get_body(("html",))
         assert part is not None
-        return str(part.get_content())  # type: ignore[attr-defined]
+        return str(part.get_content())
 
 
 @dataclass
@@ -54,7 +54,7 @@ class ScriptedSmtp:
         answer = answers.pop(0) if answers else "250 OK"
         if answer.startswith("250"):
             msg = email.message_from_bytes(envelope.original_content, policy=default_policy)
-            self.accepted.append(Received(msg, rcpts, time.perf_counter()))  # type: ignore[arg-type]
+            self.accepted.append(Received(msg, rcpts, time.perf_counter()))
         else:
             self.refused.append((rcpts[0] if rcpts else "", answer))
         return answer

@@ -549,7 +549,7 @@ class DigestSender:
                             },
                             "first_attempt_at": {"$ifNull": ["$first_attempt_at", now]},
                             "last_attempt_at": now,
-                            "content": {"$literal": content.model_dump(mode="json")},
+                            "content": {"$literal": content.record()},
                         }
                     }
                 ],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 from kauppa.contracts import business_days
 from kauppa.followup.digest import (
@@ -25,7 +25,7 @@ from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.openapi import Integer, api_router
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from pymongo import ReturnDocument
 
 router = api_router(tags=["digest"])
@@ -39,6 +39,18 @@ OrganisationQuery = Annotated[
 ]
 
 
+def _known_country(code: str) -> str:
+    if code not in COUNTRIES:
+        raise ValueError(f"no holiday calendar for {code}")
+    return code
+
+
+COUNTRIES = business_days.countries()
+Country = Annotated[
+    str, Field(json_schema_extra={"enum": COUNTRIES}), AfterValidator(_known_country)
+]
+
+
 class OrganisationDigest(BaseModel):
     """An organisation's digest: on or off, the local hour, N days for "no contact"."""
 
@@ -46,8 +58,8 @@ class OrganisationDigest(BaseModel):
     hour: Integer = Field(7, ge=0, le=23, description="Local hour in the seller's time zone")
     quiet_days: Integer = Field(30, ge=1, le=3650, description="No contact for this many days")
     yearly_window_days: Integer = Field(30, ge=1, le=365)
-    country: str | None = Field(
-        None, pattern=r"^[A-Z]{2}$", description="Holidays of this country (default: service's)"
+    country: Country | None = Field(
+        None, description="Public holidays of this country (default: the service's)"
     )
     locale: Locale | None = None
 
@@ -95,7 +107,9 @@ def _policy_out(org: str, doc: Document | None, settings: FollowupSettings) -> D
 
 
 @router.get("/organisations/{organisation_id}/digest", response_model=OrganisationDigestOut)
-async def organisation_digest(organisation_id: str, request: Request, principal: Ops) -> Document:
+async def organisation_digest(
+    organisation_id: SafeId, request: Request, principal: Ops
+) -> Document:
     org = organisation_in_scope(principal, organisation_id)
     doc = await runtime_of(request).db[DIGEST_SETTINGS].find_one({"_id": org})
     return _policy_out(org, doc, _settings(request))
@@ -103,16 +117,11 @@ async def organisation_digest(organisation_id: str, request: Request, principal:
 
 @router.put("/organisations/{organisation_id}/digest", response_model=OrganisationDigestOut)
 async def set_organisation_digest(
-    organisation_id: str, body: OrganisationDigest, request: Request, principal: Ops
+    organisation_id: SafeId, body: OrganisationDigest, request: Request, principal: Ops
 ) -> JSONResponse:
     """Set the organisation's digest. A new hour moves every seller's next digest."""
     org = organisation_in_scope(principal, organisation_id)
     settings = _settings(request)
-    if body.country is not None:
-        try:
-            business_days.holidays_of(body.country, 2026)
-        except NotImplementedError as exc:
-            raise HTTPException(422, f"no holiday calendar for {body.country}") from exc
 
     async def work(uow: UnitOfWork) -> Document:
         doc = {"_id": org, **body.model_dump(exclude_none=True), "updated_at": uow.now}

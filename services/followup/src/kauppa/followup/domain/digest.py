@@ -151,6 +151,25 @@ class DigestContent(BaseModel):
     leads: Section
     quiet: Section
 
+    def record(self) -> dict[str, Any]:
+        """What the stored digest keeps of what it said: ids and totals only, no names
+        or problem texts (nothing for an erasure to reach)."""
+
+        def ids(section: Section, key: str) -> dict[str, Any]:
+            return {"ids": [i[key] for i in section.items], "total": section.total}
+
+        return {
+            "contacts": {
+                **ids(self.contacts, "contact_id"),
+                "overdue": [i["contact_id"] for i in self.contacts.items if i["overdue"]],
+            },
+            "yearly": ids(self.yearly, "customer_id"),
+            "problems": ids(self.problems, "customer_id"),
+            "leads": ids(self.leads, "lead_id"),
+            "quiet": ids(self.quiet, "customer_id"),
+            "locale": self.locale,
+        }
+
     def is_empty(self) -> bool:
         return not any(s.total for s in self.sections())
 

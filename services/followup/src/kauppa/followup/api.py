@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from kauppa.contracts.bounds import Id
 from kauppa.contracts.events.common import Referral
 from kauppa.contracts.events.customers import (
     CustomerAttributes,
@@ -51,9 +52,7 @@ Reader = Annotated[Principal, Depends(require("seller", "ops"))]
 class ContactReport(BaseModel):
     """What the seller records right after a contact (D13-D15)."""
 
-    contact_id: str | None = Field(
-        None, max_length=200, description="The ContactDue this answers, if any"
-    )
+    contact_id: Id | None = Field(None, description="The ContactDue this answers, if any")
     contacted_at: datetime | None = None
     delivery_ok: bool | None = None
     problems: list[Annotated[str, Field(max_length=2000)]] = Field(

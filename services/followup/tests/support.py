@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 from kauppa.followup.api import router
 from kauppa.followup.bootstrap import FollowupRuntime, build_runtime
-from kauppa.followup.digest_api import router as digest_router
 from kauppa.followup.settings import FollowupSettings
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.http import create_app
@@ -29,7 +28,7 @@ async def started(
 
 
 def http(rt: FollowupRuntime) -> httpx.AsyncClient:
-    return asgi_client(create_app(rt, [router, digest_router], manage_runtime=False))
+    return asgi_client(create_app(rt, [router], manage_runtime=False))
 
 
 def token(

@@ -12,8 +12,9 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from kauppa.contracts.bounds import Id
+from kauppa.contracts.bounds import MAX_ITEMS, Id
 from kauppa.contracts.events.common import Referral
 from kauppa.contracts.events.customers import (
     CustomerAttributes,
@@ -40,7 +41,7 @@ from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.openapi import Day, Integer, Timestamp, api_router, errors, not_a_boolean
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 router = api_router(tags=["followup"])
 Document = dict[str, Any]
@@ -58,9 +59,7 @@ class ContactReport(BaseModel):
     problems: list[Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=list, max_length=50
     )
-    resolved_problem_ids: list[Annotated[str, Field(max_length=200)]] = Field(
-        default_factory=list, max_length=200
-    )
+    resolved_problem_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS)
     upsell_interest: bool = False
     referrals: list[Referral] = Field(default_factory=list, max_length=50)
     next_contact_on: date | None = Field(None, description="Empty: the service picks a default")
@@ -213,13 +212,18 @@ async def log_contact(
     )
 
     async def work(uow: UnitOfWork) -> Document:
-        report = CustomerContactReported(
-            report_id=report_id,
-            customer_id=customer_id,
-            seller_id=principal.subject,
-            contacted_at=body.contacted_at or uow.now,
-            **body.model_dump(exclude={"contacted_at"}),
-        )
+        try:
+            report = CustomerContactReported(
+                report_id=report_id,
+                customer_id=customer_id,
+                seller_id=principal.subject,
+                contacted_at=body.contacted_at or uow.now,
+                **body.model_dump(exclude={"contacted_at"}),
+            )
+        except ValidationError as exc:  # what the event cannot carry (a path id, say)
+            raise HTTPException(
+                422, jsonable_encoder(exc.errors(include_url=False, include_context=False))
+            ) from exc
         state = BatchState(uow)
         await state.load([customer_id])
         _owned(principal, state.get(customer_id))
@@ -429,3 +433,9 @@ async def audit_now(request: Request, principal: Ops, repair: bool = True) -> JS
     if latest is not None and hasattr(runtime, "record_audit"):
         runtime.record_audit(latest["violations"])
     return response
+
+
+# The seller's daily digest: its own module, served under this router.
+from kauppa.followup.digest_api import router as digest_router  # noqa: E402
+
+router.include_router(digest_router)

@@ -9,7 +9,6 @@ from kauppa.contracts import business_days
 from kauppa.followup.api import router
 from kauppa.followup.audit import AUDIT, AUDIT_TIMER_KEY
 from kauppa.followup.digest import DIGEST, DIGEST_INDEXES, DigestSender, register_lead_handlers
-from kauppa.followup.digest_api import router as digest_router
 from kauppa.followup.handlers import COMMAND_EMITS, followup_handlers
 from kauppa.followup.settings import FollowupSettings
 from kauppa.followup.store import INDEXES
@@ -69,6 +68,6 @@ def build_app(settings: FollowupSettings) -> FastAPI:
     runtime = build_runtime(settings)
     return create_app(
         runtime,
-        [router, digest_router],
+        [router],
         description="Feedback after delivery and a next contact for every customer (D13-D18).",
     )

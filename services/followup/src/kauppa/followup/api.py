@@ -220,10 +220,12 @@ async def log_contact(
                 contacted_at=body.contacted_at or uow.now,
                 **body.model_dump(exclude={"contacted_at"}),
             )
-        except ValidationError as exc:  # what the event cannot carry (a path id, say)
-            raise HTTPException(
-                422, jsonable_encoder(exc.errors(include_url=False, include_context=False))
-            ) from exc
+        except ValidationError as exc:
+            if any(e["loc"][:1] == ("customer_id",) for e in exc.errors()):
+                # Not an id any event can carry: no such customer here.
+                raise HTTPException(404, f"unknown customer {customer_id}") from exc
+            issues = exc.errors(include_url=False, include_context=False)
+            raise HTTPException(422, jsonable_encoder(issues)) from exc
         state = BatchState(uow)
         await state.load([customer_id])
         _owned(principal, state.get(customer_id))

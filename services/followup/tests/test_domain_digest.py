@@ -71,3 +71,67 @@ def test_wording_in_three_languages() -> None:
     assert DigestWording("sv", HEL).day(friday) == "fre 2027-11-26"
     assert DigestWording("en", HEL).day(friday) == "Fri 26 Nov 2027"
     assert DigestWording("fi", HEL)("subject", day="x") == "Päiväsi x"
+
+
+def test_every_section_renders_in_english_with_counts_beyond_the_limit() -> None:
+    from kauppa.followup.digest import DigestRenderer
+    from kauppa.followup.domain.digest import DigestContent, Section
+
+    at = datetime(2027, 11, 26, 7, 0, tzinfo=UTC)
+    content = DigestContent(
+        organisation_id="org-a",
+        seller_id="s-1",
+        seller_name="Sam <Seller>",
+        day=date(2027, 11, 26),
+        locale="en",
+        quiet_days=30,
+        yearly_window_days=30,
+        contacts=Section(
+            items=[
+                {
+                    "contact_id": "c-1",
+                    "customer_id": "cu-1",
+                    "company": "Acme",
+                    "kind": "feedback_call",
+                    "due_at": at,
+                    "overdue": True,
+                }
+            ],
+            total=3,
+        ),
+        yearly=Section(items=[{"customer_id": "cu-2", "company": None, "deadline": at}], total=1),
+        problems=Section(
+            items=[{"customer_id": "cu-1", "company": "Acme", "problems": ["Pump broken"]}],
+            total=1,
+        ),
+        leads=Section(
+            items=[
+                {
+                    "lead_id": "l-1",
+                    "source": "web",
+                    "product_interest": ["CRM"],
+                    "assigned_at": at,
+                    "respond_by": at,
+                }
+            ],
+            total=1,
+        ),
+        quiet=Section(
+            items=[
+                {
+                    "customer_id": "cu-3",
+                    "company": "Quiet Oy",
+                    "last_contact_at": None,
+                    "days": None,
+                }
+            ],
+            total=1,
+        ),
+    )
+    out = DigestRenderer().render(content, HEL)
+    assert out.subject == "Your day Fri 26 Nov 2027"
+    for text in (out.text, out.html):
+        assert "Acme" in text and "overdue" in text and "and 2 more" in text
+        assert "cu-2" in text and "Pump broken" in text and "l-1" in text and "(CRM)" in text
+        assert "Quiet Oy" in text and "never" in text and "Fri 26 Nov 2027 09:00" in text
+    assert "Sam &lt;Seller&gt;" in out.html, "the HTML escapes what it is given"

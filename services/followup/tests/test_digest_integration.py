@@ -88,7 +88,7 @@ async def test_friday_then_monday_none_on_weekend_or_holiday_content_is_the_agen
     infra, settings_for, runtimes, smtp
 ):
     clock = ManualClock(START)
-    rt = await started(settings_for, runtimes, clock, smtp_port=smtp.port)
+    rt = await started(settings_for, runtimes, clock, smtp_port=smtp.port, digest_enabled=True)
     org, card = new_seller()
     bootstrap = infra.kafka_bootstrap_servers
     old = examples.deal_closed(
@@ -201,7 +201,7 @@ async def test_two_replicas_send_one_digest_and_a_crash_resends_the_same_email(
     infra, settings_for, runtimes, smtp
 ):
     clock = ManualClock(START)
-    a = await started(settings_for, runtimes, clock, smtp_port=smtp.port)
+    a = await started(settings_for, runtimes, clock, smtp_port=smtp.port, digest_enabled=True)
     b = build_runtime(a.settings.model_copy(), clock=clock)
     runtimes.append(b)
     await b.start()

@@ -163,10 +163,11 @@ async def note_sellers(
         armed = (doc or {}).get("next_digest_day")
         if armed is None or date.fromisoformat(armed) < local_day(uow.now, tz):
             policy = await policy_of(db, org, settings, session)
-            day = next_digest_day(uow.now, policy, tz)
-            arm(uow, seller, policy, day, tz)
-            fields["next_digest_day"] = day.isoformat()
-            changed = True
+            if policy.enabled:  # off: no timers (turning it on arms them)
+                day = next_digest_day(uow.now, policy, tz)
+                arm(uow, seller, policy, day, tz)
+                fields["next_digest_day"] = day.isoformat()
+                changed = True
         if changed:
             ops.append(
                 UpdateOne(
@@ -462,11 +463,13 @@ class DigestSender:
         policy = await policy_of(db, org, s, uow.session)
         tz = timezone_of(seller, s)
         if attempt == 1:  # the day's own timer arms the next business morning
-            nxt = next_digest_day(now, policy, tz, after=day_, catch_up=True)
-            arm(uow, seller, policy, nxt, tz)
+            nxt = None
+            if policy.enabled:  # off: the chain ends here (turning it on arms it again)
+                nxt = next_digest_day(now, policy, tz, after=day_, catch_up=True)
+                arm(uow, seller, policy, nxt, tz)
             await db[SELLERS].update_one(
                 {"_id": seller["_id"]},
-                {"$set": {"next_digest_day": nxt.isoformat()}},
+                {"$set": {"next_digest_day": nxt.isoformat() if nxt else None}},
                 session=uow.session,
             )
         # The digest's record is read and written outside the timer's transaction: the

@@ -3,7 +3,7 @@ own opt-out and language (the seller, or ops)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
@@ -14,11 +14,18 @@ from kauppa.followup.digest import (
     DIGEST_SETTINGS,
     DIGESTS,
     SELLERS,
+    arm,
     policy_from,
     seller_key,
     timezone_of,
 )
-from kauppa.followup.domain.digest import digest_key, send_at
+from kauppa.followup.domain.digest import (
+    DigestPolicy,
+    digest_key,
+    local_day,
+    next_digest_day,
+    send_at,
+)
 from kauppa.followup.settings import FollowupSettings
 from kauppa.servicekit.auth import Principal, organisation_in_scope, require, seller_in_scope
 from kauppa.servicekit.http import idempotent_command, runtime_of
@@ -129,24 +136,43 @@ async def set_organisation_digest(
             {"_id": org}, doc, upsert=True, session=uow.session
         )
         policy = policy_from(doc, settings)
-        async for seller in uow.db[SELLERS].find(
-            {"organisation_id": org, "next_digest_day": {"$ne": None}}, session=uow.session
-        ):
-            day = datetime.fromisoformat(seller["next_digest_day"]).date()
-            tz = timezone_of(seller, settings)
-            if send_at(day, policy.hour, tz) > uow.now:  # a passed hour: the day's stays
-                sid = seller["seller_id"]
-                uow.schedule(
-                    digest_key(org, sid, day),
-                    send_at(day, policy.hour, tz),
-                    DIGEST,
-                    {"organisation_id": org, "seller_id": sid, "day": day.isoformat()},
-                )
+        if policy.enabled:
+            await rearm(uow, org, policy, settings)
         return _policy_out(org, doc, settings)
 
     response = await idempotent_command(request, principal, work)
     runtime_of(request).timers.wake()
     return response
+
+
+async def rearm(
+    uow: UnitOfWork, org: str, policy: DigestPolicy, settings: FollowupSettings
+) -> None:
+    """Every seller of the organisation with a card: the next digest at the (new) hour;
+    a seller without one armed (the digest was off) gets the next business morning's."""
+    async for seller in uow.db[SELLERS].find(
+        {"organisation_id": org, "email": {"$ne": None}}, session=uow.session
+    ):
+        tz = timezone_of(seller, settings)
+        armed = seller.get("next_digest_day")
+        day = date.fromisoformat(armed) if armed else None
+        if day is None or send_at(day, policy.hour, tz) <= uow.now:
+            if day is not None and local_day(uow.now, tz) <= day:
+                continue  # today's went (or goes) at the old hour: it stays
+            day = next_digest_day(uow.now, policy, tz)
+            arm(uow, seller, policy, day, tz)
+        else:  # moved to the new hour (the same key: one timer per day still)
+            uow.schedule(
+                digest_key(org, seller["seller_id"], day),
+                send_at(day, policy.hour, tz),
+                DIGEST,
+                {"organisation_id": org, "seller_id": seller["seller_id"], "day": day.isoformat()},
+            )
+        await uow.db[SELLERS].update_one(
+            {"_id": seller["_id"]},
+            {"$set": {"next_digest_day": day.isoformat()}},
+            session=uow.session,
+        )
 
 
 def _seller_view(

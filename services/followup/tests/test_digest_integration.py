@@ -241,3 +241,32 @@ async def test_two_replicas_send_one_digest_and_a_crash_resends_the_same_email(
     assert monday.header("Date") == format_datetime(crashed_at), "the same email, resent"
     doc = await stored(a, org, card.seller_id, "2027-11-29")
     assert doc["state"] == "sent" and doc["attempts"] == 2 and doc["interrupted_attempts"] == 1
+
+    # The organisation moves its digest to 09:00 in English: Tuesday's moves with it.
+    async with http(a) as api:
+        ops = token(a, "ops-1", "ops", organisation_id=org)
+        r = await api.put(
+            f"/organisations/{org}/digest",
+            json={"enabled": True, "hour": 9, "locale": "en", "quiet_days": 60},
+            headers=ops,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["hour"] == 9 and r.json()["country"] == "FI"
+        await move_to(clock, [a, b], local(30, 11, 8))
+        await asyncio.sleep(0.6)
+        assert len(smtp.to(card.email)) == 2, "not at the old hour"
+        await move_to(clock, [a, b], local(30, 11, 9))
+        tuesday = (await digests_to(smtp, card.email, 3))[2]
+        assert tuesday.header("Subject") == "Your day Tue 30 Nov 2027"
+
+        # Off: Wednesday's is skipped and no further digest is armed.
+        r = await api.put(f"/organisations/{org}/digest", json={"enabled": False}, headers=ops)
+        assert r.status_code == 200, r.text
+        await move_to(clock, [a, b], local(1, 12, 9))
+        wednesday = await eventually(
+            lambda: a.db[DIGESTS].find_one({"organisation_id": org, "day": "2027-12-01"})
+        )
+        assert wednesday["reason"] == "organisation_off"
+        seller = await a.db[SELLERS].find_one({"_id": f"{org}:{card.seller_id}"})
+        assert seller["next_digest_day"] is None
+        assert len(smtp.to(card.email)) == 3

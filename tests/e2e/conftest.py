@@ -155,6 +155,7 @@ def kauppa_system(
         "KAUPPA_CLOCK_EPOCH": str(epoch),
         "CONFIRMATION_SMTP_HOST": "127.0.0.1",
         "CONFIRMATION_SMTP_PORT": str(smtp_server.port),
+        "FOLLOWUP_SMTP_PORT": str(smtp_server.port),  # the sellers' daily digests
         # The handoff SLA (business hours) would reassign leads within a second at this
         # speed; the reassignment itself is tested in the handoff service.
         "HANDOFF_REMINDER_AFTER_HOURS": "2000",

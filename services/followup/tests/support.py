@@ -20,6 +20,7 @@ async def started(
     settings_for: Any, runtimes: list[Any], clock: ManualClock, **overrides: Any
 ) -> FollowupRuntime:
     overrides.setdefault("audit_interval_minutes", 60 * 24 * 365)  # tests run it on demand
+    overrides.setdefault("digest_enabled", False)  # no digest timers beside a test's own
     settings = settings_for(FollowupSettings, service_name="followup", **overrides)
     rt = build_runtime(settings, clock=clock)
     runtimes.append(rt)

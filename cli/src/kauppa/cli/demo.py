@@ -31,6 +31,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Self
+from zoneinfo import ZoneInfo
 
 import httpx
 from aiokafka import AIOKafkaProducer, ConsumerRecord
@@ -1536,6 +1537,40 @@ class Demo:
 
     # -------------------------------------------------------------- summary
 
+    async def digest_note(self) -> None:
+        """When the first seller's daily digest (followup, D15/D16) reaches the mail sink:
+        the next business morning at the organisation's hour in the seller's zone."""
+        plan = next((p for p in self.plans if p.deal_state == "closed" and p.seller_id), None)
+        if plan is None or self.api is None or plan.seller_id is None:
+            return
+        org = plan.org.org_id
+        try:
+            mine = await self.api.call(
+                "followup",
+                "GET",
+                f"/sellers/{plan.seller_id}/digest?organisation_id={org}",
+                as_=(plan.seller_id, "seller"),
+            )
+            setting = await self.api.call(
+                "followup", "GET", f"/organisations/{org}/digest", as_=("demo-ops", "ops")
+            )
+        except (DemoError, httpx.HTTPError):
+            return  # only a hint: the demo goes on without it
+        day = mine.json().get("next_digest_day")
+        if not day:
+            return
+        hour = int(setting.json()["hour"])
+        at = datetime.combine(date.fromisoformat(day), datetime.min.time()).replace(
+            hour=hour, tzinfo=ZoneInfo("Europe/Helsinki")
+        )
+        real = self.clock.real_seconds(at - self.clock.now())
+        when = f"{real / 60:.1f} real minutes" if real >= 60 else f"{real:.0f} real seconds"
+        self.console.print(
+            f"Seller {plan.seller_id}'s daily digest (contacts due, yearly contacts, open "
+            f"problems, leads waiting, quiet customers) goes out {day} {hour:02d}:00 "
+            f"Helsinki time, in about {when}: watch the mail sink."
+        )
+
     async def summary(self, seconds: float) -> dict[str, Any]:
         await asyncio.sleep(1.0)  # let the last events arrive
         table = Table(title=f"Demo run {self.run_id}: leads by source (D2-D4)")
@@ -1604,11 +1639,13 @@ class Demo:
                 flow.add_row(k.replace("_", " "), str(v))
         flow.add_row("return reasons", ", ".join(f"{k} {v}" for k, v in returns.most_common()))
         self.console.print(flow)
+        await self.digest_note()
         dashboard = self.urls.get("dashboard", "http://127.0.0.1:8100")
         mails = self.state.get("smtp", {}).get("ui", "http://127.0.0.1:8025")
         self.console.print(
             f"\n[bold]Where to look[/]\n  dashboard  {dashboard}  (token: `kauppa token ops`)\n"
-            f"  mail sink  {mails}  (the order confirmations)\n"
+            f"  mail sink  {mails}  (the order confirmations; each business morning, "
+            "every seller's daily digest)\n"
             f"  source quality  {self.urls['handoff']}/docs  GET /stats/sources"
             "?organisation_id=org-pohjola\n"
             f"Done in {seconds:.0f} s. Confirmations scheduled for the next business morning "

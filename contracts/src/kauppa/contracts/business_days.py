@@ -31,3 +31,9 @@ def warm(country: str, year: int) -> None:
     first batch's transaction. (A day lookup would not do: on a weekend it answers
     without the table.) Each further year's table takes well under a millisecond."""
     holidays_of(country, year)
+
+
+def countries() -> list[str]:
+    """The two-letter ISO 3166 codes with a holiday calendar (for settings that name a
+    country)."""
+    return sorted(c for c in holidays.list_supported_countries() if len(c) == 2)

@@ -122,7 +122,7 @@ class LeadAssigned(Event):
     topic = topics.LEADS_HANDOFF.name
     key_field = "lead_id"
     emitted_by = "handoff"
-    consumed_by = ("sellers' tools", "dashboard")
+    consumed_by = ("sellers' tools", "followup", "dashboard")
     meaning = "A seller owns the lead and must accept or return it by respond_by."
 
     lead_id: Id
@@ -183,7 +183,7 @@ class LeadReassigned(Event):
     topic = topics.LEADS_HANDOFF.name
     key_field = "lead_id"
     emitted_by = "handoff"
-    consumed_by = ("sellers' tools", "dashboard")
+    consumed_by = ("sellers' tools", "followup", "dashboard")
     meaning = "The SLA expired without a verdict; the next eligible seller gets the lead."
 
     lead_id: Id
@@ -216,7 +216,7 @@ class LeadAccepted(Event):
     topic = topics.LEADS_HANDOFF.name
     key_field = "lead_id"
     emitted_by = "handoff"
-    consumed_by = ("closing", "upstream source", "dashboard")
+    consumed_by = ("closing", "upstream source", "followup", "dashboard")
     meaning = "The seller takes the prospect onto the buying path; closing opens a deal."
 
     lead_id: Id
@@ -234,7 +234,7 @@ class LeadReturned(Event):
     topic = topics.LEADS_HANDOFF.name
     key_field = "lead_id"
     emitted_by = "handoff"
-    consumed_by = ("upstream source", "dashboard")
+    consumed_by = ("upstream source", "followup", "dashboard")
     meaning = "The seller returned the lead with a reason; the source gets the verdict (D3)."
 
     lead_id: Id

@@ -1,35 +1,27 @@
-"""SMTP delivery with aiosmtplib: a few reused connections, one outcome per message."""
+"""The confirmation email (MIME); the wire is the kit's (``kauppa.servicekit.mail``)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 
-import aiosmtplib
 from kauppa.confirmation.domain.confirmation_content import (
     ConfirmationContent,
     message_id,
     seller_copy_message_id,
 )
-from kauppa.confirmation.domain.delivery_attempts import SmtpOutcome
 from kauppa.confirmation.rendering import RenderedConfirmation
-from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.servicekit.ids import header_safe
+from kauppa.servicekit.mail import OutgoingEmail, SmtpMailer, outcome_of
+from kauppa.servicekit.mail import address as _address
 
-
-@dataclass(frozen=True)
-class OutgoingEmail:
-    sender: str
-    recipients: list[str]
-    data: bytes
+__all__ = ["OutgoingEmail", "SmtpMailer", "build_email", "outcome_of"]
 
 
 @dataclass(frozen=True)
@@ -100,79 +92,3 @@ def build_email(
         msg["References"] = previous
     recipients = [recipient, *(header_safe(b) for b in bcc if b and b != recipient)]
     return OutgoingEmail(parseaddr(from_address)[1], recipients, msg.as_bytes())
-
-
-def _address(name: str, addr: str) -> str:
-    """A header address; CR/LF in a name or address (a seller's card, a contact) become
-    spaces, so no value can add a header (Bcc: ...) of its own."""
-    name, addr = header_safe(name), header_safe(addr)
-    return formataddr((str(Header(name, "utf-8")) if not name.isascii() else name, addr))
-
-
-def outcome_of(exc: BaseException) -> SmtpOutcome:
-    """Map an aiosmtplib error to a code: 4xx and connection trouble are transient."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
-        first = exc.recipients[0]
-        return SmtpOutcome(False, first.code, f"{first.code} {first.message}")
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return SmtpOutcome(False, exc.code, f"{exc.code} {exc.message}")
-    return SmtpOutcome(False, None, f"{type(exc).__name__}: {exc}")
-
-
-class SmtpMailer:
-    def __init__(self, settings: ConfirmationSettings) -> None:
-        self.settings = settings
-
-    def _client(self) -> aiosmtplib.SMTP:
-        s = self.settings
-        return aiosmtplib.SMTP(
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            use_tls=s.smtp_use_tls,
-            start_tls=s.smtp_start_tls,
-            username=s.smtp_username,
-            password=s.smtp_password,
-            timeout=s.smtp_timeout_seconds,
-        )
-
-    async def send_all(self, messages: list[Callable[[], OutgoingEmail]]) -> list[SmtpOutcome]:
-        """Build and send each message once; outcomes in the same order. Messages are
-        built just before sending, so building never blocks the loop for a whole batch."""
-        outcomes: list[SmtpOutcome | None] = [None] * len(messages)
-        lanes = max(1, min(self.settings.smtp_connections, len(messages)))
-        await asyncio.gather(
-            *(self._lane(messages, outcomes, range(i, len(messages), lanes)) for i in range(lanes))
-        )
-        return [o or SmtpOutcome(False, None, "not attempted") for o in outcomes]
-
-    async def _lane(
-        self,
-        messages: list[Callable[[], OutgoingEmail]],
-        outcomes: list[SmtpOutcome | None],
-        indexes: range,
-    ) -> None:
-        client: aiosmtplib.SMTP | None = None
-        try:
-            for i in indexes:
-                try:
-                    mail = messages[i]()
-                except Exception as exc:  # a template error is permanent for this version
-                    outcomes[i] = SmtpOutcome(False, 554, f"render failed: {exc}")
-                    continue
-                try:
-                    if client is None or not client.is_connected:
-                        client = self._client()
-                        await client.connect()
-                    await client.sendmail(mail.sender, mail.recipients, mail.data)
-                    outcomes[i] = SmtpOutcome(True, 250)
-                except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                    outcomes[i] = outcome_of(exc)
-                    if isinstance(exc, aiosmtplib.SMTPResponseException) and client is not None:
-                        with contextlib.suppress(Exception):
-                            await client.rset()
-                    else:
-                        client = None  # connection trouble: a fresh connection next time
-        finally:
-            if client is not None and client.is_connected:
-                with contextlib.suppress(Exception):
-                    await client.quit()

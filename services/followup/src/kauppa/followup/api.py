@@ -12,7 +12,9 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
+from kauppa.contracts.bounds import MAX_ITEMS, Id
 from kauppa.contracts.events.common import Referral
 from kauppa.contracts.events.customers import (
     CustomerAttributes,
@@ -39,7 +41,7 @@ from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.openapi import Day, Integer, Timestamp, api_router, errors, not_a_boolean
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 router = api_router(tags=["followup"])
 Document = dict[str, Any]
@@ -51,17 +53,13 @@ Reader = Annotated[Principal, Depends(require("seller", "ops"))]
 class ContactReport(BaseModel):
     """What the seller records right after a contact (D13-D15)."""
 
-    contact_id: str | None = Field(
-        None, max_length=200, description="The ContactDue this answers, if any"
-    )
+    contact_id: Id | None = Field(None, description="The ContactDue this answers, if any")
     contacted_at: datetime | None = None
     delivery_ok: bool | None = None
     problems: list[Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=list, max_length=50
     )
-    resolved_problem_ids: list[Annotated[str, Field(max_length=200)]] = Field(
-        default_factory=list, max_length=200
-    )
+    resolved_problem_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS)
     upsell_interest: bool = False
     referrals: list[Referral] = Field(default_factory=list, max_length=50)
     next_contact_on: date | None = Field(None, description="Empty: the service picks a default")
@@ -214,13 +212,20 @@ async def log_contact(
     )
 
     async def work(uow: UnitOfWork) -> Document:
-        report = CustomerContactReported(
-            report_id=report_id,
-            customer_id=customer_id,
-            seller_id=principal.subject,
-            contacted_at=body.contacted_at or uow.now,
-            **body.model_dump(exclude={"contacted_at"}),
-        )
+        try:
+            report = CustomerContactReported(
+                report_id=report_id,
+                customer_id=customer_id,
+                seller_id=principal.subject,
+                contacted_at=body.contacted_at or uow.now,
+                **body.model_dump(exclude={"contacted_at"}),
+            )
+        except ValidationError as exc:
+            if any(e["loc"][:1] == ("customer_id",) for e in exc.errors()):
+                # Not an id any event can carry: no such customer here.
+                raise HTTPException(404, f"unknown customer {customer_id}") from exc
+            issues = exc.errors(include_url=False, include_context=False)
+            raise HTTPException(422, jsonable_encoder(issues)) from exc
         state = BatchState(uow)
         await state.load([customer_id])
         _owned(principal, state.get(customer_id))
@@ -430,3 +435,9 @@ async def audit_now(request: Request, principal: Ops, repair: bool = True) -> JS
     if latest is not None and hasattr(runtime, "record_audit"):
         runtime.record_audit(latest["violations"])
     return response
+
+
+# The seller's daily digest: its own module, served under this router.
+from kauppa.followup.digest_api import router as digest_router  # noqa: E402
+
+router.include_router(digest_router)

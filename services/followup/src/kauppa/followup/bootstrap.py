@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from kauppa.contracts import business_days
 from kauppa.followup.api import router
 from kauppa.followup.audit import AUDIT, AUDIT_TIMER_KEY
+from kauppa.followup.digest import DIGEST, DIGEST_INDEXES, DigestSender, register_lead_handlers
 from kauppa.followup.handlers import COMMAND_EMITS, followup_handlers
 from kauppa.followup.settings import FollowupSettings
 from kauppa.followup.store import INDEXES
@@ -26,11 +27,14 @@ class FollowupRuntime(ServiceRuntime):
 
     def __init__(self, settings: FollowupSettings, **kwargs: object) -> None:
         handlers, timer_handlers = followup_handlers(settings, self)
+        register_lead_handlers(handlers)  # leads waiting for a verdict, for the digest
+        self.digests = DigestSender(settings)
+        timer_handlers[DIGEST] = self.digests.fire
         super().__init__(
             settings,
             handlers,
             timer_handlers=timer_handlers,
-            indexes=INDEXES,
+            indexes=(*INDEXES, *DIGEST_INDEXES),
             emits=COMMAND_EMITS,
             **kwargs,  # type: ignore[arg-type]
         )

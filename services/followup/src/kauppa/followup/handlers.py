@@ -26,6 +26,7 @@ from kauppa.contracts.events.deals import DealAmended, DealClosed, ReferralRecei
 from kauppa.contracts.events.privacy import CustomerErased
 from kauppa.followup import campaigns
 from kauppa.followup.audit import AUDIT, run_audit_timer
+from kauppa.followup.digest import note_sellers
 from kauppa.followup.domain import identities as ids
 from kauppa.followup.domain.calendar import feedback_call_due
 from kauppa.followup.domain.invariant import schedule_fields
@@ -122,6 +123,10 @@ def followup_handlers(
                 )
                 uow.emit(scheduled, cause=env)
         await state.flush()
+        # The seller's card: who gets a daily digest, where and in which time zone.
+        await note_sellers(
+            uow, [(e.event.organisation_id, e.event.seller) for e in batch], settings
+        )
 
     @handlers.on_batch(DealAmended)
     async def amend_deal(batch: list[Envelope], uow: UnitOfWork) -> None:

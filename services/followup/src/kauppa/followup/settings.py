@@ -33,3 +33,25 @@ class FollowupSettings(ServiceSettings):
     # D17 campaigns: customers per step and the pause between steps (the throttle).
     campaign_step_size: int = Field(1_000, ge=1)
     campaign_step_interval_seconds: float = Field(1.0, ge=0)
+
+    # The seller's daily digest (D15, D16): the defaults of an organisation that set none
+    # (``PUT /organisations/{id}/digest``), and the mail it goes out through.
+    digest_enabled: bool = True
+    digest_hour: int = Field(7, ge=0, le=23)  # local hour in the seller's time zone
+    digest_quiet_days: int = Field(30, ge=1, le=3650)  # "no contact for N days"
+    digest_yearly_window_days: int = Field(30, ge=1, le=365)
+    digest_locale: str = "fi"  # fi, sv or en; a seller may choose their own
+    digest_max_items: int = Field(50, ge=1, le=1000)  # per section; the rest are counted
+    digest_retry_seconds: float = Field(300.0, gt=0)  # after a 4xx or no answer, doubling
+    digest_max_attempts: int = Field(5, ge=1)
+    digest_lease_seconds: float = Field(120.0, gt=0)  # one replica sends; the other waits
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_use_tls: bool = False  # implicit TLS (port 465)
+    smtp_start_tls: bool | None = None  # None: STARTTLS when the server offers it
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = 30.0
+    smtp_connections: int = 4
+    from_address: str = "Kauppa <office@kauppa.example>"
+    message_id_domain: str = "kauppa.example"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
+from kauppa.servicekit.mail import SmtpOutcome
+
 
 class ConfirmationState(StrEnum):
     SCHEDULED = "scheduled"
@@ -43,20 +45,6 @@ UNSENT = SUPERSEDABLE | {ConfirmationState.SENDING}
 # The seller's separate copy (``copy_state``) has its own track once the customer's send
 # is recorded: due -> sending -> sent | failed (erased: the customer was erased first).
 COPY_UNSENT = frozenset({ConfirmationState.DUE.value, ConfirmationState.SENDING.value})
-
-
-@dataclass(frozen=True)
-class SmtpOutcome:
-    """What one delivery attempt ended with."""
-
-    accepted: bool
-    code: int | None = None
-    reason: str = ""
-
-    @property
-    def permanent(self) -> bool:
-        """5xx is final (RFC 5321); 4xx and connection trouble are worth retrying."""
-        return not self.accepted and self.code is not None and 500 <= self.code < 600
 
 
 def retry_delay(attempt: int, base: timedelta, cap: timedelta) -> timedelta:

@@ -137,25 +137,21 @@ class _Replay:
                     self.seq += 1
         heapq.heapify(self.events)
         while self.events and self.events[0][0] <= until:
-            at, kind, _, st, attempt = heapq.heappop(self.events)
-            if kind == _ARRIVE:
-                assert st is not None
-                self.drain(at)
-                self.route(st, at)
-            elif kind == _VERDICT:
-                assert st is not None
-                self.verdict(st, at)
-            elif kind == _REMIND:
-                assert st is not None
-                if st.seller is not None and st.attempt == attempt:
-                    st.out.reminders += 1
-            elif kind == _REASSIGN:
-                assert st is not None
-                if st.seller is not None and st.attempt == attempt:
-                    self.lapse(st, at)
-            else:
+            at, kind, _, lead, attempt = heapq.heappop(self.events)
+            if lead is None:  # an absence ended
                 self.dirty = True
                 self.drain(at)
+            elif kind == _ARRIVE:
+                self.drain(at)
+                self.route(lead, at)
+            elif kind == _VERDICT:
+                self.verdict(lead, at)
+            elif lead.seller is None or lead.attempt != attempt:
+                continue  # a deadline of an attempt that has ended
+            elif kind == _REMIND:
+                lead.out.reminders += 1
+            else:
+                self.lapse(lead, at)
         for st in states:
             st.out.waiting = st.fact.lead_id in self.queue
         return [st.out for st in states]

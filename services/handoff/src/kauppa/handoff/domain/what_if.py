@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import heapq
 import statistics
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -36,6 +36,7 @@ from kauppa.handoff.domain.routing import (
     Rotation,
     Seller,
     choose_seller,
+    covers,
     why_queued,
 )
 from kauppa.handoff.domain.sla import SlaPolicy
@@ -106,6 +107,14 @@ class _Lead:
     expired: list[str] = field(default_factory=list)
     done: bool = False
     deferred: timedelta | None = None  # a verdict that came while it waited in the queue
+    key: tuple[object, ...] | None = None  # its routing keys and lapsed sellers (cached)
+    qseq: int = 0  # its place in the queue (this stay)
+
+    def routing_key(self) -> tuple[object, ...]:
+        if self.key is None:
+            region, products, language = self.fact.profile.keys
+            self.key = (region, frozenset(products), language, tuple(self.expired))
+        return self.key
 
 
 class _Replay:
@@ -117,6 +126,14 @@ class _Replay:
         self.events: list[tuple[datetime, int, int, _Lead | None, int]] = []
         self.seq = 0
         self.dirty = False  # capacity freed or an absence ended since the last pass
+        # Per routing key, the active sellers who cover it and have not let it lapse: the
+        # part of eligibility that never changes, so a queue pass skips at C speed the
+        # leads that none of the sellers with room could take.
+        self.covering: dict[tuple[object, ...], frozenset[str]] = {}
+        # The queue by routing key, each in queue order (entries left behind by a lead
+        # that moved on are dropped when met), so a pass looks at a few keys, not 500 leads.
+        self.by_key: dict[tuple[object, ...], deque[tuple[int, _Lead]]] = {}
+        self.qseq = 0
 
     def push(self, at: datetime, kind: int, lead: _Lead | None, attempt: int = 0) -> None:
         self.seq += 1
@@ -183,6 +200,11 @@ class _Replay:
         st.out.times_queued += 1
         st.out.queue_reason = why.reason.value
         self.queue[st.fact.lead_id] = st
+        self.qseq += 1
+        st.qseq = self.qseq
+        key = st.routing_key()
+        self._covering(st)
+        self.by_key.setdefault(key, deque()).append((st.qseq, st))
 
     def release(self, st: _Lead) -> None:
         assert st.seller is not None
@@ -210,21 +232,57 @@ class _Replay:
         self.release(st)
         if previous not in st.expired:
             st.expired.append(previous)
+            st.key = None
         st.out.reassignments += 1
         self.route(st, now)
 
     def drain(self, now: datetime) -> None:
+        """A pass over the oldest ``QUEUE_DRAIN_LIMIT`` queued leads, in order, each
+        assigned if a seller can take it now. Done as: the oldest lead of that window that
+        some seller with room covers, again and again (a lead passed over cannot be
+        taken later in the same pass: sellers only fill up)."""
         if not self.queue or not self.dirty:
             return
         self.dirty = False
+        window = deque(islice(self.queue.values(), QUEUE_DRAIN_LIMIT), maxlen=1)
+        last = window[0].qseq
         free = self._free(now)
-        for st in list(islice(self.queue.values(), QUEUE_DRAIN_LIMIT)):
-            if not free:
-                break
+        while free:
+            free_ids = {s.seller_id for s in free}
+            oldest: tuple[int, _Lead] | None = None
+            for key, waiting in list(self.by_key.items()):
+                while waiting and not self._queued(*waiting[0]):
+                    waiting.popleft()
+                if not waiting:
+                    del self.by_key[key]
+                elif (
+                    waiting[0][0] <= last
+                    and (oldest is None or waiting[0][0] < oldest[0])
+                    and not self.covering[key].isdisjoint(free_ids)
+                ):
+                    oldest = waiting[0]
+            if oldest is None:
+                return
+            st = oldest[1]
             chosen = choose_seller(free, st.fact.profile, now, st.expired)
-            if chosen is not None:
-                self.assign(st, chosen, now)
-                free = self._free(now)
+            assert chosen is not None, "a free seller covers the lead"
+            self.assign(st, chosen, now)
+            free = self._free(now)
+
+    def _queued(self, qseq: int, st: _Lead) -> bool:
+        return st.qseq == qseq and st.fact.lead_id in self.queue
+
+    def _covering(self, st: _Lead) -> frozenset[str]:
+        key = st.routing_key()
+        found = self.covering.get(key)
+        if found is None:
+            skip = set(st.expired)
+            found = self.covering[key] = frozenset(
+                s.seller_id
+                for s in self.sellers
+                if s.active and s.seller_id not in skip and covers(s, st.fact.profile)
+            )
+        return found
 
     def _free(self, now: datetime) -> list[Seller]:
         """Sellers who could take a lead now (the only ones ``choose_seller`` can pick)."""

@@ -553,6 +553,8 @@ def routing_what_if(
     if as_json:
         print(json.dumps(result, indent=2))
         return
+    if result.get("not_on_roster"):
+        console.print(f"[yellow]not on the roster (ignored):[/] {result['not_on_roster']}")
     for table in what_if_tables(result):
         console.print(table)
     for change in result["changes"][:20]:

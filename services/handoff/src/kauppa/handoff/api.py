@@ -21,7 +21,6 @@ from kauppa.contracts import (
 from kauppa.handoff.desk import ROSTER_CHANGED, HandoffDesk
 from kauppa.handoff.domain.routing import Absence
 from kauppa.handoff.domain.routing import Seller as RosterSeller
-from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.source_quality import DIMENSIONS, source_quality
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused
 from kauppa.handoff.domain.what_if import what_if
@@ -470,8 +469,6 @@ class WhatIfIn(BaseModel):
         "starts from the defaults); lists and absences given replace the current ones",
     )
     remove: list[SafeId] = Field(default_factory=list, max_length=1000)
-    reminder_after_hours: float | None = Field(None, gt=0, le=1000, description="Default: live X")
-    reassign_after_hours: float | None = Field(None, gt=0, le=1000, description="Default: live Y")
 
 
 class SpreadOut(BaseModel):
@@ -520,13 +517,10 @@ class WhatIfOut(BaseModel):
     proposed: WhatIfSideOut
     sellers: list[SellerLoadOut]
     changes: list[OwnerChangeOut] = Field(description="The first 100, in arrival order")
+    not_on_roster: list[str] = Field(description="Sellers to remove who are not on the roster")
 
 
 def _proposed_roster(org: str, current: list[RosterSeller], body: WhatIfIn) -> list[RosterSeller]:
-    known = {s.seller_id for s in current}
-    unknown = sorted(set(body.remove) - known)
-    if unknown:
-        raise HTTPException(422, f"remove names sellers not on the roster: {unknown}")
     base = SellerProfileFields()
     by_id = {s.seller_id: s for s in current if s.seller_id not in set(body.remove)}
     for seller_id, change in body.sellers.items():
@@ -555,15 +549,7 @@ async def routing_what_if(body: WhatIfIn, request: Request, principal: Ops) -> D
     leads change owner. Bounded (12 weeks, 50,000 leads); writes nothing."""
     org = organisation_in_scope(principal, body.organisation_id)
     runtime = runtime_of(request)
-    live = _settings(request).sla_policy()
-    try:
-        policy = SlaPolicy(
-            body.reminder_after_hours or live.reminder_after_hours,
-            body.reassign_after_hours or live.reassign_after_hours,
-            live.calendar,
-        )
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    policy = _settings(request).sla_policy()
     until = runtime.clock.now()
     since = until - timedelta(weeks=body.weeks)
     db = runtime.db
@@ -596,6 +582,7 @@ async def routing_what_if(body: WhatIfIn, request: Request, principal: Ops) -> D
         "since": since,
         "until": until,
         "truncated": truncated,
+        "not_on_roster": sorted(set(body.remove) - {s.seller_id for s in current}),
         "seconds": round(time.perf_counter() - started, 3),
         **result.as_dict(),
     }

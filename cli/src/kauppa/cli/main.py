@@ -6,6 +6,7 @@ kauppa emit FILE.json      validate a contract event and send it to Kafka
 kauppa dlq list SERVICE    show a service's dead letters
 kauppa dlq replay SERVICE  re-publish them to their origin topics
 kauppa token ROLE          print a local access token (--org ORG: bound to ORG)
+kauppa routing what-if F   replay recent leads against a proposed roster (JSON/YAML)
 kauppa demo                play a realistic scenario against a running `kauppa run`
 """
 
@@ -43,6 +44,8 @@ from rich.table import Table
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 dlq_app = typer.Typer(help="Dead letters: list and replay.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+routing_app = typer.Typer(help="Routing: what-if on a proposed roster.", no_args_is_help=True)
+app.add_typer(routing_app, name="routing")
 console = Console()
 
 
@@ -438,3 +441,123 @@ def dlq_replay(
 
 if __name__ == "__main__":
     app()
+
+
+def read_proposal(file: Path) -> dict[str, Any]:
+    """A what-if proposal from a JSON or YAML file (``.yaml``/``.yml``: YAML)."""
+    text = file.read_text()
+    try:
+        if file.suffix.lower() in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as exc:
+                raise ValueError("reading YAML needs PyYAML; or use JSON") from exc
+            doc = yaml.safe_load(text)
+        else:
+            doc = json.loads(text)
+    except Exception as exc:
+        raise ValueError(f"{file} is not valid {file.suffix.lstrip('.') or 'JSON'}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(f"{file} must hold one object (sellers, remove, weeks, ...)")
+    return doc
+
+
+def what_if_tables(result: dict[str, Any]) -> list[Table]:
+    """The what-if answer as tables: per seller, then the totals side by side."""
+    per_seller = Table(
+        "seller", "actual", "proposed", "change", "assignments (actual → proposed)",
+        title=f"Leads per seller ({result['leads']} leads, {result['since'][:10]} → "
+        f"{result['until'][:10]}{', truncated' if result['truncated'] else ''})",
+    )  # fmt: skip
+    for row in result["sellers"]:
+        delta = row["proposed"] - row["actual"]
+        per_seller.add_row(
+            row["seller_id"],
+            str(row["actual"]),
+            str(row["proposed"]),
+            f"{delta:+d}" if delta else "",
+            f"{row['actual_assignments']} → {row['proposed_assignments']}",
+        )
+    actual, proposed = result["actual"], result["proposed"]
+
+    def reasons(counts: dict[str, int]) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "-"
+
+    totals = Table("", "actual", "proposed", title="Totals")
+    for label, key in (
+        ("spread (min-max, stdev)", "spread"),
+        ("waited for a seller", "queued"),
+        ("nobody holds at the end", "waiting"),
+        ("SLA reminders", "reminders"),
+        ("reassignments", "reassignments"),
+    ):
+        if key == "spread":
+            a, p = actual["spread"], proposed["spread"]
+            totals.add_row(
+                label,
+                f"{a['min']}-{a['max']}, {a['stdev']}",
+                f"{p['min']}-{p['max']}, {p['stdev']}",
+            )
+        else:
+            totals.add_row(label, str(actual[key]), str(proposed[key]))
+    totals.add_row("why nobody", reasons(actual["waiting_by_reason"]), reasons(
+        proposed["waiting_by_reason"]
+    ))  # fmt: skip
+    totals.add_row("leads that change owner", "", str(result["owner_changed"]))
+    return [per_seller, totals]
+
+
+@routing_app.command("what-if")
+def routing_what_if(
+    file: Annotated[Path, typer.Argument(exists=True, readable=True, help="JSON or YAML")],
+    org: Annotated[
+        str | None, typer.Option("--org", help="the organisation (else the file's)")
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="KAUPPA_TOKEN", help="an ops token (default: a local one)"),
+    ] = None,
+    url: Annotated[str, typer.Option(help="handoff's URL")] = SERVICES[0].url,
+    as_json: Annotated[bool, typer.Option("--json", help="print the answer as JSON")] = False,
+) -> None:
+    """Replay the organisation's leads of the last weeks against a proposed roster
+    (sellers added, changed or removed; see services/handoff/README.md) and show what
+    would have changed beside what happened. Writes nothing."""
+    from kauppa.servicekit.auth import issue_token
+
+    try:
+        proposal = read_proposal(file)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    if org:
+        proposal["organisation_id"] = org
+    if token is None:
+        token = issue_token(
+            _settings(), "ops-local", ["ops"], organisation_id=proposal.get("organisation_id")
+        )
+    try:
+        r = httpx.post(
+            f"{url}/what-if",
+            json=proposal,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=120,
+        )
+    except httpx.HTTPError as exc:
+        console.print(f"[red]handoff not reachable at {url}:[/] {type(exc).__name__}")
+        raise typer.Exit(1) from exc
+    if r.status_code != 200:
+        console.print(f"[red]{r.status_code}:[/] {r.text}")
+        raise typer.Exit(1)
+    result = r.json()
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    if result.get("not_on_roster"):
+        console.print(f"[yellow]not on the roster (ignored):[/] {result['not_on_roster']}")
+    for table in what_if_tables(result):
+        console.print(table)
+    for change in result["changes"][:20]:
+        to = change["proposed"] or f"nobody ({change['proposed_reason']})"
+        console.print(f"  {change['lead_id']}: {change['actual'] or 'nobody'} → {to}")
+    console.print(f"replayed in {result['seconds']} s")

@@ -3,7 +3,9 @@ sellers' verdicts, the unassigned queue, and source quality (D2, D4)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request
@@ -17,16 +19,22 @@ from kauppa.contracts import (
     from_http,
 )
 from kauppa.handoff.desk import ROSTER_CHANGED, HandoffDesk
+from kauppa.handoff.domain.routing import Absence
+from kauppa.handoff.domain.routing import Seller as RosterSeller
 from kauppa.handoff.domain.source_quality import DIMENSIONS, source_quality
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused
+from kauppa.handoff.domain.what_if import what_if
 from kauppa.handoff.handlers import submit_verdict
 from kauppa.handoff.settings import HandoffSettings
 from kauppa.handoff.store import (
     LEADS,
+    ROUTED_STATUSES,
+    ROUTING_FIELDS,
     SELLERS,
     Roster,
     lead_facts,
     lead_view,
+    routed_lead,
     seller_from,
     seller_key,
     seller_view,
@@ -178,8 +186,7 @@ class AbsenceIn(BaseModel):
 Short = Annotated[str, Field(max_length=100)]
 
 
-class SellerProfileIn(BaseModel):
-    organisation_id: SafeId
+class SellerProfileFields(BaseModel):
     name: str = Field("", max_length=200)
     team: str | None = Field(None, max_length=100)
     regions: list[Short] = Field(
@@ -194,6 +201,10 @@ class SellerProfileIn(BaseModel):
     capacity: int = Field(10, ge=0, le=100_000, description="Max open leads (awaiting a verdict)")
     active: bool = True
     absences: list[AbsenceIn] = Field(default_factory=list, max_length=100)
+
+
+class SellerProfileIn(SellerProfileFields):
+    organisation_id: SafeId
 
 
 class AbsenceOut(BaseModel):
@@ -431,4 +442,147 @@ async def source_quality_report(
         "generated_at": datetime.now(UTC),
         "leads": len(facts),
         "sources": [r.as_dict() for r in rows],
+    }
+
+
+# ------------------------------------------------------------------------------ what-if
+
+WHAT_IF_MAX_WEEKS = 12
+WHAT_IF_MAX_LEADS = 50_000
+
+
+class WhatIfIn(BaseModel):
+    """A proposed roster: the organisation's current one with these changes."""
+
+    organisation_id: SafeId | None = Field(None, description="Default: the token's organisation")
+    weeks: int = Field(4, ge=1, le=WHAT_IF_MAX_WEEKS, description="Replay the last N weeks")
+    max_leads: int = Field(
+        WHAT_IF_MAX_LEADS,
+        ge=1,
+        le=WHAT_IF_MAX_LEADS,
+        description="At most this many leads (the most recent) are replayed",
+    )
+    sellers: dict[SafeId, SellerProfileFields] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="Sellers added or changed: only the fields given change (a new seller "
+        "starts from the defaults); lists and absences given replace the current ones",
+    )
+    remove: list[SafeId] = Field(default_factory=list, max_length=1000)
+
+
+class SpreadOut(BaseModel):
+    sellers: int
+    min: int
+    max: int
+    mean: float
+    stdev: float = Field(description="Population standard deviation of leads per seller")
+
+
+class WhatIfSideOut(BaseModel):
+    queued: int = Field(description="Leads that waited for a seller at least once")
+    queued_by_reason: dict[str, int] = Field(description="By the last reason each waited")
+    waiting: int = Field(description="Leads nobody holds at the end")
+    waiting_by_reason: dict[str, int]
+    reminders: int
+    reassignments: int
+    spread: SpreadOut
+
+
+class SellerLoadOut(BaseModel):
+    seller_id: str
+    actual: int = Field(description="Leads that ended with the seller (verdict or held now)")
+    proposed: int
+    actual_assignments: int = Field(description="Assignments, a reassigned lead for each")
+    proposed_assignments: int
+
+
+class OwnerChangeOut(BaseModel):
+    lead_id: str
+    actual: str | None
+    proposed: str | None
+    proposed_reason: str | None = Field(description="Why it waits in the proposal")
+
+
+class WhatIfOut(BaseModel):
+    organisation_id: str
+    since: datetime
+    until: datetime
+    leads: int = Field(description="Leads replayed (routed in the window)")
+    truncated: bool = Field(description="More leads were routed in the window than max_leads")
+    seconds: float = Field(description="Time the replay took")
+    owner_changed: int
+    first_seller_changed: int
+    actual: WhatIfSideOut
+    proposed: WhatIfSideOut
+    sellers: list[SellerLoadOut]
+    changes: list[OwnerChangeOut] = Field(description="The first 100, in arrival order")
+    not_on_roster: list[str] = Field(description="Sellers to remove who are not on the roster")
+
+
+def _proposed_roster(org: str, current: list[RosterSeller], body: WhatIfIn) -> list[RosterSeller]:
+    base = SellerProfileFields()
+    by_id = {s.seller_id: s for s in current if s.seller_id not in set(body.remove)}
+    for seller_id, change in body.sellers.items():
+        was = by_id.get(seller_id)
+        fields = {
+            k: getattr(was, k) if was is not None else getattr(base, k)
+            for k in SellerProfileFields.model_fields
+        }
+        fields.update(change.model_dump(exclude_unset=True))
+        if "absences" in change.model_fields_set:
+            fields["absences"] = [
+                Absence(a.start.astimezone(UTC), a.end.astimezone(UTC) if a.end else None)
+                for a in change.absences
+            ]
+        by_id[seller_id] = RosterSeller(seller_id=seller_id, organisation_id=org, **fields)
+    return list(by_id.values())
+
+
+@router.post("/what-if", tags=["routing"], response_model=WhatIfOut)
+async def routing_what_if(body: WhatIfIn, request: Request, principal: Ops) -> Document:
+    """What would have happened to the organisation's leads of the last N weeks with a
+    proposed roster: each lead routed in the window is replayed, in arrival order, through
+    the live routing rules and SLA, capacity taken at assignment and freed at the lead's
+    observed verdict time. Beside what actually happened: leads per seller and its
+    spread, leads nobody could take and why, SLA reminders and reassignments, and which
+    leads change owner. Bounded (12 weeks, 50,000 leads); writes nothing."""
+    org = organisation_in_scope(principal, body.organisation_id)
+    runtime = runtime_of(request)
+    policy = _settings(request).sla_policy()
+    until = runtime.clock.now()
+    since = until - timedelta(weeks=body.weeks)
+    db = runtime.db
+    current = [seller_from(d) async for d in db[SELLERS].find({"organisation_id": org})]
+    proposed = _proposed_roster(org, current, body)
+    docs = (
+        await db[LEADS]
+        .find(
+            {
+                "organisation_id": org,
+                "received_at": {"$gte": since, "$lt": until},
+                "status": {"$in": list(ROUTED_STATUSES)},
+            },
+            ROUTING_FIELDS,
+        )
+        .sort("received_at", -1)
+        .limit(body.max_leads + 1)
+        .to_list()
+    )
+    truncated = len(docs) > body.max_leads
+    if truncated:  # the most recent max_leads: the window starts at the oldest of them
+        docs = docs[: body.max_leads]
+        since = docs[-1]["received_at"]
+    leads = [routed_lead(d) for d in docs]
+    started = time.perf_counter()
+    # CPU only, bounded: off the event loop so health checks and other requests answer.
+    result = await asyncio.to_thread(what_if, leads, current, proposed, policy, until)
+    return {
+        "organisation_id": org,
+        "since": since,
+        "until": until,
+        "truncated": truncated,
+        "not_on_roster": sorted(set(body.remove) - {s.seller_id for s in current}),
+        "seconds": round(time.perf_counter() - started, 3),
+        **result.as_dict(),
     }

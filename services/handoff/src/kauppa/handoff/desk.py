@@ -21,10 +21,11 @@ from kauppa.contracts import (
     QualificationCriteria,
     Verdict,
 )
-from kauppa.handoff.domain.routing import LeadProfile, NoSeller, language_of, route
+from kauppa.handoff.domain.routing import LeadProfile, NoSeller, route
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictAccepted
-from kauppa.handoff.store import LEADS, Roster
+from kauppa.handoff.domain.what_if import QUEUE_DRAIN_LIMIT  # the replay drains the same way
+from kauppa.handoff.store import LEADS, Roster, profile_of
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ReplaceOne
 
@@ -33,7 +34,6 @@ Document = dict[str, Any]
 SLA_REMINDER = "sla_reminder"
 SLA_REASSIGN = "sla_reassign"
 ROSTER_CHANGED = "roster_changed"
-QUEUE_DRAIN_LIMIT = 500
 
 
 def reminder_key(lead_id: str, attempt: int) -> str:
@@ -42,16 +42,6 @@ def reminder_key(lead_id: str, attempt: int) -> str:
 
 def reassign_key(lead_id: str, attempt: int) -> str:
     return f"sla-reassign:{lead_id}:{attempt}"
-
-
-def profile_of(doc: Document) -> LeadProfile:
-    prospect = doc["prospect"]
-    return LeadProfile(
-        organisation_id=doc["organisation_id"],
-        region=prospect.get("region"),
-        products=doc.get("product_interest") or [],
-        language=language_of(prospect.get("locale") or ""),
-    )
 
 
 class HandoffDesk:

@@ -238,6 +238,7 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
             ],
         )
         fresh: list[Document] = []
+        routed = 0  # the order of leads routed at this instant (for the what-if replay)
         for (env, lead), plan in zip(leads, plans, strict=True):
             if lead.lead_id in known:
                 # The same lead again under a new event id: it already had its effect.
@@ -265,6 +266,8 @@ def build_handlers(policy: SlaPolicy) -> tuple[Handlers, dict[str, TimerHandler]
                     cause=env,
                 )
             else:
+                doc.update(routed_at=uow.now, routed_n=routed)
+                routed += 1
                 desk.assign_or_queue(doc, lead=lead, profile=plan.profile)
                 open_handoffs.add(lead.organisation_id, identity, lead.lead_id)
             fresh.append(doc)

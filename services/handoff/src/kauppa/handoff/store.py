@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from kauppa.handoff.domain.identity import ProspectIdentity
-from kauppa.handoff.domain.routing import Absence, Rotation, Seller
+from kauppa.handoff.domain.routing import Absence, LeadProfile, Rotation, Seller, language_of
 from kauppa.handoff.domain.source_quality import LeadFacts
 from kauppa.handoff.domain.verdicts import LeadStatus
+from kauppa.handoff.domain.what_if import RoutedLead
 from kauppa.servicekit.mongo import Indexes
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -227,6 +228,68 @@ def lead_facts(doc: Document) -> LeadFacts:
         reminders=int(doc.get("reminders", 0)),
         reassignments=int(doc.get("reassignments", 0)),
         queue_reason=doc.get("last_queue_reason"),
+    )
+
+
+# Leads that went to routing (not the gate's rejections, not linked duplicates).
+ROUTED_STATUSES = (
+    LeadStatus.QUEUED,
+    LeadStatus.ASSIGNED,
+    LeadStatus.ACCEPTED,
+    LeadStatus.RETURNED,
+)
+ROUTING_FIELDS = {
+    f: 1
+    for f in (
+        "organisation_id",
+        "received_at",
+        "routed_at",
+        "routed_n",
+        "prospect.region",
+        "prospect.locale",
+        "product_interest",
+        "status",
+        "seller_id",
+        "sellers_tried",
+        "assigned_at",
+        "verdict_at",
+        "reminders",
+        "reassignments",
+        "times_queued",
+        "last_queue_reason",
+    )
+}
+
+
+def profile_of(doc: Document) -> LeadProfile:
+    """What routing needs to know about a lead."""
+    prospect = doc.get("prospect") or {}
+    return LeadProfile(
+        organisation_id=doc["organisation_id"],
+        region=prospect.get("region"),
+        products=doc.get("product_interest") or [],
+        language=language_of(prospect.get("locale") or ""),
+    )
+
+
+def routed_lead(doc: Document) -> RoutedLead:
+    """A lead's routing facts for the what-if replay (project with ``ROUTING_FIELDS``).
+    Leads stored before ``routed_at`` was recorded arrive at ``received_at``."""
+    waiting = doc.get("status") == LeadStatus.QUEUED
+    return RoutedLead(
+        lead_id=doc["_id"],
+        profile=profile_of(doc),
+        arrived_at=doc.get("routed_at") or doc["received_at"],
+        order=int(doc.get("routed_n") or 0),
+        verdict_at=doc.get("verdict_at"),
+        last_assigned_at=doc.get("assigned_at"),
+        sellers_tried=tuple(doc.get("sellers_tried") or ()),
+        owner=None if waiting else doc.get("seller_id"),
+        reminders=int(doc.get("reminders") or 0),
+        reassignments=int(doc.get("reassignments") or 0),
+        times_queued=int(doc.get("times_queued") or 0),
+        queue_reason=doc.get("last_queue_reason"),
+        waiting=waiting,
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from kauppa.contracts.business_days import is_business_day, warm
@@ -45,8 +45,8 @@ class BusinessCalendar:
         cursor = start.astimezone(self.zone)
         for _ in range(3660):  # ten years of days: a guard, never reached in practice
             day = cursor.date()
-            opens, closes = self._open_close(day)
-            if self.is_working_day(day) and cursor < closes:
+            working, opens, closes = _day(self, day)
+            if working and cursor < closes:
                 cursor = max(cursor, opens)
                 available = closes - cursor
                 if remaining <= available:
@@ -55,6 +55,14 @@ class BusinessCalendar:
             next_day = day + timedelta(days=1)
             cursor = datetime.combine(next_day, time(0), self.zone)
         raise ValueError("no business hours found within ten years")
+
+
+@lru_cache(maxsize=4096)
+def _day(calendar: BusinessCalendar, day: date) -> tuple[bool, datetime, datetime]:
+    """A day's working status and office hours (asked for the same days again and again:
+    the what-if replay computes deadlines for tens of thousands of assignments)."""
+    opens, closes = calendar._open_close(day)
+    return calendar.is_working_day(day), opens, closes
 
 
 @dataclass(frozen=True)

@@ -399,9 +399,10 @@ class WebhookSender:
         order). If this fails, the deliveries stay ``delivering`` and are sent again,
         same id, once their lease ends (as after a crash)."""
         done, self.done = self.done, []
-        if not done:
-            return 0
         now = self.clock.now()
+        if not done:
+            await self._note_successes(now, set())
+            return 0
         try:
             attempts, updates = self._outcome_writes(done, now)
             await self.db[ATTEMPTS].insert_many(attempts, ordered=False)
@@ -417,39 +418,41 @@ class WebhookSender:
                 self.in_flight[doc["subscription_id"]].discard(doc["key"])
         return len(done)
 
+    async def _note_successes(self, now: datetime, urgent: set[str]) -> None:
+        """Successes are noted on the subscription (``last_success_at``, the count
+        ``delivered``) at most once a second each, at once when they end a failing
+        streak (``urgent``)."""
+        for sub_id, count in list(self.delivered_unnoted.items()):
+            last = self.success_noted.get(sub_id)
+            if not count or not (sub_id in urgent or last is None or time.monotonic() - last > 1.0):
+                continue
+            self.success_noted[sub_id] = time.monotonic()
+            self.delivered_unnoted[sub_id] = 0
+            await self.db[SUBSCRIPTIONS].update_one(
+                {"_id": sub_id},
+                {
+                    "$set": {"last_success_at": now},
+                    "$unset": {"failing_since": ""},
+                    "$inc": {"delivered": count},
+                },
+            )
+
     async def _note_subscriptions(self, done: list[Done], now: datetime) -> None:
-        """A success ends a failing streak (and is otherwise noted at most once a
-        second, with the count delivered since); a failure starts or extends one and
-        may disable the subscription."""
+        """A success ends a failing streak; a failure starts or extends one and may
+        disable the subscription."""
         service = self.metrics.service
-        subs: dict[str, Document] = {}
+        urgent: set[str] = set()
         failed: dict[str, AttemptOutcome] = {}
         for sub, doc, _token, out in done:
             sub_id = doc["subscription_id"]
-            subs[sub_id] = sub
+            if sub.get("failing_since"):
+                urgent.add(sub_id)
             if out.delivered:
                 self.delivered_unnoted[sub_id] += 1
             else:
                 failed[sub_id] = out  # the last failure's error is kept
-        for sub_id, sub in subs.items():
-            last = self.success_noted.get(sub_id)
-            count = self.delivered_unnoted.get(sub_id, 0)
-            if count and (
-                sub.get("failing_since")
-                or sub_id in failed
-                or last is None
-                or time.monotonic() - last > 1.0
-            ):
-                self.success_noted[sub_id] = time.monotonic()
-                self.delivered_unnoted[sub_id] = 0
-                await self.db[SUBSCRIPTIONS].update_one(
-                    {"_id": sub_id},
-                    {
-                        "$set": {"last_success_at": now},
-                        "$unset": {"failing_since": ""},
-                        "$inc": {"delivered": count},
-                    },
-                )
+                urgent.add(sub_id)
+        await self._note_successes(now, urgent)
         for sub_id, out in failed.items():
             after = await self.db[SUBSCRIPTIONS].find_one_and_update(
                 {"_id": sub_id},

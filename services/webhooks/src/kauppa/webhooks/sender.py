@@ -8,17 +8,21 @@ One delivery, three steps:
    taken until it is delivered (per-key order, also across replicas).
 2. ``post``: resolve the host (refused targets outside the local profile), sign and
    send with a timeout. No transaction is open.
-3. ``record``: the attempt is written (status, latency, error) and logged; the delivery
-   is ``delivered``, or ``pending`` again after a backoff with jitter (or the receiver's
-   ``Retry-After``). A subscription failing without a success for
-   ``disable_after_hours`` is disabled.
+3. ``record``: the attempt's outcome waits for the loop's next flush, which writes every
+   finished attempt at once (attempts in one insert, the deliveries in one bulk write,
+   each subscription once) and logs each; the delivery is ``delivered``, or ``pending``
+   again after a backoff with jitter (or the receiver's ``Retry-After``). A subscription
+   failing without a success for ``disable_after_hours`` is disabled. The key stays
+   busy until its outcome is written (per-key order).
 
-A crash between 1 and 3 leaves the delivery ``delivering``; when its lease ends, a
-sender claims it again and sends it with the same ``webhook-id`` (the event id).
+A crash between 1 and 3 (or a flush that fails) leaves the delivery ``delivering``;
+when its lease ends, a sender claims it again and sends it with the same
+``webhook-id`` (the event id).
 
 Isolation: each subscription has at most ``per_subscription_in_flight`` deliveries in
-flight (one per key), each with its own task and timeout; the loop never waits for a
-receiver, so a slow or dead one holds up only its own deliveries.
+flight (one per key), each with its own task and timeout, over its own keep-alive
+connections (``http1.Pool``); the loop never waits for a receiver, so a slow or dead one
+holds up only its own deliveries.
 """
 
 from __future__ import annotations

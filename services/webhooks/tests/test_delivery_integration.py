@@ -261,3 +261,10 @@ async def test_a_subscription_failing_too_long_is_disabled_and_ops_redeliver(
         assert r.json()["redelivering"] == 3
         await eventually(lambda: len(receiver.at("/down")) == 7)
         assert [x.webhook_id for x in receiver.at("/down")[4:]] == [e.id for e in envs]
+
+        # The dashboard's table counts the 2xx answers (a redelivery counts again).
+        async def delivered() -> Any:
+            rows = webhook_subscriptions((await client.get("/metrics")).text)
+            return next(r for r in rows if r["subscription_id"] == sid)["delivered"]
+
+        await eventually(delivered, lambda n: n == 7, timeout=5)

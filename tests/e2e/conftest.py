@@ -41,7 +41,7 @@ from kauppa.servicekit.settings import ClockSettings, ServiceSettings
 # and three business days after delivery (feedback call) come within seconds.
 SPEED = 20_000.0
 CLOCK_START = "2027-02-01T07:00:00Z"
-CORE = ("handoff", "closing", "confirmation", "followup")
+CORE = ("handoff", "closing", "confirmation", "followup", "webhooks")
 
 
 @dataclass

@@ -9,9 +9,11 @@ import json
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from kauppa.contracts import topics as T
-from kauppa.servicekit.testing import TopicReader
+from kauppa.dashboard.domain.health import webhook_subscriptions
+from kauppa.servicekit.testing import TopicReader, eventually
 
 from .conftest import KauppaSystem
 
@@ -95,6 +97,42 @@ async def test_kauppa_demo_plays_the_whole_flow(
         assert facts["contact_due"] >= len({e.contact_id for e in due}) > 0
         assert facts["feedback_calls_completed"] >= 1
         assert [e for e in reader.events("FeedbackCallCompleted") if e.customer_id in customers]
+
+        # D3 over HTTP: the demo's own receiver, subscribed to the partner's leads in
+        # org-pohjola, got their verdicts, each signature verified; exactly those leads'.
+        partner_leads = {
+            e.lead_id
+            for t in ("LeadRejected", "LeadLinkedAsDuplicate", "LeadAssigned", "LeadAccepted")
+            for e in reader.events(t)
+            if mine(e.lead_id)
+            and e.organisation_id == "org-pohjola"
+            and getattr(e, "source", None) is not None
+            and e.source.system == "partner-portal"
+        }
+        assert partner_leads, output
+        assert facts["webhook_deliveries"] > 0, output
+        assert facts["webhook_deliveries_verified"] == facts["webhook_deliveries"]
+        by_type = facts["webhook_deliveries_by_type"]
+        assert sum(by_type.values()) == facts["webhook_deliveries"]
+        assert set(by_type) & {"LeadRejected", "LeadAssigned", "LeadLinkedAsDuplicate"}
+        assert "webhook deliveries" in output
+
+        # The dashboard's webhook table reads the service's gauges: the subscription,
+        # nothing undelivered, its deliveries counted.
+        async def scraped() -> list[dict[str, object]]:
+            async with httpx.AsyncClient() as client:
+                metrics = (await client.get(f"{system.url('webhooks')}/metrics")).text
+            return webhook_subscriptions(metrics)
+
+        # A resend after a lost answer would count twice; the count is noted within ~1 s.
+        rows = await eventually(
+            scraped,
+            lambda rows: (
+                len(rows) == 1 and rows[0].get("delivered", 0) >= facts["webhook_deliveries"]
+            ),
+            timeout=10,
+        )
+        assert rows[0]["backlog"] == 0 and rows[0]["failing"] is False
     finally:
         await reader.stop()
         system.check_alive()

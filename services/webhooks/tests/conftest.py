@@ -86,6 +86,9 @@ class Receiver:
     def at(self, path: str) -> list[Received]:
         return [r for r in self.delivered if r.path == path]
 
+    def requests_to(self, path: str) -> list[Received]:
+        return [r for r in self.requests if r.path == path]
+
 
 @pytest_asyncio.fixture
 async def receiver() -> AsyncIterator[Receiver]:

@@ -21,7 +21,10 @@ async def test_private_targets_are_refused_in_the_production_profile(
     start_service: StartService, receiver: Receiver, kafka_settings: Any
 ) -> None:
     production = kafka_settings.model_copy(update={"profile": "production"})
-    rt = await start_service(kafka=production)
+    # Outside the local profile the kit refuses the shipped JWT secret and no issuer.
+    rt = await start_service(
+        kafka=production, jwt_secret="a-test-secret-" + "x" * 32, jwt_issuer="kauppa-tests"
+    )
     assert not rt.settings.local
     o = org()
     async with http(rt) as client:

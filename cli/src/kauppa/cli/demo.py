@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from kauppa.cli.webhook_receiver import WebhookReceiver, subscribe_receiver, until_delivered
 from kauppa.contracts import (
     ContactPerson,
     CriterionEvidence,
@@ -757,6 +758,7 @@ class Demo:
         self.producer: AIOKafkaProducer | None = None
         self.feed: EventFeed | None = None
         self.api: Api | None = None
+        self.hooks: WebhookReceiver | None = None  # a lead source's system hearing back (D3)
 
     # -------------------------------------------------------------- helpers
 
@@ -835,6 +837,10 @@ class Demo:
                     f"{self.speed:g}x real time."
                 )
                 await self.setup_ops()
+                partner = next(s for s in SOURCES if s.key == "partner")
+                self.hooks = await subscribe_receiver(
+                    self.api, ORGS[0].org_id, partner.system, partner.partner
+                )
                 await self.send_leads()
                 await self.give_verdicts()
                 await self.work_deals()
@@ -846,6 +852,8 @@ class Demo:
         finally:
             await self.producer.stop()
             await self.feed.stop()
+            if self.hooks is not None:
+                await self.hooks.stop()
         return summary
 
     async def preflight(self) -> None:
@@ -1602,6 +1610,8 @@ class Demo:
         self.console.print(table)
         deal_ids = {p.deal_id for p in self.plans if p.deal_id}
         customer_ids = {p.customer_id for p in self.plans if p.customer_id}
+        if self.hooks is not None and self.api is not None:
+            await until_delivered(self.api, self.hooks, timeout=30)
         returns = Counter(
             e.reason_code.value
             for e in self.ev("LeadReturned")
@@ -1631,13 +1641,20 @@ class Demo:
             ),
             "return_reasons": dict(returns),
             **{k.replace(" ", "_"): v for k, v in self.stats.items()},
+            **(self.hooks.facts() if self.hooks is not None else {}),
             "seconds": round(seconds, 1),
         }
         flow = Table(title="What happened", show_header=False)
         for k, v in facts.items():
-            if k not in ("run_id", "return_reasons"):
+            if k not in ("run_id", "return_reasons", "webhook_deliveries_by_type"):
                 flow.add_row(k.replace("_", " "), str(v))
         flow.add_row("return reasons", ", ".join(f"{k} {v}" for k, v in returns.most_common()))
+        if self.hooks is not None:
+            by_type = self.hooks.facts()["webhook_deliveries_by_type"]
+            flow.add_row(
+                f"webhook deliveries by type ({self.hooks.verified_with})",
+                ", ".join(f"{k} {v}" for k, v in by_type.items()),
+            )
         self.console.print(flow)
         await self.digest_note()
         dashboard = self.urls.get("dashboard", "http://127.0.0.1:8100")

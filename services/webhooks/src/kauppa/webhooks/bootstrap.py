@@ -62,6 +62,12 @@ class WebhooksRuntime(ServiceRuntime):
             labels,
             registry=registry,
         )
+        self.delivered = Gauge(
+            "kauppa_webhook_delivered",
+            "Deliveries answered 2xx per subscription, since it was made (a resend counts)",
+            labels,
+            registry=registry,
+        )
         self.failing = Gauge(
             "kauppa_webhook_subscription_failing",
             "1 while a subscription fails (no success since a failure) or is disabled",
@@ -73,12 +79,13 @@ class WebhooksRuntime(ServiceRuntime):
         await super().refresh_gauges()
         with contextlib.suppress(Exception):
             rows = await subscription_stats(self.db, self.clock)
-            for gauge in (self.backlog, self.oldest, self.failing):
+            for gauge in (self.backlog, self.oldest, self.delivered, self.failing):
                 gauge.clear()
             for r in rows:
                 labels = (self.name, r["subscription_id"], r["organisation_id"], r["state"])
                 self.backlog.labels(*labels).set(r["backlog"])
                 self.oldest.labels(*labels).set(r["oldest_undelivered_age_seconds"] or 0)
+                self.delivered.labels(*labels).set(r["delivered"])
                 self.failing.labels(*labels).set(1 if r["failing"] else 0)
 
     async def start(self) -> None:

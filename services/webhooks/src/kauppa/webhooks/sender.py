@@ -8,17 +8,21 @@ One delivery, three steps:
    taken until it is delivered (per-key order, also across replicas).
 2. ``post``: resolve the host (refused targets outside the local profile), sign and
    send with a timeout. No transaction is open.
-3. ``record``: the attempt is written (status, latency, error) and logged; the delivery
-   is ``delivered``, or ``pending`` again after a backoff with jitter (or the receiver's
-   ``Retry-After``). A subscription failing without a success for
-   ``disable_after_hours`` is disabled.
+3. ``record``: the attempt's outcome waits for the loop's next flush, which writes every
+   finished attempt at once (attempts in one insert, the deliveries in one bulk write,
+   each subscription once) and logs each; the delivery is ``delivered``, or ``pending``
+   again after a backoff with jitter (or the receiver's ``Retry-After``). A subscription
+   failing without a success for ``disable_after_hours`` is disabled. The key stays
+   busy until its outcome is written (per-key order).
 
-A crash between 1 and 3 leaves the delivery ``delivering``; when its lease ends, a
-sender claims it again and sends it with the same ``webhook-id`` (the event id).
+A crash between 1 and 3 (or a flush that fails) leaves the delivery ``delivering``;
+when its lease ends, a sender claims it again and sends it with the same
+``webhook-id`` (the event id).
 
 Isolation: each subscription has at most ``per_subscription_in_flight`` deliveries in
-flight (one per key), each with its own task and timeout; the loop never waits for a
-receiver, so a slow or dead one holds up only its own deliveries.
+flight (one per key), each with its own task and timeout, over its own keep-alive
+connections (``http1.Pool``); the loop never waits for a receiver, so a slow or dead one
+holds up only its own deliveries.
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mongo import is_transient
@@ -46,14 +49,17 @@ from kauppa.webhooks.domain.retries import (
     should_disable,
 )
 from kauppa.webhooks.domain.targets import TargetRefused, check_addresses, check_url
+from kauppa.webhooks.http1 import HttpError, Pool, ResponseTimeout
 from kauppa.webhooks.settings import WebhooksSettings
 from kauppa.webhooks.storage import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+# A finished attempt waiting to be recorded: (subscription, delivery, lease token, outcome).
+Done = tuple[Document, Document, str, AttemptOutcome]
 log = get_logger(__name__)
 
 
@@ -135,9 +141,12 @@ class WebhookSender:
         self.disable_after = timedelta(hours=s.disable_after_hours)
         self.in_flight: dict[str, set[str]] = defaultdict(set)
         self.success_noted: dict[str, float] = {}
+        self.delivered_unnoted: dict[str, int] = defaultdict(int)
         self.tasks: set[asyncio.Task[None]] = set()
+        self.done: list[Done] = []  # finished attempts, recorded by the next flush
+        self.pools: dict[str, Pool] = {}  # per subscription: keep-alive connections
+        self._closing: set[asyncio.Future[None]] = set()
         self._wake = asyncio.Event()
-        self.client: httpx.AsyncClient | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -238,8 +247,26 @@ class WebhookSender:
             raise TargetRefused(f"{host} does not resolve: {exc}") from exc
         check_addresses(host, addresses, local=local)
 
+    def _close_later(self, pool: Pool) -> None:
+        closing = asyncio.ensure_future(pool.aclose())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    def pool(self, sub: Document) -> Pool:
+        """The subscription's keep-alive connections (a new pool when its URL changed)."""
+        pool = self.pools.get(sub["_id"])
+        if pool is None or pool.url != sub["url"]:
+            if pool is not None:
+                self._close_later(pool)
+            pool = Pool(
+                sub["url"],
+                max(self.settings.per_subscription_in_flight, 1),
+                user_agent="kauppa-webhooks/0.1",
+            )
+            self.pools[sub["_id"]] = pool
+        return pool
+
     async def post(self, sub: Document, doc: Document) -> AttemptOutcome:
-        assert self.client is not None
         body = doc["body"].encode()
         started = time.perf_counter()
 
@@ -253,129 +280,205 @@ class WebhookSender:
             stamp = int(time.time())
             secrets = signing_secrets(sub, self.clock.now())
             headers = signing.headers(secrets, doc["event_id"], stamp, body)
-            response = await self.client.post(sub["url"], content=body, headers=headers)
+            response = await self.pool(sub).post(
+                body, headers, self.settings.request_timeout_seconds
+            )
         except TargetRefused as exc:
             return AttemptOutcome(None, elapsed(), f"refused: {exc}")
-        except httpx.TimeoutException as exc:
-            return AttemptOutcome(None, elapsed(), f"timeout: {type(exc).__name__}")
-        except httpx.HTTPError as exc:
+        except ResponseTimeout as exc:
+            return AttemptOutcome(None, elapsed(), f"timeout: {exc}")
+        except HttpError as exc:
             return AttemptOutcome(None, elapsed(), f"{type(exc).__name__}: {exc}"[:300])
-        status = response.status_code
+        status = response.status
         if 200 <= status < 300:
             return AttemptOutcome(status, elapsed())
         retry_after = parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
         return AttemptOutcome(status, elapsed(), f"HTTP {status}", retry_after)
 
     # ------------------------------------------------------------------ 3. record
-    async def record(self, sub: Document, doc: Document, token: str, out: AttemptOutcome) -> None:
-        now = self.clock.now()
+    def _outcome_writes(
+        self, done: list[Done], now: datetime
+    ) -> tuple[list[Document], list[UpdateOne | UpdateMany]]:
+        """The attempts to insert and the deliveries' updates, for one flush."""
         s, service = self.settings, self.metrics.service
-        refused = out.status is None and (out.error or "").startswith("refused")
-        result = "delivered" if out.delivered else ("refused" if refused else "failed")
-        await self.db[ATTEMPTS].insert_one(
-            {
-                "delivery_id": doc["_id"],
+        attempts: list[Document] = []
+        updates: list[UpdateOne | UpdateMany] = []
+        for _sub, doc, token, out in done:
+            refused = out.status is None and (out.error or "").startswith("refused")
+            result = "delivered" if out.delivered else ("refused" if refused else "failed")
+            attempts.append(
+                {
+                    "delivery_id": doc["_id"],
+                    "subscription_id": doc["subscription_id"],
+                    "organisation_id": doc["organisation_id"],
+                    "event_id": doc["event_id"],
+                    "attempt": doc["attempts"],
+                    "at": now,
+                    "status": out.status,
+                    "latency_ms": out.latency_ms,
+                    "error": out.error,
+                    "result": result,
+                }
+            )
+            self.metrics.attempts.labels(service, result).inc()
+            self.metrics.latency.labels(service).observe(out.latency_ms / 1000)
+            log_fields = {
                 "subscription_id": doc["subscription_id"],
-                "organisation_id": doc["organisation_id"],
+                "delivery_id": doc["_id"],
                 "event_id": doc["event_id"],
+                "event_type": doc["event_type"],
                 "attempt": doc["attempts"],
-                "at": now,
                 "status": out.status,
                 "latency_ms": out.latency_ms,
                 "error": out.error,
-                "result": result,
             }
-        )
-        self.metrics.attempts.labels(service, result).inc()
-        self.metrics.latency.labels(service).observe(out.latency_ms / 1000)
-        log_fields = {
-            "subscription_id": doc["subscription_id"],
-            "delivery_id": doc["_id"],
-            "event_id": doc["event_id"],
-            "event_type": doc["event_type"],
-            "attempt": doc["attempts"],
-            "status": out.status,
-            "latency_ms": out.latency_ms,
-            "error": out.error,
-        }
-        if out.delivered:
-            await self.db[DELIVERIES].update_one(
-                {"_id": doc["_id"], "state": "delivering"},
-                {
-                    "$set": {
-                        "state": "delivered",
-                        "delivered_at": now,
-                        "last_status": out.status,
-                        "last_error": None,
-                        "expires_at": now + timedelta(days=s.retention_days),
+            if out.delivered:
+                updates.append(
+                    UpdateOne(
+                        {"_id": doc["_id"], "state": "delivering"},
+                        {
+                            "$set": {
+                                "state": "delivered",
+                                "delivered_at": now,
+                                "last_status": out.status,
+                                "last_error": None,
+                                "expires_at": now + timedelta(days=s.retention_days),
+                            },
+                            "$unset": {
+                                "open": "",
+                                "claimed_by": "",
+                                "claim_until": "",
+                                "resumed": "",
+                            },
+                        },
+                    )
+                )
+                if doc["attempts"] > 1 or doc.get("resumed"):
+                    # The key's followers held back behind this one may go now.
+                    updates.append(
+                        UpdateMany(
+                            {**self._followers(doc), "held": True},
+                            {"$set": {"next_attempt_at": now}, "$unset": {"held": ""}},
+                        )
+                    )
+                event_time = _aware(doc["event_time"])
+                self.metrics.delivered_after.labels(service).observe(
+                    max(self.clock.real_seconds(now - event_time), 0.0)
+                )
+                log.info("webhook_delivered", **log_fields)
+                continue
+            wait = next_try(out, doc["attempts"], self.base, self.cap, self.retry_after_cap)
+            retry_at = now + self.clock.span(wait)
+            updates.append(
+                UpdateOne(
+                    {"_id": doc["_id"], "claimed_by": token},
+                    {
+                        "$set": {
+                            "state": "pending",
+                            "next_attempt_at": retry_at,
+                            "last_status": out.status,
+                            "last_error": out.error,
+                        },
+                        "$unset": {"claimed_by": "", "claim_until": ""},
                     },
-                    "$unset": {"open": "", "claimed_by": "", "claim_until": "", "resumed": ""},
-                },
-            )
-            if doc["attempts"] > 1 or doc.get("resumed"):
-                # The key's followers held back behind this one may go now.
-                await self.db[DELIVERIES].update_many(
-                    {**self._followers(doc), "held": True},
-                    {"$set": {"next_attempt_at": now}, "$unset": {"held": ""}},
                 )
-            sub_id = doc["subscription_id"]
+            )
+            # The key's followers cannot go before it: keep them out of the due
+            # candidates (they would crowd out other keys' heads) until it is delivered.
+            updates.append(
+                UpdateMany(
+                    {**self._followers(doc), "next_attempt_at": {"$lt": retry_at}},
+                    {"$set": {"next_attempt_at": retry_at, "held": True}},
+                )
+            )
+            log.warning(
+                "webhook_attempt_failed", retry_in_s=round(wait.total_seconds(), 2), **log_fields
+            )
+        return attempts, updates
+
+    async def flush(self) -> int:
+        """Record every finished attempt in bulk: the attempts in one insert, the
+        deliveries' outcomes in one bulk write, each subscription's success or failure
+        in one update. Only then are the keys free for their next delivery (per-key
+        order). If this fails, the deliveries stay ``delivering`` and are sent again,
+        same id, once their lease ends (as after a crash)."""
+        done, self.done = self.done, []
+        now = self.clock.now()
+        if not done:
+            await self._note_successes(now, set())
+            return 0
+        try:
+            attempts, updates = self._outcome_writes(done, now)
+            await self.db[ATTEMPTS].insert_many(attempts, ordered=False)
+            await self.db[DELIVERIES].bulk_write(updates, ordered=False)
+            await self._note_subscriptions(done, now)
+        except Exception as exc:
+            if is_transient(exc):
+                log.warning("webhook_record_failed", error=str(exc)[:200], count=len(done))
+            else:
+                log.exception("webhook_record_failed", count=len(done))
+        finally:
+            for _sub, doc, _token, _out in done:
+                self.in_flight[doc["subscription_id"]].discard(doc["key"])
+        return len(done)
+
+    async def _note_successes(self, now: datetime, urgent: set[str]) -> None:
+        """Successes are noted on the subscription (``last_success_at``, the count
+        ``delivered``) at most once a second each, at once when they end a failing
+        streak (``urgent``)."""
+        for sub_id, count in list(self.delivered_unnoted.items()):
             last = self.success_noted.get(sub_id)
-            if sub.get("failing_since") or last is None or time.monotonic() - last > 1.0:
-                # A success ends a failing streak; otherwise noted at most once a second.
-                self.success_noted[sub_id] = time.monotonic()
-                await self.db[SUBSCRIPTIONS].update_one(
-                    {"_id": sub_id},
-                    {"$set": {"last_success_at": now}, "$unset": {"failing_since": ""}},
-                )
-            event_time = _aware(doc["event_time"])
-            self.metrics.delivered_after.labels(service).observe(
-                max(self.clock.real_seconds(now - event_time), 0.0)
-            )
-            log.info("webhook_delivered", **log_fields)
-            return
-        wait = next_try(out, doc["attempts"], self.base, self.cap, self.retry_after_cap)
-        retry_at = now + self.clock.span(wait)
-        await self.db[DELIVERIES].update_one(
-            {"_id": doc["_id"], "claimed_by": token},
-            {
-                "$set": {
-                    "state": "pending",
-                    "next_attempt_at": retry_at,
-                    "last_status": out.status,
-                    "last_error": out.error,
-                },
-                "$unset": {"claimed_by": "", "claim_until": ""},
-            },
-        )
-        # The key's followers cannot go before it: keep them out of the due candidates
-        # (they would crowd out other keys' heads) until it is delivered.
-        await self.db[DELIVERIES].update_many(
-            {**self._followers(doc), "next_attempt_at": {"$lt": retry_at}},
-            {"$set": {"next_attempt_at": retry_at, "held": True}},
-        )
-        after = await self.db[SUBSCRIPTIONS].find_one_and_update(
-            {"_id": doc["subscription_id"]},
-            [
+            if not count or not (sub_id in urgent or last is None or time.monotonic() - last > 1.0):
+                continue
+            self.success_noted[sub_id] = time.monotonic()
+            self.delivered_unnoted[sub_id] = 0
+            await self.db[SUBSCRIPTIONS].update_one(
+                {"_id": sub_id},
                 {
-                    "$set": {
-                        "failing_since": {"$ifNull": ["$failing_since", now]},
-                        "last_failure_at": now,
-                        "last_error": out.error,
+                    "$set": {"last_success_at": now},
+                    "$unset": {"failing_since": ""},
+                    "$inc": {"delivered": count},
+                },
+            )
+
+    async def _note_subscriptions(self, done: list[Done], now: datetime) -> None:
+        """A success ends a failing streak; a failure starts or extends one and may
+        disable the subscription."""
+        service = self.metrics.service
+        urgent: set[str] = set()
+        failed: dict[str, AttemptOutcome] = {}
+        for sub, doc, _token, out in done:
+            sub_id = doc["subscription_id"]
+            if sub.get("failing_since"):
+                urgent.add(sub_id)
+            if out.delivered:
+                self.delivered_unnoted[sub_id] += 1
+            else:
+                failed[sub_id] = out  # the last failure's error is kept
+                urgent.add(sub_id)
+        await self._note_successes(now, urgent)
+        for sub_id, out in failed.items():
+            after = await self.db[SUBSCRIPTIONS].find_one_and_update(
+                {"_id": sub_id},
+                [
+                    {
+                        "$set": {
+                            "failing_since": {"$ifNull": ["$failing_since", now]},
+                            "last_failure_at": now,
+                            "last_error": out.error,
+                        }
                     }
-                }
-            ],
-            return_document=ReturnDocument.AFTER,
-        )
-        self.success_noted.pop(doc["subscription_id"], None)
-        log.warning(
-            "webhook_attempt_failed", retry_in_s=round(wait.total_seconds(), 2), **log_fields
-        )
-        if after is None or after.get("state") != "active":
-            return
-        failing_for = timedelta(
-            seconds=self.clock.real_seconds(now - _aware(after["failing_since"]))
-        )
-        if should_disable(failing_for, self.disable_after):
+                ],
+                return_document=ReturnDocument.AFTER,
+            )
+            self.success_noted.pop(sub_id, None)
+            if after is None or after.get("state") != "active":
+                continue
+            failing_for = timedelta(
+                seconds=self.clock.real_seconds(now - _aware(after["failing_since"]))
+            )
+            if not should_disable(failing_for, self.disable_after):
+                continue
             changed = await self.db[SUBSCRIPTIONS].update_one(
                 {"_id": after["_id"], "state": "active"},
                 {
@@ -398,15 +501,15 @@ class WebhookSender:
 
     # ------------------------------------------------------------------ the loop
     async def deliver(self, sub: Document, doc: Document, token: str) -> None:
-        sub_id, key = doc["subscription_id"], doc["key"]
+        """POST one delivery; its outcome waits for the next flush (its key stays busy
+        until then)."""
         try:
             outcome = await self.post(sub, doc)
-            await self.record(sub, doc, token, outcome)
-        except Exception:
+        except Exception as exc:
             log.exception("webhook_delivery_failed", delivery_id=doc["_id"])
-        finally:
-            self.in_flight[sub_id].discard(key)
-            self.wake()
+            outcome = AttemptOutcome(None, 0.0, f"{type(exc).__name__}: {exc}"[:300])
+        self.done.append((sub, doc, token, outcome))
+        self.wake()
 
     async def round(self) -> int:
         """Claim and start what may go now; returns how many started."""
@@ -432,50 +535,52 @@ class WebhookSender:
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
                 started += 1
+        active = {sub["_id"] for sub in subs}
+        for sub_id in [k for k in self.pools if k not in active and not self.in_flight[k]]:
+            self._close_later(self.pools.pop(sub_id))
         return started
-
-    async def next_due(self) -> datetime | None:
-        doc = await self.db[DELIVERIES].find_one(
-            {"open": True, "state": "pending"},
-            {"next_attempt_at": 1},
-            sort=[("next_attempt_at", 1)],
-        )
-        return _aware(doc["next_attempt_at"]) if doc else None
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(s.request_timeout_seconds),
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=s.max_in_flight),
-            headers={"user-agent": "kauppa-webhooks/0.1"},
-        )
         try:
             while not stop.is_set():
                 sleep_for = s.poll_seconds
                 self._wake.clear()
                 try:
+                    await self.flush()
                     await self.round()
-                    nxt = await self.next_due()
-                    if nxt is not None:
-                        # A due one not sent yet waits behind its key's head: a finished
-                        # delivery wakes the loop, so only a future one shortens the nap.
-                        ahead = self.clock.real_seconds(nxt - self.clock.now())
-                        if ahead > 0:
-                            sleep_for = min(ahead, s.poll_seconds)
                 except Exception as exc:
                     if is_transient(exc):
                         log.warning("sender_waiting_for_database", error=str(exc)[:200])
                     else:
                         log.exception("sender_round_failed")
                     sleep_for = 1.0
+                # A finished delivery wakes the loop; a retry coming due is found by the
+                # next poll (at most ``poll_seconds`` late).
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=max(sleep_for, 0.005))
-                # Let a few more deliveries finish: one round claims for all of them.
+                # Let a few more deliveries finish: one flush and one round for all.
                 await asyncio.sleep(0.005)
         finally:
             if self.tasks:
                 _done, pending = await asyncio.wait(self.tasks, timeout=s.request_timeout_seconds)
                 for task in pending:
                     task.cancel()  # its lease runs out; it is sent again
-            await self.client.aclose()
+            with contextlib.suppress(Exception):
+                await self.flush()
+            await self._note_remaining()
+            for pool in self.pools.values():
+                await pool.aclose()
+            self.pools.clear()
+
+    async def _note_remaining(self) -> None:
+        """The deliveries counted since the last note, written before stopping."""
+        now = self.clock.now()
+        for sub_id, count in list(self.delivered_unnoted.items()):
+            if count:
+                with contextlib.suppress(Exception):
+                    await self.db[SUBSCRIPTIONS].update_one(
+                        {"_id": sub_id},
+                        {"$set": {"last_success_at": now}, "$inc": {"delivered": count}},
+                    )
+        self.delivered_unnoted.clear()

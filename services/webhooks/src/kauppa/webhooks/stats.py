@@ -52,6 +52,7 @@ async def subscription_stats(
                 "backlog": b.get("backlog", 0),
                 "oldest_undelivered_age_seconds": round(age, 1) if age is not None else None,
                 "failing": s["state"] == "disabled" or s.get("failing_since") is not None,
+                "delivered": s.get("delivered", 0),
                 "failing_since": s.get("failing_since"),
                 "last_error": s.get("last_error"),
                 "last_success_at": s.get("last_success_at"),

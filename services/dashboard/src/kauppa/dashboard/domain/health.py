@@ -76,6 +76,7 @@ def metric_totals(text: str) -> dict[str, int]:
 WEBHOOK_GAUGES = {
     "kauppa_webhook_backlog": "backlog",
     "kauppa_webhook_oldest_undelivered_seconds": "oldest_undelivered_seconds",
+    "kauppa_webhook_delivered": "delivered",
     "kauppa_webhook_subscription_failing": "failing",
 }
 

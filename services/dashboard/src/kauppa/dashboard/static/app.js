@@ -367,6 +367,7 @@ function renderWebhooks(subs) {
       el("td", {}, w.subscription_id),
       el("td", {}, w.organisation_id || ""),
       el("td", { testid: `${id}-state` }, w.failing && w.state === "active" ? "failing" : w.state),
+      el("td", { testid: `${id}-delivered` }, fmtNum(w.delivered ?? 0)),
       el("td", { testid: `${id}-backlog` }, fmtNum(w.backlog)),
       el("td", { testid: `${id}-oldest` }, w.backlog ? `${fmtNum(Math.round(w.oldest_undelivered_seconds))} s` : "–"));
   }));

@@ -6,6 +6,7 @@ secret that currently signs (during a rotation's overlap, the old and the new)."
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -19,7 +20,9 @@ def new_secret() -> str:
     return PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+@functools.lru_cache(maxsize=1024)
 def _key(secret: str) -> bytes:
+    """The HMAC key of a secret, decoded once (a secret signs many deliveries)."""
     return base64.b64decode(secret.removeprefix(PREFIX))
 
 

@@ -29,7 +29,6 @@ from kauppa.servicekit.auth import (
     organisation_in_scope,
     require,
     seller_in_scope,
-    tenant_filter,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
@@ -72,6 +71,7 @@ class SalesProcessOut(BaseModel):
 
 
 class SellerDealsOut(BaseModel):
+    organisation_id: str
     seller_id: str
     status: str
     deals: list[dict[str, Any]]
@@ -211,15 +211,25 @@ async def seller_deals(
     reader: Reader,
     status: Annotated[str, Query(pattern="^(open|won|lost)$")] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    organisation_id: Annotated[
+        SafeId | None, Query(description="The seller's organisation (default: the token's)")
+    ] = None,
 ) -> dict[str, Any]:
-    """A seller's deals (open by default), newest first."""
+    """A seller's deals (open by default), newest first. Seller ids are per organisation:
+    these are the deals of (organisation, seller); a platform token names the
+    organisation (422 without it)."""
     if not may_act_for(reader, seller_id):
         raise HTTPException(403, "sellers see their own deals")
+    org = organisation_in_scope(reader, organisation_id)
     db = runtime_of(request).db
-    query: Document = {"seller_id": seller_id, "status": status}
-    query.update(tenant_filter(reader))
+    query: Document = {"organisation_id": org, "seller_id": seller_id, "status": status}
     docs = await db[DEALS].find(query, {"history": 0}).sort("opened_at", -1).limit(limit).to_list()
-    return {"seller_id": seller_id, "status": status, "deals": [_public(d) for d in docs]}
+    return {
+        "organisation_id": org,
+        "seller_id": seller_id,
+        "status": status,
+        "deals": [_public(d) for d in docs],
+    }
 
 
 @router.get("/deals/{deal_id}", response_model=DealOut, responses=errors(404))

@@ -16,11 +16,16 @@ INDEXES = (
             IndexModel([("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
             IndexModel([("deal_id", ASCENDING), ("version", ASCENDING)], name="deal"),
             IndexModel([("claimed_by", ASCENDING)], name="claim", sparse=True),
-            IndexModel([("seller_id", ASCENDING), ("state", ASCENDING)], name="seller_state"),
+            # Seller ids are per organisation: (organisation, seller), never a seller alone.
+            IndexModel(
+                [("organisation_id", ASCENDING), ("seller_id", ASCENDING), ("state", ASCENDING)],
+                name="organisation_seller_state",
+            ),
             IndexModel([("content.customer_id", ASCENDING)], name="customer"),
             IndexModel(
                 [("organisation_id", ASCENDING), ("recipient", ASCENDING)], name="recipient"
             ),
         ),
+        retired=("seller_state",),  # (seller_id, state): across organisations
     ),
 )

@@ -32,7 +32,6 @@ from kauppa.servicekit.auth import (
     owned_by,
     require,
     seller_in_scope,
-    tenant_filter,
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
@@ -146,6 +145,7 @@ class HistoryOut(BaseModel):
 
 
 class AgendaOut(BaseModel):
+    organisation_id: str
     seller_id: str
     when: Literal["upcoming", "overdue"]
     contacts: list[dict[str, Any]]
@@ -311,18 +311,27 @@ async def seller_agenda(
     principal: Reader,
     when: Literal["upcoming", "overdue"] = "upcoming",
     limit: Limit = 100,
+    organisation_id: Annotated[
+        SafeId | None, Query(description="The seller's organisation (default: the token's)")
+    ] = None,
 ) -> Document:
-    """Upcoming: scheduled and not yet due. Overdue: reminded but not logged yet."""
+    """Upcoming: scheduled and not yet due. Overdue: reminded but not logged yet.
+    Seller ids are per organisation: the agenda is that of (organisation, seller); a
+    platform token names the organisation (422 without it)."""
     seller_in_scope(principal, seller_id)
+    org = organisation_in_scope(principal, organisation_id)
     db, now = runtime_of(request).db, runtime_of(request).clock.now()
-    query: Document = (
-        {"seller_id": seller_id, "state": "scheduled", "due_at": {"$gte": now}}
-        if when == "upcoming"
-        else {"seller_id": seller_id, "state": "due"}
+    query: Document = {"organisation_id": org, "seller_id": seller_id}
+    query.update(
+        {"state": "scheduled", "due_at": {"$gte": now}} if when == "upcoming" else {"state": "due"}
     )
-    query.update(tenant_filter(principal))
     docs = await db[CONTACTS].find(query).sort("due_at", 1).limit(limit).to_list()
-    return {"seller_id": seller_id, "when": when, "contacts": [_public(d) for d in docs]}
+    return {
+        "organisation_id": org,
+        "seller_id": seller_id,
+        "when": when,
+        "contacts": [_public(d) for d in docs],
+    }
 
 
 @router.post("/segments/query", response_model=SegmentOut)

@@ -254,7 +254,7 @@ async def put_seller_card(
     request: Request,
     ops: Ops,
     organisation_id: Annotated[
-        str | None, Query(description="The seller's organisation (default: the token's)")
+        SafeId | None, Query(description="The seller's organisation (default: the token's)")
     ] = None,
 ) -> Any:
     """The seller's contact card; DealClosed carries it to the confirmation (D12.3).
@@ -269,7 +269,7 @@ async def get_seller_card(
     request: Request,
     reader: Reader,
     organisation_id: Annotated[
-        str | None, Query(description="The seller's organisation (default: the token's)")
+        SafeId | None, Query(description="The seller's organisation (default: the token's)")
     ] = None,
 ) -> SellerCard:
     """A seller reads their own card; ops and admin any of their organisation's."""

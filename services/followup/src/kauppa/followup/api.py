@@ -83,7 +83,7 @@ Month = Annotated[int, Field(ge=1, le=12), BeforeValidator(not_a_boolean)]
 
 
 class CriteriaIn(SegmentCriteria):
-    renewal_months: list[Month] = Field(default_factory=list)
+    renewal_months: list[Month] = Field(default_factory=list, max_length=12)
 
 
 class SegmentQuery(BaseModel):

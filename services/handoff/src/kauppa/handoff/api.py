@@ -16,6 +16,7 @@ from kauppa.contracts import (
     Verdict,
     from_http,
 )
+from kauppa.contracts.bounds import SHORT_TEXT_MAX, URL_MAX
 from kauppa.handoff.desk import ROSTER_CHANGED, HandoffDesk
 from kauppa.handoff.domain.source_quality import DIMENSIONS, source_quality
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused
@@ -71,11 +72,11 @@ class LeadQualifiedCloudEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=SHORT_TEXT_MAX)
     type: Literal["fi.kauppa.LeadQualified.v1"]
-    source: str | None = None
+    source: str | None = Field(None, max_length=URL_MAX)
     time: AwareDatetime | None = None
-    datacontenttype: str | None = None
+    datacontenttype: str | None = Field(None, max_length=SHORT_TEXT_MAX)
     data: LeadQualified
 
 
@@ -246,7 +247,7 @@ class SourceQualityOut(BaseModel):
 
 
 OrganisationQuery = Annotated[
-    str | None, Query(min_length=1, description="Default: the token's organisation")
+    SafeId | None, Query(min_length=1, description="Default: the token's organisation")
 ]
 Dimension = Literal["system", "partner", "campaign", "booker"]
 
@@ -406,7 +407,9 @@ async def source_quality_report(
     organisation_id: OrganisationQuery = None,
     since: Annotated[Timestamp | None, Query(description="Leads received from")] = None,
     until: Annotated[Timestamp | None, Query(description="Leads received before")] = None,
-    by: Annotated[list[Dimension] | None, Query(description="Default: every dimension")] = None,
+    by: Annotated[
+        list[Dimension] | None, Query(max_length=4, description="Default: every dimension")
+    ] = None,
 ) -> Document:
     """D2/D4: per source, partner, list/campaign and booker, for leads received in the
     period: what came in, what the gate refused and why, what sellers accepted or

@@ -41,6 +41,7 @@ from kauppa.servicekit.testing.http import asgi_client, bearer
 pytestmark = pytest.mark.integration
 
 PUBLIC = {"/health/live", "/health/ready", "/metrics", "/asyncapi.json"}
+PUBLIC |= {"/", "/static/{name}"}  # the dashboard's page and assets (it logs in with a token)
 REFUSED = {400, 401, 403, 404, 422}  # 400/422: bad input
 # Path parameters that name one of A's objects (a caller of B, or a seller who does not
 # own it, must be refused whatever else the route does). Seller ids are per

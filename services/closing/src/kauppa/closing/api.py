@@ -206,7 +206,7 @@ def _public(doc: Document) -> Document:
 
 @router.get("/sellers/{seller_id}/deals", response_model=SellerDealsOut)
 async def seller_deals(
-    seller_id: str,
+    seller_id: SafeId,
     request: Request,
     reader: Reader,
     status: Annotated[str, Query(pattern="^(open|won|lost)$")] = "open",
@@ -283,7 +283,7 @@ async def get_seller_card(
 
 @router.put("/organisations/{organisation_id}/sales-process", response_model=SalesProcessOut)
 async def put_sales_process(
-    organisation_id: str, config: SalesProcessConfig, request: Request, ops: Ops
+    organisation_id: SafeId, config: SalesProcessConfig, request: Request, ops: Ops
 ) -> Any:
     """Stages, stale-deal windows per stage and bundle price rules of one organisation."""
     organisation_in_scope(ops, organisation_id)
@@ -292,7 +292,7 @@ async def put_sales_process(
 
 @router.get("/organisations/{organisation_id}/sales-process")
 async def get_sales_process(
-    organisation_id: str, request: Request, reader: Reader
+    organisation_id: SafeId, request: Request, reader: Reader
 ) -> SalesProcessConfig:
     organisation_in_scope(reader, organisation_id)
     configs = await load_processes(

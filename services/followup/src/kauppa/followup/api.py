@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from kauppa.contracts.bounds import MAX_ITEMS, Id
 from kauppa.contracts.events.common import Referral
 from kauppa.contracts.events.customers import (
     CustomerAttributes,
@@ -50,17 +51,15 @@ Reader = Annotated[Principal, Depends(require("seller", "ops"))]
 class ContactReport(BaseModel):
     """What the seller records right after a contact (D13-D15)."""
 
-    contact_id: str | None = Field(
-        None, max_length=200, description="The ContactDue this answers, if any"
-    )
+    # Ids as the contract has them (``CustomerContactReported``): a value the event
+    # would refuse is 422 here, never a 500 when the event is built.
+    contact_id: Id | None = Field(None, description="The ContactDue this answers, if any")
     contacted_at: datetime | None = None
     delivery_ok: bool | None = None
     problems: list[Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=list, max_length=50
     )
-    resolved_problem_ids: list[Annotated[str, Field(max_length=200)]] = Field(
-        default_factory=list, max_length=200
-    )
+    resolved_problem_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS)
     upsell_interest: bool = False
     referrals: list[Referral] = Field(default_factory=list, max_length=50)
     next_contact_on: date | None = Field(None, description="Empty: the service picks a default")
@@ -306,7 +305,7 @@ async def customer_history(
 
 @router.get("/sellers/{seller_id}/contacts", response_model=AgendaOut)
 async def seller_agenda(
-    seller_id: str,
+    seller_id: SafeId,
     request: Request,
     principal: Reader,
     when: Literal["upcoming", "overdue"] = "upcoming",

@@ -105,6 +105,11 @@ def _intake_body() -> dict[str, Any]:
         LeadQualifiedCloudEvent, "application/cloudevents+json", "application/json"
     )
     event = extra["requestBody"]["content"]["application/cloudevents+json"]["schema"]
+    # Plain JSON is read as a structured event only when it says ``specversion``.
+    extra["requestBody"]["content"]["application/json"]["schema"] = {
+        "allOf": [event],
+        "required": ["specversion"],
+    }
     extra["requestBody"]["content"]["application/cloudevents-batch+json"] = {
         "schema": {"type": "array", "items": event, "minItems": 1, "maxItems": INTAKE_BATCH_MAX}
     }
@@ -142,6 +147,8 @@ async def take_in_lead(request: Request, principal: Intake) -> JSONResponse:
         if status != 202:
             raise HTTPException(status, body["detail"])
         return JSONResponse(body, status_code=202)
+    if not received.events:
+        raise HTTPException(400, "an empty batch: send at least one event")
     if len(received.events) > INTAKE_BATCH_MAX:
         raise HTTPException(413, f"at most {INTAKE_BATCH_MAX} events per batch")
     results = []

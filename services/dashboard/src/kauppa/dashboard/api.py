@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, Template, select_autoescape
-from kauppa.contracts.bounds import ID_MAX
+from kauppa.contracts.bounds import ID_MAX, ID_PATTERN
 from kauppa.dashboard import queries
 from kauppa.dashboard.deadletter_desk import (
     list_dead_letters,
@@ -141,7 +141,11 @@ async def overview(
     period: Period = Period.WEEK,
     org: Annotated[
         str | None,
-        Query(max_length=ID_MAX, description="Organisation (tenant); all if empty"),
+        Query(
+            max_length=ID_MAX,
+            pattern=f"^$|{ID_PATTERN}",
+            description="Organisation (tenant); all if empty",
+        ),
     ] = None,
     stale_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
 ) -> dict[str, Any]:

@@ -11,9 +11,9 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
-from kauppa.contracts.bounds import MAX_ITEMS, Id
+from kauppa.contracts.bounds import DERIVED_ID_MAX, DERIVED_ID_PATTERN, MAX_ITEMS, Id
 from kauppa.contracts.events.common import Referral
 from kauppa.contracts.events.customers import (
     CustomerAttributes,
@@ -199,7 +199,10 @@ def _public(doc: Document) -> Document:
     responses=errors(404),
 )
 async def log_contact(
-    customer_id: str, body: ContactReport, request: Request, principal: Seller
+    customer_id: Annotated[str, Path(max_length=DERIVED_ID_MAX, pattern=DERIVED_ID_PATTERN)],
+    body: ContactReport,
+    request: Request,
+    principal: Seller,
 ) -> JSONResponse:
     """Log a contact's outcome and the next contact date (Idempotency-Key honoured). The
     customer's own seller logs (ops and admin of the organisation too); ``contact_id``

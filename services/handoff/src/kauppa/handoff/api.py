@@ -3,6 +3,7 @@ sellers' verdicts, the unassigned queue, and source quality (D2, D4)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -110,8 +111,19 @@ def _intake_body() -> dict[str, Any]:
         "allOf": [event],
         "required": ["specversion"],
     }
+    # A batch is answered per event (207): an object that is not a valid event gets its
+    # own 400 in the answer, so the batch's own schema asks only for objects.
     extra["requestBody"]["content"]["application/cloudevents-batch+json"] = {
-        "schema": {"type": "array", "items": event, "minItems": 1, "maxItems": INTAKE_BATCH_MAX}
+        "schema": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "description": "A LeadQualified CloudEvent as in application/cloudevents+json; "
+                "each is answered with its own status",
+            },
+            "minItems": 1,
+            "maxItems": INTAKE_BATCH_MAX,
+        }
     }
     return extra
 
@@ -149,6 +161,10 @@ async def take_in_lead(request: Request, principal: Intake) -> JSONResponse:
         return JSONResponse(body, status_code=202)
     if not received.events:
         raise HTTPException(400, "an empty batch: send at least one event")
+    if any(isinstance(e, DecodeError) for e in received.events) and not all(
+        isinstance(item, dict) for item in json.loads(await request.body())
+    ):
+        raise HTTPException(400, "a CloudEvents batch is a JSON array of objects")
     if len(received.events) > INTAKE_BATCH_MAX:
         raise HTTPException(413, f"at most {INTAKE_BATCH_MAX} events per batch")
     results = []

@@ -42,8 +42,13 @@ def _unbounded(node: Any, defs: dict[str, Any], where: str, seen: set[str]) -> l
             seen.add(name)
             found += _unbounded(defs[name], defs, name, seen)
         return found
-    for option in node.get("anyOf", []):
-        found += _unbounded(option, defs, where, seen)
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        for option in node.get(key, []):
+            found += _unbounded(option, defs, where, seen)
+    if isinstance(node.get("additionalProperties"), dict):
+        if "maxProperties" not in node:
+            found.append(f"{where} (map)")
+        found += _unbounded(node["additionalProperties"], defs, f"{where}{{}}", seen)
     bounded = (
         "maxLength" in node
         or "enum" in node
@@ -66,6 +71,40 @@ def _unbounded(node: Any, defs: dict[str, Any], where: str, seen: set[str]) -> l
 def test_every_string_and_list_has_a_maximum(cls):
     schema = schema_of(cls)
     assert _unbounded(schema, schema.get("$defs", {}), cls.type_name, set()) == []
+
+
+def _all_models() -> list[type]:
+    """Every model of the contracts, nested ones and those the services' requests take
+    directly (``SellerCard``, ``Referral``, ``SegmentCriteria``...), not only events."""
+    import importlib
+    import pkgutil
+
+    import kauppa.contracts as contracts
+    from kauppa.contracts.base import Model
+
+    for module in pkgutil.walk_packages(contracts.__path__, "kauppa.contracts."):
+        importlib.import_module(module.name)
+    found: set[type] = set()
+    stack: list[type] = [Model]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in found:
+                found.add(sub)
+                stack.append(sub)
+    # (Only the contracts' own: a service's subclass is its internal state, not a contract.)
+    own = [c for c in found if c.__module__.startswith("kauppa.contracts.")]
+    return sorted(own, key=lambda c: (c.__module__, c.__name__))
+
+
+@pytest.mark.parametrize("model", _all_models(), ids=lambda c: c.__name__)
+def test_every_contract_model_string_and_list_has_a_maximum(model):
+    schema = model.model_json_schema()
+    assert _unbounded(schema, schema.get("$defs", {}), model.__name__, set()) == []
+
+
+def test_request_models_are_among_the_models_checked():
+    names = {m.__name__ for m in _all_models()}
+    assert {"SellerCard", "Referral", "SegmentCriteria", "CustomerAttributes"} <= names
 
 
 def test_decimals_have_a_maximum_of_digits():

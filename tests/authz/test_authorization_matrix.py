@@ -41,9 +41,7 @@ from kauppa.servicekit.testing.http import asgi_client, bearer
 pytestmark = pytest.mark.integration
 
 PUBLIC = {"/health/live", "/health/ready", "/metrics", "/asyncapi.json"}
-# The dashboard's page and its static files carry no data: the page asks for a token and
-# every data call it makes is guarded.
-PUBLIC_PAGES = {"dashboard": {"/", "/static/{name}"}}
+PUBLIC |= {"/", "/static/{name}"}  # the dashboard's page and assets (it logs in with a token)
 REFUSED = {400, 401, 403, 404, 422}  # 400/422: bad input
 # Path parameters that name one of A's objects (a caller of B, or a seller who does not
 # own it, must be refused whatever else the route does). Seller ids are per
@@ -405,9 +403,7 @@ async def test_every_operation_refuses_every_hostile_caller(
     app = create_app(rt, [svc.router], manage_runtime=False)
     doc = app.openapi()
     ops = operations(doc)
-    unguarded = (
-        {o.path for o in ops if not o.spec.get("security")} - PUBLIC - PUBLIC_PAGES.get(name, set())
-    )
+    unguarded = {o.path for o in ops if not o.spec.get("security")} - PUBLIC
     assert not unguarded, f"operations without a bearer requirement: {unguarded}"
     guarded = [o for o in ops if o.spec.get("security")]
     assert guarded, "no operation found"

@@ -23,6 +23,7 @@ from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 from kauppa.servicekit.testing.served import served
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+CONFIG = Path(__file__).with_name("schemathesis.toml")  # 413 is a refusal too
 MAX_EXAMPLES = 20
 ORG = "org-contract"
 SERVICES = ["handoff", "closing", "confirmation", "followup", "dashboard"]
@@ -71,6 +72,7 @@ def _schemathesis(base_url: str, token: str, report: Path) -> subprocess.Popen[s
     return subprocess.Popen(
         [
             str(SCHEMATHESIS),
+            f"--config-file={CONFIG}",
             "run",
             f"{base_url}/openapi.json",
             "--phases=examples,coverage,fuzzing,stateful",

@@ -55,7 +55,9 @@ async def test_d5_buying_path_commands_emit_events_and_build_history(
     assert (moved.from_stage, moved.to_stage) == ("qualified", "offer")
     assert referral.referral.name == "Pekka" and referral.referred_by_customer_id
 
-    open_deals = await svc.client.get("/sellers/seller-1/deals", headers=svc.seller)
+    open_deals = await svc.client.get(
+        "/sellers/seller-1/deals?organisation_id=org-demo", headers=svc.seller
+    )
     assert deal_id in [d["deal_id"] for d in open_deals.json()["deals"]]
     other = bearer(svc.runtime.settings, "seller-2", "seller")
     assert (await svc.client.get("/sellers/seller-1/deals", headers=other)).status_code == 403

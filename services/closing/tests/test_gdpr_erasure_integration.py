@@ -139,7 +139,9 @@ async def test_gdpr_customer_erased_anonymises_contact_referrals_and_notes(
         for value in PERSONAL:
             assert value not in r.text, (deal_id, value)
         assert r.json()["deal"]["customer_id"] == customer_id
-    listed = await svc.client.get("/sellers/seller-1/deals?status=won", headers=svc.seller)
+    listed = await svc.client.get(
+        "/sellers/seller-1/deals?status=won&organisation_id=org-demo", headers=svc.seller
+    )
     [listed_won] = [d for d in listed.json()["deals"] if d["deal_id"] == won]
     assert listed_won["prospect"]["contact"] is None
     assert listed_won["summary"]["price"]["total"]["amount"] == "4141.50"

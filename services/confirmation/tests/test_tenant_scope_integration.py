@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 from kauppa.confirmation.bootstrap import build_service_app
-from kauppa.confirmation.storage import CONFIRMATIONS, POLICIES
+from kauppa.confirmation.storage import CONFIRMATIONS, INDEXES, POLICIES
 from kauppa.contracts import topics
+from kauppa.servicekit.mongo import ensure_indexes
 from kauppa.servicekit.testing import TopicReader
 from kauppa.servicekit.testing.http import asgi_client, bearer
 
@@ -96,3 +97,15 @@ async def test_a_tenant_token_acts_in_its_own_organisation_only(
             "policy"
         ] == "immediate"
     assert not smtp.for_deal(deal_a.deal_id) and not smtp.for_deal(deal_b.deal_id)
+
+    # Seller ids are per organisation: the index an earlier version built on the seller
+    # id alone is dropped at start-up; the seller's index leads with the organisation.
+    await rt.db[CONFIRMATIONS].create_index([("seller_id", 1), ("state", 1)], name="seller_state")
+    await ensure_indexes(rt.db, INDEXES)
+    indexes = {ix["name"]: ix async for ix in await rt.db[CONFIRMATIONS].list_indexes()}
+    assert "seller_state" not in indexes
+    assert list(indexes["organisation_seller_state"]["key"]) == [
+        "organisation_id",
+        "seller_id",
+        "state",
+    ]

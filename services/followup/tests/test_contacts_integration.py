@@ -157,7 +157,11 @@ async def test_d15_contact_without_next_date_gets_marked_default_within_12_month
         audit = await api.post("/audit", headers=ops)
         assert audit.status_code == 200 and audit.json()["violations"]["missing"] == 0
         assert (
-            await api.get(f"/sellers/{deal.seller.seller_id}/contacts", headers=seller)
+            await api.get(
+                f"/sellers/{deal.seller.seller_id}/contacts",
+                params={"organisation_id": deal.organisation_id},
+                headers=seller,
+            )
         ).status_code == 200
         history = await api.get(f"/customers/{deal.customer_id}/history", headers=seller)
         assert len(history.json()["reports"]) == 1

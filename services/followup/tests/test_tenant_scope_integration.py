@@ -11,8 +11,9 @@ from datetime import timedelta
 import pytest
 from kauppa.followup.bench import seed_customers
 from kauppa.followup.bootstrap import FollowupRuntime
-from kauppa.followup.store import CONTACTS, CUSTOMERS, REPORTS
+from kauppa.followup.store import CONTACTS, CUSTOMERS, INDEXES, REPORTS
 from kauppa.servicekit.clock import ManualClock
+from kauppa.servicekit.mongo import ensure_indexes
 
 from .support import START, http, started, token
 
@@ -188,8 +189,21 @@ async def test_a_tenant_lists_and_audits_its_own_organisation(infra, settings_fo
         r = await api.get(agenda, headers=ops_a)
         assert r.status_code == 200
         assert {c["customer_id"] for c in r.json()["contacts"]} == set(t.a)
-        r = await api.get(agenda, headers=platform)
-        assert {c["customer_id"] for c in r.json()["contacts"]} == set(t.a + t.b)
+        # Seller ids are per organisation: one id in A and B is two sellers, and a
+        # platform token names whose agenda it reads (never both merged).
+        r = await api.get(agenda, headers=ops_b)
+        assert {c["customer_id"] for c in r.json()["contacts"]} == set(t.b)
+        assert (await api.get(agenda, headers=platform)).status_code == 422
+        for org, mine in ((t.org_a, t.a), (t.org_b, t.b)):
+            r = await api.get(agenda, params={"organisation_id": org}, headers=platform)
+            assert r.status_code == 200 and r.json()["organisation_id"] == org
+            assert {c["customer_id"] for c in r.json()["contacts"]} == set(mine)
+        r = await api.get(agenda, params={"organisation_id": t.org_b}, headers=ops_a)
+        assert r.status_code == 403
+        # The seller of that id in A, bound to A, reads A's agenda only.
+        seller_in_a = token(t.rt, t.seller, "seller", organisation_id=t.org_a)
+        r = await api.get(agenda, headers=seller_in_a)
+        assert {c["customer_id"] for c in r.json()["contacts"]} == set(t.a)
 
         # One customer without a next contact in each organisation: each tenant's audit
         # finds (and repairs) its own only.
@@ -265,3 +279,21 @@ async def test_request_strings_and_lists_are_bounded(infra, settings_for, runtim
             r = await api.post(f"/customers/{t.a[0]}/contacts", json=body, headers=owner)
             assert r.status_code == 422, body
         assert await t.rt.db[REPORTS].count_documents({"customer_id": t.a[0]}) == 0
+
+
+async def test_the_agenda_index_is_per_organisation_and_the_old_one_goes(
+    infra, settings_for, runtimes
+):
+    """The index an earlier version built on the seller id alone is dropped at start-up
+    (``retired``); the agenda's index leads with the organisation."""
+    t = await two_tenants(settings_for, runtimes)
+    await t.rt.db[CONTACTS].create_index(
+        [("seller_id", 1), ("state", 1), ("due_at", 1)], name="seller_agenda"
+    )
+    await ensure_indexes(t.rt.db, INDEXES)
+    indexes = {ix["name"]: ix async for ix in await t.rt.db[CONTACTS].list_indexes()}
+    assert "seller_agenda" not in indexes
+    assert list(indexes["organisation_seller_agenda"]["key"])[:2] == [
+        "organisation_id",
+        "seller_id",
+    ]

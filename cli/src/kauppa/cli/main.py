@@ -4,7 +4,7 @@ kauppa run                 infrastructure + every service + mail sink (Ctrl-C st
 kauppa status              readiness of each running service
 kauppa emit FILE.json      validate a contract event and send it to Kafka
 kauppa dlq list SERVICE    show a service's dead letters
-kauppa dlq replay SERVICE  re-publish them to their origin topics
+kauppa dlq replay SERVICE  re-publish them to their origin topics (--org, --force)
 kauppa token ROLE          print a local access token (--org ORG: bound to ORG)
 kauppa routing what-if F   replay recent leads against a proposed roster (JSON/YAML)
 kauppa demo                play a realistic scenario against a running `kauppa run`
@@ -377,11 +377,18 @@ def _kafka_settings() -> Any:
 
 
 @dlq_app.command("list")
-def dlq_list(service: str) -> None:
+def dlq_list(
+    service: str,
+    org: Annotated[
+        str | None, typer.Option("--org", help="only letters of this organisation")
+    ] = None,
+) -> None:
     """Show the dead letters of SERVICE."""
     from kauppa.servicekit.deadletters import read_dead_letters
 
     letters = asyncio.run(read_dead_letters(_kafka_settings(), service))
+    if org is not None:
+        letters = [d for d in letters if d.organisation_id == org]
     table = Table("partition@offset", "reason", "origin", "type", "dead-lettered at")
     for d in letters:
         s = d.summary()
@@ -406,14 +413,24 @@ def dlq_replay(
     service: str,
     offset: Annotated[list[str] | None, typer.Option(help="partition@offset; repeatable")] = None,
     reason: Annotated[str | None, typer.Option(help="only this reason kind")] = None,
+    org: Annotated[
+        str | None, typer.Option("--org", help="only letters of this organisation")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(help="replay letters of erased customers too (brings their data back)"),
+    ] = False,
     database: Annotated[
         str | None, typer.Option(help="the service's database (default kauppa_SERVICE)")
     ] = None,
 ) -> None:
     """Re-publish SERVICE's dead letters (all, or those chosen) to their origin topics.
+    A letter naming a customer erased since (customer id, business id or email, checked
+    against the erasures on the privacy topic) is refused unless --force, and named.
     A letter stored truncated (too large for the topic) is replayed with its full bytes,
     read from the service's database."""
-    from kauppa.servicekit.deadletters import replay
+    from kauppa.servicekit.deadletters import replay_unless_erased
+    from kauppa.servicekit.erasures import read_erasures
     from kauppa.servicekit.mongo import connect
     from kauppa.servicekit.settings import MongoSettings
 
@@ -422,21 +439,32 @@ def dlq_replay(
     def select(d: Any) -> bool:
         if chosen and f"{d.record.partition}@{d.record.offset}" not in chosen:
             return False
+        if org is not None and d.organisation_id != org:
+            return False
         return not (reason and d.reason_kind != reason)
 
     uri = _infra_env().get("MONGODB_URI")
     mongo = MongoSettings(uri=uri) if uri else MongoSettings()
+    kafka = _kafka_settings()
 
-    async def run() -> list[Any]:
+    async def run() -> Any:
         client = connect(mongo)
         try:
             db = client[database or f"kauppa_{service}"]
-            return await replay(_kafka_settings(), service, select, db=db)
+            erasures = await read_erasures(kafka)
+            return await replay_unless_erased(kafka, service, select, erasures, force=force, db=db)
         finally:
             await client.close()
 
     done = asyncio.run(run())
-    console.print(f"replayed {len(done)} dead letter(s)")
+    for d, matched in done.refused:
+        console.print(
+            f"refused {d.record.partition}@{d.record.offset} ({d.ce_type}): it names an "
+            f"erased customer (by {', '.join(matched)}); --force replays it anyway"
+        )
+    console.print(f"replayed {len(done.replayed)} dead letter(s)")
+    if done.refused:
+        console.print(f"refused {len(done.refused)} dead letter(s) of erased customers")
 
 
 if __name__ == "__main__":

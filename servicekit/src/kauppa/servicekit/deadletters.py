@@ -19,13 +19,14 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, NamedTuple
 
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import dead_letter_topic
+from kauppa.servicekit.erasures import ErasureIndex, identities_in_bytes
 from kauppa.servicekit.ids import is_safe_id
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
@@ -103,7 +104,7 @@ class DeadLetter:
         object (what was undecodable stays so)."""
         try:
             doc = json.loads(self.record.value or b"")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return {}
         if isinstance(doc, dict) and isinstance(doc.get("data"), dict) and "specversion" in doc:
             doc = doc["data"]
@@ -123,6 +124,13 @@ class DeadLetter:
     def customer_id(self) -> str | None:
         customer = self.body_fields.get("customer_id")
         return customer if isinstance(customer, str) and customer else None
+
+    @cached_property
+    def identities(self) -> set[str]:
+        """The customer ids, business ids and email addresses anywhere in the body, as
+        ``kauppa.servicekit.erasures`` keys them (what an erasure check looks up). Of a
+        truncated letter, only what its kept prefix shows (see ``full_record``)."""
+        return identities_in_bytes(self.record.value)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -305,6 +313,48 @@ async def replay(
         if own:
             await prod.stop()
     return chosen
+
+
+@dataclass(frozen=True)
+class CheckedReplay:
+    replayed: list[DeadLetter]
+    refused: list[tuple[DeadLetter, list[str]]]
+    """Letters of erased customers, each with what matched (``customer``,
+    ``business_id``, ``email``)."""
+
+
+async def replay_unless_erased(
+    settings: KafkaSettings,
+    service: str,
+    select: Callable[[DeadLetter], bool],
+    erasures: ErasureIndex,
+    *,
+    force: bool = False,
+    db: AsyncDatabase[Document] | None = None,
+) -> CheckedReplay:
+    """``replay``, but a chosen letter whose full record names an erased customer (its
+    id, business id or email, see ``kauppa.servicekit.erasures``) is refused, unless
+    ``force``: replayed, it would bring the person's data back."""
+    chosen = [d for d in await read_dead_letters(settings, service) if select(d)]
+    replayable: list[DeadLetter] = []
+    refused: list[tuple[DeadLetter, list[str]]] = []
+    for d in chosen:
+        full = await full_record(d, db)
+        # A truncated letter's organisation is read from its full record.
+        org = d.organisation_id if d.full_ref is None else replace(d, record=full).organisation_id
+        matched = erasures.matches(org, identities_in_bytes(full.value))
+        if matched and not force:
+            refused.append((d, matched))
+        else:
+            replayable.append(d)
+    if replayable:
+        producer = EventProducer(settings, client_id=f"kauppa-dlq-replay-{service}")
+        await producer.start()
+        try:
+            await republish(producer, replayable, db)
+        finally:
+            await producer.stop()
+    return CheckedReplay(replayable, refused)
 
 
 async def full_record(d: DeadLetter, db: AsyncDatabase[Document] | None) -> RawRecord:

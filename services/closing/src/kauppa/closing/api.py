@@ -29,7 +29,6 @@ from kauppa.servicekit.auth import (
     organisation_in_scope,
     require,
     seller_in_scope,
-    tenant_filter,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
@@ -72,6 +71,7 @@ class SalesProcessOut(BaseModel):
 
 
 class SellerDealsOut(BaseModel):
+    organisation_id: str
     seller_id: str
     status: str
     deals: list[dict[str, Any]]
@@ -206,20 +206,30 @@ def _public(doc: Document) -> Document:
 
 @router.get("/sellers/{seller_id}/deals", response_model=SellerDealsOut)
 async def seller_deals(
-    seller_id: str,
+    seller_id: SafeId,
     request: Request,
     reader: Reader,
     status: Annotated[str, Query(pattern="^(open|won|lost)$")] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    organisation_id: Annotated[
+        SafeId | None, Query(description="The seller's organisation (default: the token's)")
+    ] = None,
 ) -> dict[str, Any]:
-    """A seller's deals (open by default), newest first."""
+    """A seller's deals (open by default), newest first. Seller ids are per organisation:
+    these are the deals of (organisation, seller); a platform token names the
+    organisation (422 without it)."""
     if not may_act_for(reader, seller_id):
         raise HTTPException(403, "sellers see their own deals")
+    org = organisation_in_scope(reader, organisation_id)
     db = runtime_of(request).db
-    query: Document = {"seller_id": seller_id, "status": status}
-    query.update(tenant_filter(reader))
+    query: Document = {"organisation_id": org, "seller_id": seller_id, "status": status}
     docs = await db[DEALS].find(query, {"history": 0}).sort("opened_at", -1).limit(limit).to_list()
-    return {"seller_id": seller_id, "status": status, "deals": [_public(d) for d in docs]}
+    return {
+        "organisation_id": org,
+        "seller_id": seller_id,
+        "status": status,
+        "deals": [_public(d) for d in docs],
+    }
 
 
 @router.get("/deals/{deal_id}", response_model=DealOut, responses=errors(404))
@@ -244,7 +254,7 @@ async def put_seller_card(
     request: Request,
     ops: Ops,
     organisation_id: Annotated[
-        str | None, Query(description="The seller's organisation (default: the token's)")
+        SafeId | None, Query(description="The seller's organisation (default: the token's)")
     ] = None,
 ) -> Any:
     """The seller's contact card; DealClosed carries it to the confirmation (D12.3).
@@ -259,7 +269,7 @@ async def get_seller_card(
     request: Request,
     reader: Reader,
     organisation_id: Annotated[
-        str | None, Query(description="The seller's organisation (default: the token's)")
+        SafeId | None, Query(description="The seller's organisation (default: the token's)")
     ] = None,
 ) -> SellerCard:
     """A seller reads their own card; ops and admin any of their organisation's."""
@@ -273,7 +283,7 @@ async def get_seller_card(
 
 @router.put("/organisations/{organisation_id}/sales-process", response_model=SalesProcessOut)
 async def put_sales_process(
-    organisation_id: str, config: SalesProcessConfig, request: Request, ops: Ops
+    organisation_id: SafeId, config: SalesProcessConfig, request: Request, ops: Ops
 ) -> Any:
     """Stages, stale-deal windows per stage and bundle price rules of one organisation."""
     organisation_in_scope(ops, organisation_id)
@@ -282,7 +292,7 @@ async def put_sales_process(
 
 @router.get("/organisations/{organisation_id}/sales-process")
 async def get_sales_process(
-    organisation_id: str, request: Request, reader: Reader
+    organisation_id: SafeId, request: Request, reader: Reader
 ) -> SalesProcessConfig:
     organisation_in_scope(reader, organisation_id)
     configs = await load_processes(

@@ -30,12 +30,19 @@ INDEXES: tuple[Indexes, ...] = (
     Indexes(
         DEALS,
         (
+            # A seller's deals: seller ids are per organisation.
             IndexModel(
-                [("seller_id", ASCENDING), ("status", ASCENDING), ("opened_at", DESCENDING)],
-                name="seller_status",
+                [
+                    ("organisation_id", ASCENDING),
+                    ("seller_id", ASCENDING),
+                    ("status", ASCENDING),
+                    ("opened_at", DESCENDING),
+                ],
+                name="organisation_seller_status",
             ),
             IndexModel([("organisation_id", ASCENDING), ("status", ASCENDING)], name="org_status"),
         ),
+        retired=("seller_status",),  # (seller_id, status, opened_at): across organisations
     ),
 )
 

@@ -4,20 +4,24 @@ here apply to every organisation that has not stored its own (ops API)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 from kauppa.closing.domain.pricing import BundleKind, BundleRule
 from kauppa.closing.domain.sales_process import SalesProcess
+from kauppa.contracts.bounds import DECIMAL_DIGITS_MAX, ID_MAX, MAX_ITEMS, SHORT_TEXT_MAX, TEXT_MAX
 from kauppa.servicekit.settings import ServiceSettings
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
 
 
 class BundleRuleConfig(BaseModel):
-    rule_id: str = Field(min_length=1)
+    rule_id: str = Field(min_length=1, max_length=ID_MAX)
     kind: BundleKind
-    percent_off: Decimal = Field(gt=0, le=100)
-    products: list[str] = Field(default_factory=list, description="Empty: every product")
-    description: str = ""
+    percent_off: Decimal = Field(gt=0, le=100, max_digits=DECIMAL_DIGITS_MAX)
+    products: list[Annotated[str, Field(max_length=SHORT_TEXT_MAX)]] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description="Empty: every product"
+    )
+    description: str = Field("", max_length=TEXT_MAX)
 
     def to_domain(self) -> BundleRule:
         return BundleRule(
@@ -32,13 +36,14 @@ class BundleRuleConfig(BaseModel):
 class SalesProcessConfig(BaseModel):
     """One organisation's stages, stale-deal windows and bundle prices."""
 
-    stages: list[str] = Field(
+    stages: list[Annotated[str, Field(max_length=SHORT_TEXT_MAX)]] = Field(
         default_factory=lambda: ["qualified", "meeting", "offer", "negotiation", "closing"],
         min_length=1,
+        max_length=MAX_ITEMS,
     )
     stale_after_days: int = Field(14, ge=1)
-    stale_after_days_by_stage: dict[str, int] = Field(default_factory=dict)
-    bundle_rules: list[BundleRuleConfig] = Field(default_factory=list)
+    stale_after_days_by_stage: dict[str, int] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    bundle_rules: list[BundleRuleConfig] = Field(default_factory=list, max_length=MAX_ITEMS)
 
     def to_domain(self) -> SalesProcess:
         return SalesProcess(

@@ -22,11 +22,16 @@ INDEXES = (
                 sparse=True,
             ),
             IndexModel([("copy_claimed_by", ASCENDING)], name="seller_copy_claim", sparse=True),
-            IndexModel([("seller_id", ASCENDING), ("state", ASCENDING)], name="seller_state"),
+            # Seller ids are per organisation: (organisation, seller), never a seller alone.
+            IndexModel(
+                [("organisation_id", ASCENDING), ("seller_id", ASCENDING), ("state", ASCENDING)],
+                name="organisation_seller_state",
+            ),
             IndexModel([("content.customer_id", ASCENDING)], name="customer"),
             IndexModel(
                 [("organisation_id", ASCENDING), ("recipient", ASCENDING)], name="recipient"
             ),
         ),
+        retired=("seller_state",),  # (seller_id, state): across organisations
     ),
 )

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, Template, select_autoescape
+from kauppa.contracts.bounds import ID_MAX, ID_PATTERN
 from kauppa.dashboard import queries
 from kauppa.dashboard.deadletter_desk import (
     list_dead_letters,
@@ -25,7 +26,7 @@ from kauppa.dashboard.runtime import DashboardRuntime
 from kauppa.servicekit.auth import Principal, organisation_in_scope, require
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.openapi import AUTHENTICATED, errors
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 router = APIRouter()
 STATIC = resources.files("kauppa.dashboard") / "static"
@@ -138,7 +139,14 @@ async def overview(
     request: Request,
     principal: Ops,
     period: Period = Period.WEEK,
-    org: Annotated[str | None, Query(description="Organisation (tenant); all if empty")] = None,
+    org: Annotated[
+        str | None,
+        Query(
+            max_length=ID_MAX,
+            pattern=f"^$|{ID_PATTERN}",
+            description="Organisation (tenant); all if empty",
+        ),
+    ] = None,
     stale_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
 ) -> dict[str, Any]:
     """Funnel, lead quality, handoff SLA, stale deals, confirmations, contacts per
@@ -202,7 +210,9 @@ async def replay(
     request: Request,
     service: str,
     principal: Admin,
-    ids: Annotated[list[str] | None, Body(embed=True, max_length=10_000)] = None,
+    ids: Annotated[
+        list[Annotated[str, Field(max_length=300)]] | None, Body(embed=True, max_length=10_000)
+    ] = None,
 ) -> JSONResponse:
     """Admin: re-publish dead letters to their origin topics (all not yet replayed, or
     the given ids). Each dead letter is claimed by one request only, so clicks (retried or

@@ -5,12 +5,13 @@ raw bytes that would be dead-lettered again); it reads them when ops asks."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from kauppa.dashboard.projections import CUSTOMERS
+from kauppa.dashboard.projections import CUSTOMERS, ERASED_IDENTITIES
 from kauppa.servicekit.auth import Principal, Role
 from kauppa.servicekit.deadletters import DeadLetter, read_dead_letters, republish
+from kauppa.servicekit.erasures import CUSTOMER, ErasureIndex, kind_of
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
@@ -67,6 +68,26 @@ async def list_dead_letters(
     return out
 
 
+async def erasures_named(runtime: ServiceRuntime, letters: Iterable[DeadLetter]) -> ErasureIndex:
+    """The erasures among the identities these letters name: from the erased identities
+    the projection keeps, and from the erased customer rows (erasures projected before
+    identities were kept)."""
+    identities = sorted({i for d in letters for i in d.identities})
+    index = ErasureIndex()
+    if not identities:
+        return index
+    async for doc in runtime.db[ERASED_IDENTITIES].find({"_id": {"$in": identities}}):
+        for org in doc.get("organisation_ids", []):
+            index.add_identity(doc["_id"], org)
+    customers = [i.split(":", 1)[1] for i in identities if kind_of(i) == CUSTOMER]
+    if customers:
+        for cid in await runtime.db[CUSTOMERS].distinct(
+            "_id", {"_id": {"$in": customers}, "erased": True}
+        ):
+            index.add(None, customer_id=cid)
+    return index
+
+
 async def replay_dead_letters(
     runtime: ServiceRuntime,
     service: str,
@@ -85,7 +106,8 @@ async def replay_dead_letters(
     a token of its own; after the commit, only letters whose marker holds this request's
     token are published: what a committed claim took, never what a rolled-back attempt
     took (the run that commits may be a stored answer under the same Idempotency-Key,
-    which claims nothing). Letters of a customer erased since are refused
+    which claims nothing). Letters naming a customer erased since (by customer id,
+    business id or email, in the letter's organisation) are refused
     (``refused_erased``). Only letters ``visible`` to the caller are chosen (the ids
     of others are ignored as unknown). ``commit`` returns what the claim answered,
     ``{"service", "replayed": [ids]}``, or that stored answer."""
@@ -96,17 +118,13 @@ async def replay_dead_letters(
         did = dead_letter_id(service, d)
         if (wanted is None or did in wanted) and visible(d):
             chosen[did] = d
-    # The erasure tombstone: a letter of a customer erased since would bring the
-    # person's data back; it is refused, never replayed.
-    customers = sorted({c for d in chosen.values() if (c := d.customer_id)})
-    erased = (
-        set(
-            await runtime.db[CUSTOMERS].distinct("_id", {"_id": {"$in": customers}, "erased": True})
-        )
-        if customers
-        else set()
+    # The erasure tombstones: a letter naming a customer erased since (its id, business
+    # id or email, anywhere in the body) would bring the person's data back; it is
+    # refused, never replayed.
+    erasures = await erasures_named(runtime, chosen.values())
+    refused = sorted(
+        did for did, d in chosen.items() if erasures.matches(d.organisation_id, d.identities)
     )
-    refused = sorted(did for did, d in chosen.items() if d.customer_id in erased)
     for did in refused:
         del chosen[did]
     token = uuid.uuid4().hex

@@ -5,7 +5,14 @@ towards the rest of the system: it emits nothing."""
 from __future__ import annotations
 
 from kauppa.contracts import CustomerErased, Envelope, all_event_classes
-from kauppa.dashboard.projections import CUSTOMERS, DEALS, Write, project
+from kauppa.dashboard.projections import (
+    CONFIRMATION_FAILURES,
+    CUSTOMERS,
+    DEALS,
+    ERASED,
+    Write,
+    project,
+)
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import UpdateMany, UpdateOne
@@ -36,12 +43,32 @@ async def _erasure_tombstones(batch: list[Envelope], uow: UnitOfWork) -> tuple[s
     return erased, erased_deals
 
 
+async def _deals_of_erased(batch: list[Envelope], uow: UnitOfWork) -> dict[str, list[str]]:
+    """The deals of each customer the batch erases: those stored, and those the batch
+    itself names (not written yet)."""
+    erased = {env.event.customer_id for env in batch if isinstance(env.event, CustomerErased)}
+    if not erased:
+        return {}
+    deals: dict[str, set[str]] = {c: set() for c in erased}
+    async for d in uow.db[DEALS].find(
+        {"customer_id": {"$in": sorted(erased)}}, {"customer_id": 1}, session=uow.session
+    ):
+        deals[d["customer_id"]].add(d["_id"])
+    for env in batch:
+        customer = getattr(env.event, "customer_id", None)
+        deal = getattr(env.event, "deal_id", None)
+        if customer in deals and deal:
+            deals[customer].add(deal)
+    return {c: sorted(ds) for c, ds in deals.items()}
+
+
 async def update_read_models(batch: list[Envelope], uow: UnitOfWork) -> None:
     """Project a batch of events (any types, partition order kept) into the read models.
     An event of a customer erased before it (the erasure tombstone: the customer row's
     ``erased``) is projected with nothing personal in it."""
     per_collection: dict[str, list[UpdateOne | UpdateMany]] = {}
     erased, erased_deals = await _erasure_tombstones(batch, uow)
+    deals_of_erased = await _deals_of_erased(batch, uow)
     deal_customer: dict[str, str] = {}
     for env in batch:
         event = env.event
@@ -57,6 +84,20 @@ async def update_read_models(batch: list[Envelope], uow: UnitOfWork) -> None:
             event, CustomerErased
         )
         writes: list[Write] = project(env, erased=of_erased)
+        if isinstance(event, CustomerErased) and deals_of_erased.get(event.customer_id):
+            # Failure reasons stored before the erasure (they may quote the person).
+            writes.append(
+                (
+                    CONFIRMATION_FAILURES,
+                    UpdateMany(
+                        {
+                            "deal_id": {"$in": deals_of_erased[event.customer_id]},
+                            "organisation_id": event.organisation_id,
+                        },
+                        {"$set": {"reason": ERASED}},
+                    ),
+                )
+            )
         if of_erased and deal:  # the deal's own tombstone, for its later customer-less events
             writes.append((DEALS, UpdateOne({"_id": deal}, {"$set": {"erased": True}})))
         for collection, op in writes:

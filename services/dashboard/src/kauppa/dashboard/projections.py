@@ -51,6 +51,7 @@ from kauppa.contracts import (
     StaleDealReminder,
 )
 from kauppa.dashboard.domain.contacts import REGULAR_KINDS, STATE_ORDER, ContactState
+from kauppa.servicekit.erasures import erased_identities
 from pymongo import UpdateMany, UpdateOne
 
 LEADS = "leads"
@@ -63,6 +64,10 @@ FEEDBACK_CALLS = "feedback_calls"
 PROBLEMS = "problems"
 REFERRALS = "referrals"
 CAMPAIGNS = "campaigns"
+ERASED_IDENTITIES = "erased_identities"
+"""Digests of what erasures named (customer id, business id, email; see
+``kauppa.servicekit.erasures``) and the organisations they were erased in: what a dead
+letter is checked against before it is replayed."""
 
 Write = tuple[str, UpdateOne | UpdateMany]
 Projection = Callable[[Any, Envelope], list[Write]]
@@ -645,8 +650,18 @@ def campaign_completed(e: SegmentCampaignCompleted, env: Envelope) -> list[Write
 def customer_erased(e: CustomerErased, env: Envelope) -> list[Write]:
     """GDPR: the dashboard keeps no personal data, only ids, company names and reasons;
     the customer stops counting, its company name and its deals' lost reasons go, and
-    its customer row stays as the tombstone later events are checked against."""
+    its customer row stays as the tombstone later events are checked against; the
+    identities it names (digests only) are kept for the dead-letter desk's replay check.
+    (Confirmation failures of its deals are blanked by the handler, which knows the
+    customer's deals.)"""
+    identities = erased_identities(
+        customer_id=e.customer_id, business_id=e.business_id, email=e.email
+    )
     return [
+        *(
+            _upsert(ERASED_IDENTITIES, i, {"$addToSet": {"organisation_ids": e.organisation_id}})
+            for i in identities
+        ),
         _upsert(
             CUSTOMERS,
             e.customer_id,

@@ -322,27 +322,37 @@ async def confirmations(db: AsyncDatabase[Document], view: View, limit: int = 10
 async def contacts_per_seller(
     db: AsyncDatabase[Document], view: View, overdue_after: timedelta
 ) -> dict[str, Any]:
-    """Open contacts per seller: upcoming, due, overdue (D13-D16)."""
+    """Open contacts per seller of an organisation: upcoming, due, overdue (D13-D16)."""
     overdue_before = view.now - overdue_after
     cursor = await db[CONTACTS].aggregate(
         [
             {"$match": view.match(state={"$in": list(contact_rules.OPEN_STATES)})},
             {
                 "$group": {
-                    "_id": {"$ifNull": ["$seller_id", "unassigned"]},
+                    # Seller ids are per organisation: one row per (organisation, seller).
+                    "_id": {
+                        "organisation_id": "$organisation_id",
+                        "seller_id": {"$ifNull": ["$seller_id", "unassigned"]},
+                    },
                     "upcoming": {"$sum": {"$cond": [{"$gt": ["$due_at", view.now]}, 1, 0]}},
                     "overdue": {"$sum": {"$cond": [{"$lt": ["$due_at", overdue_before]}, 1, 0]}},
                     "open": {"$sum": 1},
                 }
             },
-            {"$sort": {"overdue": -1, "_id": 1}},
+            {"$sort": {"overdue": -1, "_id.seller_id": 1, "_id.organisation_id": 1}},
         ]
     )
     rows = []
     for d in await cursor.to_list(None):
         due = d["open"] - d["upcoming"] - d["overdue"]
         rows.append(
-            {"seller_id": d["_id"], "upcoming": d["upcoming"], "due": due, "overdue": d["overdue"]}
+            {
+                "organisation_id": d["_id"].get("organisation_id"),
+                "seller_id": d["_id"]["seller_id"],
+                "upcoming": d["upcoming"],
+                "due": due,
+                "overdue": d["overdue"],
+            }
         )
     return {
         "sellers": rows,

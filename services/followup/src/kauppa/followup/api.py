@@ -11,10 +11,10 @@ import uuid
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from kauppa.contracts.bounds import MAX_ITEMS, Id
+from kauppa.contracts.bounds import DERIVED_ID_MAX, DERIVED_ID_PATTERN, MAX_ITEMS, Id
 from kauppa.contracts.events.common import Referral
 from kauppa.contracts.events.customers import (
     CustomerAttributes,
@@ -34,7 +34,6 @@ from kauppa.servicekit.auth import (
     owned_by,
     require,
     seller_in_scope,
-    tenant_filter,
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
@@ -53,6 +52,8 @@ Reader = Annotated[Principal, Depends(require("seller", "ops"))]
 class ContactReport(BaseModel):
     """What the seller records right after a contact (D13-D15)."""
 
+    # Ids as the contract has them (``CustomerContactReported``): a value the event
+    # would refuse is 422 here, never a 500 when the event is built.
     contact_id: Id | None = Field(None, description="The ContactDue this answers, if any")
     contacted_at: datetime | None = None
     delivery_ok: bool | None = None
@@ -82,7 +83,7 @@ Month = Annotated[int, Field(ge=1, le=12), BeforeValidator(not_a_boolean)]
 
 
 class CriteriaIn(SegmentCriteria):
-    renewal_months: list[Month] = Field(default_factory=list)
+    renewal_months: list[Month] = Field(default_factory=list, max_length=12)
 
 
 class SegmentQuery(BaseModel):
@@ -144,6 +145,7 @@ class HistoryOut(BaseModel):
 
 
 class AgendaOut(BaseModel):
+    organisation_id: str
     seller_id: str
     when: Literal["upcoming", "overdue"]
     contacts: list[dict[str, Any]]
@@ -198,7 +200,10 @@ def _public(doc: Document) -> Document:
     responses=errors(404),
 )
 async def log_contact(
-    customer_id: str, body: ContactReport, request: Request, principal: Seller
+    customer_id: Annotated[str, Path(max_length=DERIVED_ID_MAX, pattern=DERIVED_ID_PATTERN)],
+    body: ContactReport,
+    request: Request,
+    principal: Seller,
 ) -> JSONResponse:
     """Log a contact's outcome and the next contact date (Idempotency-Key honoured). The
     customer's own seller logs (ops and admin of the organisation too); ``contact_id``
@@ -311,23 +316,32 @@ async def customer_history(
 
 @router.get("/sellers/{seller_id}/contacts", response_model=AgendaOut)
 async def seller_agenda(
-    seller_id: str,
+    seller_id: SafeId,
     request: Request,
     principal: Reader,
     when: Literal["upcoming", "overdue"] = "upcoming",
     limit: Limit = 100,
+    organisation_id: Annotated[
+        SafeId | None, Query(description="The seller's organisation (default: the token's)")
+    ] = None,
 ) -> Document:
-    """Upcoming: scheduled and not yet due. Overdue: reminded but not logged yet."""
+    """Upcoming: scheduled and not yet due. Overdue: reminded but not logged yet.
+    Seller ids are per organisation: the agenda is that of (organisation, seller); a
+    platform token names the organisation (422 without it)."""
     seller_in_scope(principal, seller_id)
+    org = organisation_in_scope(principal, organisation_id)
     db, now = runtime_of(request).db, runtime_of(request).clock.now()
-    query: Document = (
-        {"seller_id": seller_id, "state": "scheduled", "due_at": {"$gte": now}}
-        if when == "upcoming"
-        else {"seller_id": seller_id, "state": "due"}
+    query: Document = {"organisation_id": org, "seller_id": seller_id}
+    query.update(
+        {"state": "scheduled", "due_at": {"$gte": now}} if when == "upcoming" else {"state": "due"}
     )
-    query.update(tenant_filter(principal))
     docs = await db[CONTACTS].find(query).sort("due_at", 1).limit(limit).to_list()
-    return {"seller_id": seller_id, "when": when, "contacts": [_public(d) for d in docs]}
+    return {
+        "organisation_id": org,
+        "seller_id": seller_id,
+        "when": when,
+        "contacts": [_public(d) for d in docs],
+    }
 
 
 @router.post("/segments/query", response_model=SegmentOut)

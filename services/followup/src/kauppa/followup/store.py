@@ -47,13 +47,20 @@ INDEXES: tuple[Indexes, ...] = (
     Indexes(
         CONTACTS,
         (
+            # A seller's agenda: seller ids are per organisation.
             IndexModel(
-                [("seller_id", ASCENDING), ("state", ASCENDING), ("due_at", ASCENDING)],
-                name="seller_agenda",
+                [
+                    ("organisation_id", ASCENDING),
+                    ("seller_id", ASCENDING),
+                    ("state", ASCENDING),
+                    ("due_at", ASCENDING),
+                ],
+                name="organisation_seller_agenda",
             ),
             IndexModel([("customer_id", ASCENDING), ("due_at", DESCENDING)], name="history"),
             IndexModel([("campaign_id", ASCENDING)], name="campaign", sparse=True),
         ),
+        retired=("seller_agenda",),  # (seller_id, state, due_at): across organisations
     ),
     Indexes(
         REPORTS,

@@ -4,6 +4,7 @@ sellers' verdicts, the unassigned queue, and source quality (D2, D4)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -18,6 +19,7 @@ from kauppa.contracts import (
     Verdict,
     from_http,
 )
+from kauppa.contracts.bounds import SHORT_TEXT_MAX, URL_MAX
 from kauppa.handoff.desk import ROSTER_CHANGED, HandoffDesk
 from kauppa.handoff.domain.routing import Absence
 from kauppa.handoff.domain.routing import Seller as RosterSeller
@@ -79,11 +81,11 @@ class LeadQualifiedCloudEvent(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=SHORT_TEXT_MAX)
     type: Literal["fi.kauppa.LeadQualified.v1"]
-    source: str | None = None
+    source: str | None = Field(None, max_length=URL_MAX)
     time: AwareDatetime | None = None
-    datacontenttype: str | None = None
+    datacontenttype: str | None = Field(None, max_length=SHORT_TEXT_MAX)
     data: LeadQualified
 
 
@@ -112,8 +114,24 @@ def _intake_body() -> dict[str, Any]:
         LeadQualifiedCloudEvent, "application/cloudevents+json", "application/json"
     )
     event = extra["requestBody"]["content"]["application/cloudevents+json"]["schema"]
+    # Plain JSON is read as a structured event only when it says ``specversion``.
+    extra["requestBody"]["content"]["application/json"]["schema"] = {
+        "allOf": [event],
+        "required": ["specversion"],
+    }
+    # A batch is answered per event (207): an object that is not a valid event gets its
+    # own 400 in the answer, so the batch's own schema asks only for objects.
     extra["requestBody"]["content"]["application/cloudevents-batch+json"] = {
-        "schema": {"type": "array", "items": event, "minItems": 1, "maxItems": INTAKE_BATCH_MAX}
+        "schema": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "description": "A LeadQualified CloudEvent as in application/cloudevents+json; "
+                "each is answered with its own status",
+            },
+            "minItems": 1,
+            "maxItems": INTAKE_BATCH_MAX,
+        }
     }
     return extra
 
@@ -149,6 +167,12 @@ async def take_in_lead(request: Request, principal: Intake) -> JSONResponse:
         if status != 202:
             raise HTTPException(status, body["detail"])
         return JSONResponse(body, status_code=202)
+    if not received.events:
+        raise HTTPException(400, "an empty batch: send at least one event")
+    if any(isinstance(e, DecodeError) for e in received.events) and not all(
+        isinstance(item, dict) for item in json.loads(await request.body())
+    ):
+        raise HTTPException(400, "a CloudEvents batch is a JSON array of objects")
     if len(received.events) > INTAKE_BATCH_MAX:
         raise HTTPException(413, f"at most {INTAKE_BATCH_MAX} events per batch")
     results = []
@@ -257,7 +281,7 @@ class SourceQualityOut(BaseModel):
 
 
 OrganisationQuery = Annotated[
-    str | None, Query(min_length=1, description="Default: the token's organisation")
+    SafeId | None, Query(min_length=1, description="Default: the token's organisation")
 ]
 Dimension = Literal["system", "partner", "campaign", "booker"]
 
@@ -417,7 +441,9 @@ async def source_quality_report(
     organisation_id: OrganisationQuery = None,
     since: Annotated[Timestamp | None, Query(description="Leads received from")] = None,
     until: Annotated[Timestamp | None, Query(description="Leads received before")] = None,
-    by: Annotated[list[Dimension] | None, Query(description="Default: every dimension")] = None,
+    by: Annotated[
+        list[Dimension] | None, Query(max_length=4, description="Default: every dimension")
+    ] = None,
 ) -> Document:
     """D2/D4: per source, partner, list/campaign and booker, for leads received in the
     period: what came in, what the gate refused and why, what sellers accepted or

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from kauppa.servicekit.auth import (
     Principal,
@@ -82,15 +82,21 @@ def delivery_view(doc: Document) -> Document:
 
 
 class Filters(BaseModel):
-    source_system: str | None = Field(None, min_length=1, description="LeadSource.system")
-    partner: str | None = Field(None, min_length=1, description="LeadSource.partner")
-    seller_id: str | None = Field(None, min_length=1)
+    source_system: str | None = Field(
+        None, min_length=1, max_length=256, description="LeadSource.system"
+    )
+    partner: str | None = Field(
+        None, min_length=1, max_length=256, description="LeadSource.partner"
+    )
+    seller_id: str | None = Field(None, min_length=1, max_length=128)
 
 
 class SubscriptionBody(BaseModel):
-    organisation_id: str | None = None
+    organisation_id: str | None = Field(None, max_length=128)
     url: str = Field(min_length=1, max_length=2000)
-    event_types: list[str] = Field(min_length=1, description="Event type names, e.g. LeadAssigned")
+    event_types: list[Annotated[str, Field(max_length=128)]] = Field(
+        min_length=1, max_length=100, description="Event type names, e.g. LeadAssigned"
+    )
     filters: Filters = Field(default_factory=Filters)
     description: str | None = Field(None, max_length=500)
     active: bool = True
@@ -273,7 +279,7 @@ async def deliveries(
     sub_id: str,
     request: Request,
     principal: Ops,
-    state: str | None = None,
+    state: Annotated[str | None, Query(max_length=32)] = None,
     limit: int = 100,
 ) -> list[Document]:
     db = runtime_of(request).db

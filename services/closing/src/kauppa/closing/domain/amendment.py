@@ -22,17 +22,18 @@ from kauppa.closing.domain.close_summary import (
 )
 from kauppa.closing.domain.pricing import BundleRule
 from kauppa.contracts import DealSummary
+from kauppa.contracts.bounds import DECIMAL_DIGITS_MAX, TEXT_MAX
 from pydantic import Field
 
 
 class AmendmentDraft(Draft):
     """Only what changes; what is left out stays as agreed."""
 
-    lines: list[LineDraft] | None = None
+    lines: list[LineDraft] | None = Field(None, max_length=200)
     delivery_schedule: DeliveryDraft | None = None
     payment_terms: PaymentTermsDraft | None = None
-    vat_rate: Decimal | None = Field(None, ge=0, le=100)
-    change_note: str | None = None
+    vat_rate: Decimal | None = Field(None, ge=0, le=100, max_digits=DECIMAL_DIGITS_MAX)
+    change_note: str | None = Field(None, max_length=TEXT_MAX)
 
 
 @dataclass

@@ -317,8 +317,10 @@ function renderContacts(c, missing, rel) {
   $("contacts-overdue").closest(".kpi").classList.toggle("alert", c.overdue > 0);
   const max = Math.max(1, ...c.sellers.map((s) => s.upcoming + s.due + s.overdue));
   const tbody = document.querySelector("#contacts-table tbody");
+  // Seller ids are per organisation: name the organisation when the view spans several.
+  const manyOrgs = new Set(c.sellers.map((s) => s.organisation_id)).size > 1;
   tbody.replaceChildren(...c.sellers.map((s) => {
-    const id = `contacts-${slug(s.seller_id)}`;
+    const id = `contacts-${slug(manyOrgs ? `${s.organisation_id}-${s.seller_id}` : s.seller_id)}`;
     const bar = svg("svg", { viewBox: "0 0 120 12", width: "120", height: "12" });
     let x = 0;
     for (const [n, color] of [[s.overdue, "#cf222e"], [s.due, "#d4a72c"], [s.upcoming, "#1f6feb"]]) {
@@ -327,7 +329,7 @@ function renderContacts(c, missing, rel) {
       x += w;
     }
     return el("tr", { testid: id },
-      el("td", {}, s.seller_id),
+      el("td", {}, manyOrgs ? `${s.seller_id} (${s.organisation_id})` : s.seller_id),
       el("td", { testid: `${id}-upcoming` }, String(s.upcoming)),
       el("td", { testid: `${id}-due` }, String(s.due)),
       el("td", { testid: `${id}-overdue`, class: s.overdue ? "warn" : "" }, String(s.overdue)),

@@ -24,6 +24,7 @@ from kauppa.dashboard.health import own_health
 from kauppa.dashboard.runtime import DashboardRuntime
 from kauppa.servicekit.auth import Principal, organisation_in_scope, require
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.ids import ID_PATTERN
 from kauppa.servicekit.openapi import AUTHENTICATED, errors
 from pydantic import BaseModel, ConfigDict
 
@@ -138,7 +139,10 @@ async def overview(
     request: Request,
     principal: Ops,
     period: Period = Period.WEEK,
-    org: Annotated[str | None, Query(description="Organisation (tenant); all if empty")] = None,
+    org: Annotated[
+        str | None,
+        Query(pattern=f"^$|{ID_PATTERN}", description="Organisation (tenant); all if empty"),
+    ] = None,
     stale_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
 ) -> dict[str, Any]:
     """Funnel, lead quality, handoff SLA, stale deals, confirmations, contacts per

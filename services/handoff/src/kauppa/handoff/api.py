@@ -38,7 +38,7 @@ from kauppa.servicekit.auth import (
     require,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
-from kauppa.servicekit.ids import SafeId
+from kauppa.servicekit.ids import OrganisationQuery, SafeId
 from kauppa.servicekit.openapi import Timestamp, api_router, errors, request_body
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
@@ -245,9 +245,6 @@ class SourceQualityOut(BaseModel):
     sources: list[dict[str, Any]] = Field(description="One row per dimension and value")
 
 
-OrganisationQuery = Annotated[
-    str | None, Query(min_length=1, description="Default: the token's organisation")
-]
 Dimension = Literal["system", "partner", "campaign", "booker"]
 
 

@@ -21,6 +21,7 @@ from kauppa.servicekit.auth import (
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks.domain import signing
 from kauppa.webhooks.domain.catalogue import DELIVERABLE_BY_NAME
@@ -88,7 +89,7 @@ class Filters(BaseModel):
 
 
 class SubscriptionBody(BaseModel):
-    organisation_id: str | None = None
+    organisation_id: SafeId | None = None
     url: str = Field(min_length=1, max_length=2000)
     event_types: list[str] = Field(min_length=1, description="Event type names, e.g. LeadAssigned")
     filters: Filters = Field(default_factory=Filters)

@@ -147,6 +147,10 @@ async def test_unreadable_requests_are_refused_whole(service):
         URL, content=b'{"a": 1}', headers={"content-type": BATCH_CONTENT_TYPE, **intake(rt)}
     )
     assert r.status_code == 400 and "JSON array" in r.json()["detail"]
+    r = await client.post(
+        URL, content=b"[]", headers={"content-type": BATCH_CONTENT_TYPE, **intake(rt)}
+    )
+    assert r.status_code == 400 and "empty batch" in r.json()["detail"]
     r = await client.post(URL, json=lead.model_dump(mode="json"), headers=intake(rt))
     assert r.status_code == 400 and "not a CloudEvent" in r.json()["detail"]
     missing_id = {k: v for k, v in headers.items() if k != "ce-id"}
@@ -179,4 +183,7 @@ def test_the_openapi_document_declares_every_content_mode():
     assert "lead_id" in resolved(event["properties"]["data"])["properties"]
     batch = body["content"]["application/cloudevents-batch+json"]["schema"]
     assert batch["type"] == "array" and resolved(batch["items"]) == event
+    assert batch["minItems"] == 1
+    plain = body["content"]["application/json"]["schema"]["allOf"]
+    assert resolved(plain[0]) == event and plain[1] == {"required": ["specversion"]}
     assert "207" in spec["paths"][URL]["post"]["responses"]

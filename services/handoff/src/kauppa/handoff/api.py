@@ -99,12 +99,16 @@ class IntakeResult(BaseModel):
 def _intake_body() -> dict[str, Any]:
     """Structured mode (also as plain JSON) and batched mode. Binary mode (``ce-*``
     headers, the lead's JSON as the body) is described in words: declared as a second
-    ``application/json`` schema, a body without the headers would look valid."""
+    ``application/json`` schema, a body without the headers would look valid. As plain
+    ``application/json`` a structured event must name its ``specversion`` (that is how
+    it is told from a binary-mode body without its headers)."""
     extra = request_body(
         LeadQualifiedCloudEvent, "application/cloudevents+json", "application/json"
     )
-    event = extra["requestBody"]["content"]["application/cloudevents+json"]["schema"]
-    extra["requestBody"]["content"]["application/cloudevents-batch+json"] = {
+    content = extra["requestBody"]["content"]
+    event = content["application/cloudevents+json"]["schema"]
+    content["application/json"] = {"schema": {"allOf": [event, {"required": ["specversion"]}]}}
+    content["application/cloudevents-batch+json"] = {
         "schema": {"type": "array", "items": event, "minItems": 1, "maxItems": INTAKE_BATCH_MAX}
     }
     return extra
@@ -141,6 +145,8 @@ async def take_in_lead(request: Request, principal: Intake) -> JSONResponse:
         if status != 202:
             raise HTTPException(status, body["detail"])
         return JSONResponse(body, status_code=202)
+    if not received.events:
+        raise HTTPException(400, "an empty batch: send at least one event")
     if len(received.events) > INTAKE_BATCH_MAX:
         raise HTTPException(413, f"at most {INTAKE_BATCH_MAX} events per batch")
     results = []

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field, GetJsonSchemaHandler, PlainSerializer
 from pydantic.json_schema import JsonSchemaValue
@@ -202,13 +202,19 @@ def bounded_amount(*, gt: int | None = None, ge: int | None = None, le: int | No
     ]
 
 
-Amount = bounded_amount()
-PositiveAmount = bounded_amount(gt=0)
-"""An amount greater than 0 (a quantity)."""
-Percent = bounded_amount(ge=0, le=100)
-"""0 ... 100 (a discount or a VAT rate in per cent)."""
-PositivePercent = bounded_amount(gt=0, le=100)
-"""Greater than 0, at most 100 (a bundle rule's discount)."""
+if TYPE_CHECKING:  # to a type checker, each is a Decimal
+    Amount = Decimal
+    PositiveAmount = Decimal
+    Percent = Decimal
+    PositivePercent = Decimal
+else:
+    Amount = bounded_amount()
+    PositiveAmount = bounded_amount(gt=0)
+    """An amount greater than 0 (a quantity)."""
+    Percent = bounded_amount(ge=0, le=100)
+    """0 ... 100 (a discount or a VAT rate in per cent)."""
+    PositivePercent = bounded_amount(gt=0, le=100)
+    """Greater than 0, at most 100 (a bundle rule's discount)."""
 
 
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')

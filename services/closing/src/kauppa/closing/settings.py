@@ -3,10 +3,9 @@ here apply to every organisation that has not stored its own (ops API)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from kauppa.closing.domain.pricing import BundleKind, BundleRule
 from kauppa.closing.domain.sales_process import SalesProcess
+from kauppa.contracts.bounds import PositivePercent
 from kauppa.servicekit.settings import ServiceSettings
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
@@ -15,7 +14,7 @@ from pydantic_settings import SettingsConfigDict
 class BundleRuleConfig(BaseModel):
     rule_id: str = Field(min_length=1)
     kind: BundleKind
-    percent_off: Decimal = Field(gt=0, le=100)
+    percent_off: PositivePercent
     products: list[str] = Field(default_factory=list, description="Empty: every product")
     description: str = ""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from kauppa.closing.domain.close_summary import (
     CONTENT,
@@ -22,7 +21,7 @@ from kauppa.closing.domain.close_summary import (
 )
 from kauppa.closing.domain.pricing import BundleRule
 from kauppa.contracts import DealSummary
-from pydantic import Field
+from kauppa.contracts.bounds import Percent
 
 
 class AmendmentDraft(Draft):
@@ -31,7 +30,7 @@ class AmendmentDraft(Draft):
     lines: list[LineDraft] | None = None
     delivery_schedule: DeliveryDraft | None = None
     payment_terms: PaymentTermsDraft | None = None
-    vat_rate: Decimal | None = Field(None, ge=0, le=100)
+    vat_rate: Percent | None = None
     change_note: str | None = None
 
 

@@ -151,6 +151,12 @@ async def test_unreadable_requests_are_refused_whole(service):
         URL, content=b"[]", headers={"content-type": BATCH_CONTENT_TYPE, **intake(rt)}
     )
     assert r.status_code == 400 and "empty batch" in r.json()["detail"]
+    r = await client.post(
+        URL,
+        content=b"[" + b",".join([b"{}"] * 1001) + b"]",
+        headers={"content-type": BATCH_CONTENT_TYPE, **intake(rt)},
+    )
+    assert r.status_code == 400 and "at most 1000" in r.json()["detail"]
     r = await client.post(URL, json=lead.model_dump(mode="json"), headers=intake(rt))
     assert r.status_code == 400 and "not a CloudEvent" in r.json()["detail"]
     missing_id = {k: v for k, v in headers.items() if k != "ce-id"}

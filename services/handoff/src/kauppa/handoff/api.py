@@ -148,7 +148,7 @@ async def take_in_lead(request: Request, principal: Intake) -> JSONResponse:
     if not received.events:
         raise HTTPException(400, "an empty batch: send at least one event")
     if len(received.events) > INTAKE_BATCH_MAX:
-        raise HTTPException(413, f"at most {INTAKE_BATCH_MAX} events per batch")
+        raise HTTPException(400, f"a batch of at most {INTAKE_BATCH_MAX} events")
     results = []
     for decoded in received.events:
         status, body = await _take_in(runtime, principal, decoded)

@@ -206,7 +206,7 @@ def _public(doc: Document) -> Document:
 
 @router.get("/sellers/{seller_id}/deals", response_model=SellerDealsOut)
 async def seller_deals(
-    seller_id: str,
+    seller_id: SafeId,
     request: Request,
     reader: Reader,
     status: Annotated[str, Query(pattern="^(open|won|lost)$")] = "open",

@@ -26,7 +26,7 @@ from kauppa.servicekit.auth import Principal, organisation_in_scope, require
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import ID_PATTERN
 from kauppa.servicekit.openapi import AUTHENTICATED, errors
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 router = APIRouter()
 STATIC = resources.files("kauppa.dashboard") / "static"
@@ -206,7 +206,10 @@ async def replay(
     request: Request,
     service: str,
     principal: Admin,
-    ids: Annotated[list[str] | None, Body(embed=True, max_length=10_000)] = None,
+    ids: Annotated[
+        list[Annotated[str, Field(max_length=200)]] | None,
+        Body(embed=True, max_length=1_000, description="Default: every one not replayed yet"),
+    ] = None,
 ) -> JSONResponse:
     """Admin: re-publish dead letters to their origin topics (all not yet replayed, or
     the given ids). Each dead letter is claimed by one request only, so clicks (retried or

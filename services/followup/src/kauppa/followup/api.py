@@ -315,7 +315,7 @@ async def customer_history(
 
 @router.get("/sellers/{seller_id}/contacts", response_model=AgendaOut)
 async def seller_agenda(
-    seller_id: str,
+    seller_id: SafeId,
     request: Request,
     principal: Reader,
     when: Literal["upcoming", "overdue"] = "upcoming",

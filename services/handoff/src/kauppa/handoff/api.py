@@ -108,8 +108,15 @@ def _intake_body() -> dict[str, Any]:
     content = extra["requestBody"]["content"]
     event = content["application/cloudevents+json"]["schema"]
     content["application/json"] = {"schema": {"allOf": [event, {"required": ["specversion"]}]}}
+    # A batch's items are answered one by one (an unreadable one gets its 400 in its
+    # place), so the batch takes any item: the event schema is what each one should be.
+    item = {
+        "description": "A structured LeadQualified CloudEvent; anything else is answered "
+        "400 in its place",
+        "anyOf": [event, {}],
+    }
     content["application/cloudevents-batch+json"] = {
-        "schema": {"type": "array", "items": event, "minItems": 1, "maxItems": INTAKE_BATCH_MAX}
+        "schema": {"type": "array", "items": item, "minItems": 1, "maxItems": INTAKE_BATCH_MAX}
     }
     return extra
 

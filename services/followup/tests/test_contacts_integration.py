@@ -173,7 +173,7 @@ async def test_a_contact_report_the_event_would_refuse_is_a_422_not_a_500(settin
         ("cust-1", {"contact_id": "a b"}),
         ("cust-1", {"resolved_problem_ids": [""]}),
         ("cust-1", {"contacted_at": "2026-03-02T09:00:00"}),  # no offset
-        ("cust-1", {"problems": ["x"] * 101}),
+        ("cust-1", {"resolved_problem_ids": ["x"] * 101}),
         ("cust 1", {}),
     ]
     async with http(rt) as api:

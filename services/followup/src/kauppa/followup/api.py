@@ -50,16 +50,18 @@ Reader = Annotated[Principal, Depends(require("seller", "ops"))]
 
 
 class ContactReport(BaseModel):
-    """What the seller records right after a contact (D13-D15). The bounds are those of
-    ``CustomerContactReported``, which this becomes."""
+    """What the seller records right after a contact (D13-D15). Its bounds are within
+    those of ``CustomerContactReported``, which this becomes."""
 
     contact_id: Id | None = Field(None, description="The ContactDue this answers, if any")
     contacted_at: Timestamp | None = None
     delivery_ok: bool | None = None
-    problems: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
+    problems: list[Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=list, max_length=50
+    )
     resolved_problem_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS)
     upsell_interest: bool = False
-    referrals: list[Referral] = Field(default_factory=list, max_length=MAX_ITEMS)
+    referrals: list[Referral] = Field(default_factory=list, max_length=50)
     next_contact_on: Day | None = Field(None, description="Empty: the service picks a default")
     notes: Text | None = None
 

@@ -4,9 +4,14 @@ and the compatibility rule refuses to lift a bound consumers may rely on."""
 from __future__ import annotations
 
 import copy
+import json
+from decimal import Decimal
 from typing import Any
 
+import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kauppa.contracts import (
     LeadQualified,
     SchemaInvalid,
@@ -16,9 +21,16 @@ from kauppa.contracts import (
     from_kafka,
     to_kafka,
 )
-from kauppa.contracts.bounds import DECIMAL_DIGITS_MAX, ID_MAX, MAX_ITEMS, SHORT_TEXT_MAX, TEXT_MAX
+from kauppa.contracts.bounds import (
+    DECIMAL_DIGITS_MAX,
+    ID_MAX,
+    MAX_ITEMS,
+    SHORT_TEXT_MAX,
+    TEXT_MAX,
+    bounded_amount,
+)
 from kauppa.contracts.schemas import breaking_changes, schema_of
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 # Text the services compose from other bounded values: only the message size bounds it.
 COMPOSED = {"TalkingPoint.text", "ConfirmationScheduled.checklist[]"}
@@ -118,8 +130,59 @@ def test_decimals_have_a_maximum_of_digits():
         model, name = where.split(".")
         metadata = models[model].model_fields[name].metadata
         assert any(getattr(m, "max_digits", None) == DECIMAL_DIGITS_MAX for m in metadata), where
-    with pytest.raises(ValidationError):
-        Money(amount="1E+999999999", currency="EUR")
+    for hostile in ("1E+999999999", "1e3", " 7", "+5", "5.", ".5", "1_000", "NaN"):
+        with pytest.raises(ValidationError):
+            Money(amount=hostile, currency="EUR")
+    for number in (1e20, -1e20, float("inf"), True, 10**20):
+        with pytest.raises(ValidationError):
+            Money.model_validate_json(json.dumps({"amount": number, "currency": "EUR"}))
+    tiny = Money.model_validate_json('{"amount": 4.304487540093355e-55, "currency": "EUR"}')
+    assert tiny.amount == 0, "a number is rounded to 20 decimals"
+    assert json.loads(tiny.model_dump_json())["amount"] == "0." + "0" * 20, "fixed point"
+
+
+SPELLINGS = [
+    *("0", "5", "+5", "-5", "-0", "-0.0", "5.", ".5", "00.5", "0.0", "100", "100.0"),
+    *("100.01", "1e1", " 7", "12.50", "1200", "0.5", "25.5", "0.00000000000000000001"),
+    *("0.000000000000000000001", "99999999999999999999", "100000000000000000000"),
+    *(4.3e-55, 5e-21, -5e-21, 6e-21, -6e-21, 1e20, 9.9e19, -1e20, 100.0, 100.00000000000001),
+    *(True, 0, -0.0, 1e-20, 1.5e-20, 25.5, 1200, 10**20, 10**20 - 1, -(10**20) + 1, -0.5),
+]
+
+
+@pytest.mark.parametrize(
+    "bounds", [{}, {"ge": 0}, {"gt": 0}, {"ge": 0, "le": 100}, {"gt": 0, "le": 100}], ids=str
+)
+def test_an_amounts_json_schema_says_exactly_what_it_accepts(bounds: dict[str, int]) -> None:
+    """In both directions: what the schema allows is read, what it forbids is refused,
+    and what Kauppa writes back fits it (schemathesis holds the services to this)."""
+    amount: Any = TypeAdapter(bounded_amount(**bounds))
+    schema = amount.json_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    pattern = schema["anyOf"][1]["pattern"]
+
+    @settings(max_examples=600, database=None, deadline=None)
+    @given(
+        st.one_of(
+            st.sampled_from(SPELLINGS),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.floats(min_value=-1e-18, max_value=1e-18),
+            st.integers(),
+            st.from_regex(r"-?[0-9]{1,22}(\.[0-9]{1,22})?", fullmatch=True),
+            st.from_regex(pattern),
+        )
+    )
+    def agrees(value: Any) -> None:
+        try:
+            read = amount.validate_json(json.dumps(value))
+        except ValidationError:
+            assert not validator.is_valid(value), value
+            return
+        assert validator.is_valid(value), value
+        assert validator.is_valid(json.loads(amount.dump_json(read))), value
+        assert isinstance(read, Decimal)
+
+    agrees()
 
 
 def test_ids_fields_have_the_id_pattern():

@@ -165,3 +165,22 @@ async def test_d15_contact_without_next_date_gets_marked_default_within_12_month
         ).status_code == 200
         history = await api.get(f"/customers/{deal.customer_id}/history", headers=seller)
         assert len(history.json()["reports"]) == 1
+
+
+async def test_a_contact_report_the_event_would_refuse_is_a_422_not_a_500(settings_for, runtimes):
+    """The body and path declare the bounds of ``CustomerContactReported``: what it would
+    refuse is refused at the edge (it used to fail building the event: a 500)."""
+    rt = await started(settings_for, runtimes, ManualClock(START))
+    seller = token(rt, "seller-1", "seller")
+    refused = [
+        ("cust-1", {"contact_id": ""}),
+        ("cust-1", {"contact_id": "a b"}),
+        ("cust-1", {"resolved_problem_ids": [""]}),
+        ("cust-1", {"contacted_at": "2026-03-02T09:00:00"}),  # no offset
+        ("cust-1", {"resolved_problem_ids": ["x"] * 101}),
+        ("cust 1", {}),
+    ]
+    async with http(rt) as api:
+        for customer_id, body in refused:
+            r = await api.post(f"/customers/{customer_id}/contacts", json=body, headers=seller)
+            assert r.status_code == 422, (customer_id, body, r.status_code, r.text)

@@ -12,6 +12,7 @@ import re
 from typing import Annotated
 from urllib.parse import urlsplit
 
+from fastapi import Path, Query
 from pydantic import StringConstraints
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
@@ -19,6 +20,16 @@ ID_RE = re.compile(ID_PATTERN)
 
 #: An id as a request model field or path parameter type.
 SafeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+#: ``organisation_id`` as a path parameter: the OpenAPI document carries the pattern that
+#: ``auth.organisation_in_scope`` enforces, and FastAPI refuses others (422) before it.
+OrganisationPath = Annotated[str, Path(pattern=ID_PATTERN, description="The organisation (tenant)")]
+
+#: ``organisation_id`` as an optional query parameter (default: the token's organisation).
+OrganisationQuery = Annotated[
+    str | None,
+    Query(pattern=ID_PATTERN, description="The organisation (tenant); default: the token's"),
+]
 
 
 def is_safe_id(value: object) -> bool:

@@ -1,5 +1,5 @@
 """What every service's OpenAPI document declares the same way: one error schema, the
-statuses each kind of route can answer, and decimals written as strings.
+statuses each kind of route can answer, and decimals as the contracts' amount types.
 
 ``api_router(...)`` is the APIRouter a service builds its API on: every route on it
 declares 401 (no or a bad token), 403 (the token lacks the role, or names another
@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI
+from kauppa.contracts.bounds import amount_string_pattern
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 Responses = dict[int | str, dict[str, Any]]
@@ -143,60 +144,40 @@ def _body_errors(schema: dict[str, Any]) -> None:
                     )
 
 
-# ------------------------------------------------------------------ decimals as strings
-# pydantic documents a Decimal input as ``anyOf: [number, string]`` with no constraint on
-# the string, though it accepts only decimal numerals, in range. The string branch gets
-# a pattern saying exactly that, for the ranges the services use.
-
-_NUMERAL = r"(\d+(\.\d*)?|\.\d+)"
-_EXPONENT = r"([eE][+-]?\d+)?"
-_ZERO = r"(0+(\.0*)?|0*\.0+)"  # any spelling of zero
-_NONZERO = r"(0*[1-9]\d*(\.\d*)?|0*\.0*[1-9]\d*)"  # a positive numeral
-# 0 ... 100 without an exponent. (pydantic also takes an exponent here, and underscores
-# anywhere: spellings left undocumented.)
-_UP_TO_100 = r"(0*100(\.0*)?|0*\d{1,2}(\.\d*)?|\.\d+)"
-_POSITIVE_UP_TO_100 = r"(0*100(\.0*)?|0*[1-9]\d?(\.\d*)?|0*\.0*[1-9]\d*)"
+# ------------------------------------------------------------------------------ decimals
+# A decimal in a request or response is one of the contracts' amount types (``Amount``,
+# ``PositiveAmount``, ``Percent``, ``PositivePercent``: ``kauppa.contracts.bounds``),
+# whose JSON Schema says exactly what they read. A bare ``Decimal`` would be documented
+# as ``anyOf: [number, string]`` though pydantic refuses most strings and huge numbers:
+# the document is refused instead of published.
 
 
 def decimal_pattern(number: dict[str, Any]) -> str | None:
-    """The pattern of a decimal's string form, given its number branch's constraints;
-    None for a range not written here (the document then stays as pydantic has it)."""
-    bounds = {k: number[k] for k in ("minimum", "exclusiveMinimum", "maximum") if k in number}
-    if set(number) - {"type", "minimum", "exclusiveMinimum", "maximum"}:
-        return None
-    if not bounds:
-        return rf"^\s*[+-]?{_NUMERAL}{_EXPONENT}\s*$"
-    if bounds == {"minimum": 0}:
-        return rf"^\s*(\+?{_NUMERAL}|-{_ZERO}){_EXPONENT}\s*$"
-    if bounds == {"exclusiveMinimum": 0}:
-        return rf"^\s*\+?{_NONZERO}{_EXPONENT}\s*$"
-    if bounds == {"minimum": 0, "maximum": 100}:
-        return rf"^\s*(\+?{_UP_TO_100}|-{_ZERO})\s*$"
-    if bounds == {"exclusiveMinimum": 0, "maximum": 100}:
-        return rf"^\s*\+?{_POSITIVE_UP_TO_100}\s*$"
-    return None
+    """The pattern of an amount's string form, given its number branch's bounds (see
+    ``kauppa.contracts.bounds.amount_string_pattern``)."""
+    return amount_string_pattern(number)
 
 
-def _with_decimal_patterns(node: Any) -> None:
+def _bare_decimals(node: Any, where: str) -> list[str]:
+    found: list[str] = []
     if isinstance(node, dict):
         branches = node.get("anyOf")
         if isinstance(branches, list):
-            numbers = [b for b in branches if isinstance(b, dict) and b.get("type") == "number"]
+            kinds = [b.get("type") for b in branches if isinstance(b, dict)]
             strings = [b for b in branches if isinstance(b, dict) and b.get("type") == "string"]
-            if len(numbers) == 1 and len(strings) == 1 and set(strings[0]) == {"type"}:
-                pattern = decimal_pattern(numbers[0])
-                if pattern is not None:
-                    strings[0]["pattern"] = pattern
-        for value in node.values():
-            _with_decimal_patterns(value)
+            if "number" in kinds and strings and not any("pattern" in b for b in strings):
+                found.append(where)
+        for key, value in node.items():
+            found += _bare_decimals(value, f"{where}/{key}")
     elif isinstance(node, list):
-        for value in node:
-            _with_decimal_patterns(value)
+        for i, value in enumerate(node):
+            found += _bare_decimals(value, f"{where}/{i}")
+    return found
 
 
 def finish_openapi(app: FastAPI) -> None:
     """Make ``app``'s OpenAPI document carry the bodies ``request_body`` declares, declare
-    400 and 413 where a body is read, and give decimal strings their patterns."""
+    400 and 413 where a body is read, and refuse a decimal not declared as an amount."""
     plain = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -204,8 +185,9 @@ def finish_openapi(app: FastAPI) -> None:
             schema = plain()
             _hoist_components(schema)
             _body_errors(schema)
-            _with_decimal_patterns(schema.get("components", {}))
-            _with_decimal_patterns(schema.get("paths", {}))
+            bare = _bare_decimals(schema, "#")
+            if bare:
+                raise TypeError(f"decimals not declared as a contracts amount type: {bare}")
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -10,10 +10,10 @@ from kauppa.contracts.base import Event, Model, UtcDatetime
 from kauppa.contracts.bounds import (
     MAX_ITEMS,
     MAX_LINES,
-    Amount,
     ComposedText,
     DerivedId,
     Id,
+    PositiveAmount,
     ShortText,
     Text,
 )
@@ -23,7 +23,7 @@ from pydantic import Field
 
 class DeliveredItem(Model):
     product_code: ShortText
-    quantity: Amount = Field(gt=0)
+    quantity: PositiveAmount
 
 
 class DeliveryCompleted(Event):

@@ -14,6 +14,8 @@ from kauppa.contracts.bounds import (
     Amount,
     DerivedId,
     Id,
+    Percent,
+    PositiveAmount,
     ShortText,
     Text,
     Url,
@@ -40,9 +42,9 @@ class SignatureMethod(StrEnum):
 class LineItem(Model):
     product_code: ShortText
     description: Text
-    quantity: Amount = Field(gt=0)
+    quantity: PositiveAmount
     unit_price: Money
-    discount_percent: Amount = Field(Decimal(0), ge=0, le=100)
+    discount_percent: Percent = Decimal(0)
     upsell: bool = Field(False, description="Added at closing (D7)")
     bundle_rule: ShortText | None = Field(
         None, description="Bundle pricing rule that set the discount"

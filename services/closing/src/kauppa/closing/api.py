@@ -31,7 +31,7 @@ from kauppa.servicekit.auth import (
     seller_in_scope,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
-from kauppa.servicekit.ids import SafeId
+from kauppa.servicekit.ids import OrganisationPath, OrganisationQuery, SafeId
 from kauppa.servicekit.openapi import ErrorResponse, api_router, errors
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -253,9 +253,7 @@ async def put_seller_card(
     card: SellerCard,
     request: Request,
     ops: Ops,
-    organisation_id: Annotated[
-        SafeId | None, Query(description="The seller's organisation (default: the token's)")
-    ] = None,
+    organisation_id: OrganisationQuery = None,
 ) -> Any:
     """The seller's contact card; DealClosed carries it to the confirmation (D12.3).
     Seller ids are per organisation: a card is the card of (organisation, seller)."""
@@ -268,9 +266,7 @@ async def get_seller_card(
     seller_id: SafeId,
     request: Request,
     reader: Reader,
-    organisation_id: Annotated[
-        SafeId | None, Query(description="The seller's organisation (default: the token's)")
-    ] = None,
+    organisation_id: OrganisationQuery = None,
 ) -> SellerCard:
     """A seller reads their own card; ops and admin any of their organisation's."""
     org = organisation_in_scope(reader, organisation_id)
@@ -283,7 +279,7 @@ async def get_seller_card(
 
 @router.put("/organisations/{organisation_id}/sales-process", response_model=SalesProcessOut)
 async def put_sales_process(
-    organisation_id: SafeId, config: SalesProcessConfig, request: Request, ops: Ops
+    organisation_id: OrganisationPath, config: SalesProcessConfig, request: Request, ops: Ops
 ) -> Any:
     """Stages, stale-deal windows per stage and bundle price rules of one organisation."""
     organisation_in_scope(ops, organisation_id)
@@ -292,7 +288,7 @@ async def put_sales_process(
 
 @router.get("/organisations/{organisation_id}/sales-process")
 async def get_sales_process(
-    organisation_id: SafeId, request: Request, reader: Reader
+    organisation_id: OrganisationPath, request: Request, reader: Reader
 ) -> SalesProcessConfig:
     organisation_in_scope(reader, organisation_id)
     configs = await load_processes(

@@ -56,7 +56,7 @@ from kauppa.contracts import (
     ReferralReceived,
     SellerCard,
 )
-from kauppa.contracts.bounds import DECIMAL_DIGITS_MAX
+from kauppa.contracts.bounds import Percent
 from kauppa.servicekit.auth import Principal
 from kauppa.servicekit.ids import ID_PATTERN, allowed_url
 from kauppa.servicekit.unit_of_work import UnitOfWork
@@ -103,7 +103,7 @@ class OfferDraft(Draft):
         description=f"Reference of the emailed offer ({ID_PATTERN}: it keys the deal's offers)",
     )
     lines: list[LineDraft] = Field(min_length=1, max_length=200)
-    vat_rate: Decimal = Field(ge=0, le=100, max_digits=DECIMAL_DIGITS_MAX)
+    vat_rate: Percent
     valid_until: date
     sent_at: AwareDatetime | None = Field(None, description="Default: now")
 

@@ -3,12 +3,11 @@ here apply to every organisation that has not stored its own (ops API)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 from kauppa.closing.domain.pricing import BundleKind, BundleRule
 from kauppa.closing.domain.sales_process import SalesProcess
-from kauppa.contracts.bounds import DECIMAL_DIGITS_MAX, ID_MAX, MAX_ITEMS, SHORT_TEXT_MAX, TEXT_MAX
+from kauppa.contracts.bounds import ID_MAX, MAX_ITEMS, SHORT_TEXT_MAX, TEXT_MAX, PositivePercent
 from kauppa.servicekit.settings import ServiceSettings
 from pydantic import BaseModel, Field
 from pydantic_settings import SettingsConfigDict
@@ -17,7 +16,7 @@ from pydantic_settings import SettingsConfigDict
 class BundleRuleConfig(BaseModel):
     rule_id: str = Field(min_length=1, max_length=ID_MAX)
     kind: BundleKind
-    percent_off: Decimal = Field(gt=0, le=100, max_digits=DECIMAL_DIGITS_MAX)
+    percent_off: PositivePercent
     products: list[Annotated[str, Field(max_length=SHORT_TEXT_MAX)]] = Field(
         default_factory=list, max_length=MAX_ITEMS, description="Empty: every product"
     )

@@ -27,7 +27,7 @@ from kauppa.servicekit.auth import (
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
-from kauppa.servicekit.ids import SafeId
+from kauppa.servicekit.ids import OrganisationPath
 from kauppa.servicekit.openapi import api_router, errors
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, ConfigDict, Field
@@ -259,7 +259,9 @@ class PolicyBody(BaseModel):
 
 
 @router.get("/policies/{organisation_id}", response_model=PolicyOut)
-async def get_policy(organisation_id: SafeId, request: Request, principal: Ops) -> Document:
+async def get_policy(
+    organisation_id: OrganisationPath, request: Request, principal: Ops
+) -> Document:
     organisation_in_scope(principal, organisation_id)
     runtime = runtime_of(request)
     policies = await runtime.policies.for_organisations(runtime.db, [organisation_id])  # type: ignore[attr-defined]
@@ -268,7 +270,7 @@ async def get_policy(organisation_id: SafeId, request: Request, principal: Ops) 
 
 @router.put("/policies/{organisation_id}", response_model=PolicyOut)
 async def set_policy(
-    organisation_id: SafeId, body: PolicyBody, request: Request, principal: Ops
+    organisation_id: OrganisationPath, body: PolicyBody, request: Request, principal: Ops
 ) -> JSONResponse:
     """Ops: change when an organisation's confirmations go out (applies to new drafts)."""
     organisation_in_scope(principal, organisation_id)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, Template, select_autoescape
-from kauppa.contracts.bounds import ID_MAX, ID_PATTERN
+from kauppa.contracts.bounds import ID_MAX
 from kauppa.dashboard import queries
 from kauppa.dashboard.deadletter_desk import (
     list_dead_letters,
@@ -25,6 +25,7 @@ from kauppa.dashboard.health import own_health
 from kauppa.dashboard.runtime import DashboardRuntime
 from kauppa.servicekit.auth import Principal, organisation_in_scope, require
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.ids import ID_PATTERN
 from kauppa.servicekit.openapi import AUTHENTICATED, errors
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -211,7 +212,8 @@ async def replay(
     service: str,
     principal: Admin,
     ids: Annotated[
-        list[Annotated[str, Field(max_length=300)]] | None, Body(embed=True, max_length=10_000)
+        list[Annotated[str, Field(max_length=200)]] | None,
+        Body(embed=True, max_length=1_000, description="Default: every one not replayed yet"),
     ] = None,
 ) -> JSONResponse:
     """Admin: re-publish dead letters to their origin topics (all not yet replayed, or

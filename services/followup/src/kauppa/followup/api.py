@@ -8,13 +8,13 @@ organisation (403 otherwise), sees only its own customers and campaigns (another
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from kauppa.contracts.bounds import DERIVED_ID_MAX, DERIVED_ID_PATTERN, MAX_ITEMS, Id
+from kauppa.contracts.bounds import DERIVED_ID_MAX, DERIVED_ID_PATTERN, MAX_ITEMS, Id, Text
 from kauppa.contracts.events.common import Referral
 from kauppa.contracts.events.customers import (
     CustomerAttributes,
@@ -50,12 +50,13 @@ Reader = Annotated[Principal, Depends(require("seller", "ops"))]
 
 
 class ContactReport(BaseModel):
-    """What the seller records right after a contact (D13-D15)."""
+    """What the seller records right after a contact (D13-D15). Its bounds are within
+    those of ``CustomerContactReported``, which this becomes."""
 
     # Ids as the contract has them (``CustomerContactReported``): a value the event
     # would refuse is 422 here, never a 500 when the event is built.
     contact_id: Id | None = Field(None, description="The ContactDue this answers, if any")
-    contacted_at: datetime | None = None
+    contacted_at: Timestamp | None = None
     delivery_ok: bool | None = None
     problems: list[Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=list, max_length=50
@@ -63,8 +64,19 @@ class ContactReport(BaseModel):
     resolved_problem_ids: list[Id] = Field(default_factory=list, max_length=MAX_ITEMS)
     upsell_interest: bool = False
     referrals: list[Referral] = Field(default_factory=list, max_length=50)
-    next_contact_on: date | None = Field(None, description="Empty: the service picks a default")
-    notes: str | None = Field(None, max_length=4000)
+    next_contact_on: Day | None = Field(None, description="Empty: the service picks a default")
+    notes: Text | None = None
+
+
+CustomerPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=DERIVED_ID_MAX,
+        pattern=DERIVED_ID_PATTERN,
+        description="The customer's id (e.g. cust-<organisation>-<company key>)",
+    ),
+]
 
 
 class AttributesIn(CustomerAttributes):
@@ -200,10 +212,7 @@ def _public(doc: Document) -> Document:
     responses=errors(404),
 )
 async def log_contact(
-    customer_id: Annotated[str, Path(max_length=DERIVED_ID_MAX, pattern=DERIVED_ID_PATTERN)],
-    body: ContactReport,
-    request: Request,
-    principal: Seller,
+    customer_id: CustomerPath, body: ContactReport, request: Request, principal: Seller
 ) -> JSONResponse:
     """Log a contact's outcome and the next contact date (Idempotency-Key honoured). The
     customer's own seller logs (ops and admin of the organisation too); ``contact_id``
@@ -250,7 +259,7 @@ async def log_contact(
     responses=errors(404, 410),
 )
 async def classify(
-    customer_id: str, body: Classification, request: Request, principal: Ops
+    customer_id: CustomerPath, body: Classification, request: Request, principal: Ops
 ) -> JSONResponse:
     """Set the customer's classification for segments (D17)."""
     organisation_in_scope(principal, body.organisation_id)
@@ -274,7 +283,9 @@ async def classify(
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut, responses=errors(404))
-async def customer_record(customer_id: str, request: Request, principal: Reader) -> Document:
+async def customer_record(
+    customer_id: CustomerPath, request: Request, principal: Reader
+) -> Document:
     """The customer's record: its own seller, or ops and admin of its organisation."""
     doc = await runtime_of(request).db[CUSTOMERS].find_one({"_id": customer_id})
     return _public(_owned(principal, doc))
@@ -282,7 +293,7 @@ async def customer_record(customer_id: str, request: Request, principal: Reader)
 
 @router.get("/customers/{customer_id}/history", response_model=HistoryOut, responses=errors(404))
 async def customer_history(
-    customer_id: str, request: Request, principal: Reader, limit: Limit = 100
+    customer_id: CustomerPath, request: Request, principal: Reader, limit: Limit = 100
 ) -> Document:
     """Scheduled and fired contacts, and what was logged, newest first: its own seller,
     or ops and admin of its organisation."""

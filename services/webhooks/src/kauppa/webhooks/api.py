@@ -21,6 +21,7 @@ from kauppa.servicekit.auth import (
     visible_to,
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
+from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks.domain import signing
 from kauppa.webhooks.domain.catalogue import DELIVERABLE_BY_NAME
@@ -92,7 +93,7 @@ class Filters(BaseModel):
 
 
 class SubscriptionBody(BaseModel):
-    organisation_id: str | None = Field(None, max_length=128)
+    organisation_id: SafeId | None = None
     url: str = Field(min_length=1, max_length=2000)
     event_types: list[Annotated[str, Field(max_length=128)]] = Field(
         min_length=1, max_length=100, description="Event type names, e.g. LeadAssigned"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from kauppa.closing.domain.close_summary import (
     CONTENT,
@@ -22,7 +21,7 @@ from kauppa.closing.domain.close_summary import (
 )
 from kauppa.closing.domain.pricing import BundleRule
 from kauppa.contracts import DealSummary
-from kauppa.contracts.bounds import DECIMAL_DIGITS_MAX, TEXT_MAX
+from kauppa.contracts.bounds import TEXT_MAX, Percent
 from pydantic import Field
 
 
@@ -32,7 +31,7 @@ class AmendmentDraft(Draft):
     lines: list[LineDraft] | None = Field(None, max_length=200)
     delivery_schedule: DeliveryDraft | None = None
     payment_terms: PaymentTermsDraft | None = None
-    vat_rate: Decimal | None = Field(None, ge=0, le=100, max_digits=DECIMAL_DIGITS_MAX)
+    vat_rate: Percent | None = None
     change_note: str | None = Field(None, max_length=TEXT_MAX)
 
 

@@ -27,7 +27,7 @@ from kauppa.contracts import (
     SignatureEvidence,
     SignatureMethod,
 )
-from kauppa.contracts.bounds import DECIMAL_DIGITS_MAX
+from kauppa.contracts.bounds import Percent, PositiveAmount
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 CONTENT = "content"
@@ -47,9 +47,9 @@ class Draft(BaseModel):
 class LineDraft(Draft):
     product_code: str | None = Field(None, max_length=100)
     description: str | None = Field(None, max_length=1000)
-    quantity: Decimal | None = Field(None, gt=0, max_digits=DECIMAL_DIGITS_MAX)
+    quantity: PositiveAmount | None = None
     unit_price: Money | None = None
-    discount_percent: Decimal = Field(Decimal(0), ge=0, le=100, max_digits=DECIMAL_DIGITS_MAX)
+    discount_percent: Percent = Decimal(0)
     upsell: bool = Field(False, description="Added at closing (D7)")
 
     def complete(self) -> PricedLineRequest | None:
@@ -81,7 +81,7 @@ class DeliveryDraft(Draft):
 class PriceDraft(Draft):
     """The price basis both sides agreed; net, VAT and total are computed from the lines."""
 
-    vat_rate: Decimal | None = Field(None, ge=0, le=100, max_digits=DECIMAL_DIGITS_MAX)
+    vat_rate: Percent | None = None
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
 
 

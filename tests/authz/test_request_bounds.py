@@ -14,6 +14,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 import pytest
 from kauppa.servicekit.http import create_app
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 SERVICES = ("handoff", "closing", "confirmation", "followup", "webhooks", "dashboard")
 # Strings only a model-level "one of these is required" hint names (their field has its own).
@@ -109,6 +110,8 @@ def decimals_without_max_digits(model: type[BaseModel], seen: set[type]) -> list
         for t, meta in _parts(field.annotation):
             if t is Decimal:
                 limits = [*field.metadata, *meta]
+                # A bound inside an Annotated type sits in its FieldInfo's own metadata.
+                limits += [x for m in limits if isinstance(m, FieldInfo) for x in m.metadata]
                 if not any(getattr(m, "max_digits", None) for m in limits):
                     found.append(f"{model.__name__}.{name}")
             elif isinstance(t, type) and issubclass(t, BaseModel):

@@ -43,7 +43,12 @@ from pydantic_core import CoreSchema
 ID_MAX = 128
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 DERIVED_ID_MAX = 512
-DERIVED_ID_PATTERN = r"^[^\s\x00-\x1f\x7f]+$"
+# No whitespace or control character. Spelled out, not ``\s``: Python's ``\s`` and the
+# ECMA-262 ``\s`` JSON Schema validators use differ (U+001C-1F, U+0085, U+FEFF), and the
+# pattern must mean the same in the document as in the code.
+DERIVED_ID_PATTERN = (
+    r"^[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+$"
+)
 SHORT_TEXT_MAX = 256
 TEXT_MAX = 4_000
 URL_MAX = 2_048

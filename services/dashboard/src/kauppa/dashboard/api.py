@@ -25,6 +25,7 @@ from kauppa.dashboard.runtime import DashboardRuntime
 from kauppa.dashboard.what_if import (
     WHAT_IF_MAX_LEADS,
     WHAT_IF_MAX_WEEKS,
+    SellerChange,
     Upstream,
     WhatIfResult,
     forward_what_if,
@@ -236,12 +237,11 @@ class WhatIfProposal(BaseModel):
     organisation_id: SafeId | None = Field(None, description="Default: the token's organisation")
     weeks: int = Field(4, ge=1, le=WHAT_IF_MAX_WEEKS, description="Replay the last N weeks")
     max_leads: int = Field(WHAT_IF_MAX_LEADS, ge=1, le=WHAT_IF_MAX_LEADS)
-    sellers: dict[SafeId, dict[str, Any]] = Field(
+    sellers: dict[SafeId, SellerChange] = Field(
         default_factory=dict,
         max_length=1000,
-        description="Sellers added or changed: profile fields as handoff's PUT /sellers "
-        "takes them (name, team, regions, products, languages, capacity, active, absences); "
-        "only the fields given change",
+        description="Sellers added or changed: only the fields given change (a new seller "
+        "starts from the defaults)",
     )
     remove: list[SafeId] = Field(default_factory=list, max_length=1000)
 
@@ -258,7 +258,10 @@ async def what_if(request: Request, principal: Ops, proposal: WhatIfProposal) ->
     seller, actual beside proposed; leads that change owner; leads nobody could take and
     why). Handoff's refusals (401, 403, 422) are passed on; 503 when it does not answer."""
     runtime = _runtime(request)
-    body = proposal.model_dump(mode="json")
+    body = proposal.model_dump(mode="json", exclude_unset=True)
+    body["sellers"] = {
+        k: v.model_dump(mode="json", exclude_unset=True) for k, v in proposal.sellers.items()
+    }
     body["organisation_id"] = organisation_in_scope(principal, proposal.organisation_id)
     try:
         return await forward_what_if(

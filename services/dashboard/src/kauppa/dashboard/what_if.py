@@ -4,9 +4,10 @@ back. The dashboard keeps no copy of the replay: handoff owns the leads and the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
+from kauppa.servicekit.openapi import Timestamp
 from pydantic import BaseModel, ConfigDict, Field
 
 WHAT_IF_MAX_WEEKS = 12  # handoff's bounds, checked here too so a bad form fails fast
@@ -20,6 +21,28 @@ class Upstream(Exception):
     def __init__(self, status: int, detail: Any) -> None:
         super().__init__(detail)
         self.status, self.detail = status, detail
+
+
+Short = Annotated[str, Field(max_length=100)]
+
+
+class AbsenceIn(BaseModel):
+    start: Timestamp
+    end: Timestamp | None = None
+
+
+class SellerChange(BaseModel):
+    """A seller added or changed, as handoff's what-if takes it (its ``PUT /sellers``
+    fields): only the fields given change; lists and absences replace the current ones."""
+
+    name: str = Field("", max_length=200)
+    team: str | None = Field(None, max_length=100)
+    regions: list[Short] = Field(default_factory=list, max_length=200)
+    products: list[Short] = Field(default_factory=list, max_length=500)
+    languages: list[Short] = Field(default_factory=list, max_length=50)
+    capacity: int = Field(10, ge=0, le=100_000, description="Max open leads")
+    active: bool = True
+    absences: list[AbsenceIn] = Field(default_factory=list, max_length=100)
 
 
 class WhatIfSpread(BaseModel):

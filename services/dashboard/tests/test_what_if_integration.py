@@ -67,12 +67,24 @@ async def test_what_if_is_forwarded_to_handoff_with_the_callers_token(
             seller = bearer(rt.settings, "fi-a", "seller", organisation_id=org)
             r = await http.post("/api/what-if", json=PROPOSAL, headers=seller)
             assert r.status_code == 403, r.text
-            # Handoff's own refusal comes back as it said it (an unknown seller field).
             bad = {"sellers": {"new-1": {"capacity": -1}}}
             r = await http.post("/api/what-if", json=bad, headers=ops)
             assert r.status_code == 422 and "capacity" in r.text, r.text
             r = await http.post("/api/what-if", json={"weeks": 13}, headers=ops)
             assert r.status_code == 422, r.text
+
+        # Handoff's own refusal comes back as it said it: a dashboard that trusts tokens
+        # handoff does not (another signing secret) gets handoff's 401.
+        other_secret = await start_dashboard(
+            service_urls={"handoff": handoff_url}, jwt_secret="not-handoffs-secret-0123456789"
+        )
+        async with asgi_client(create_app(other_secret, [router], manage_runtime=False)) as http:
+            r = await http.post(
+                "/api/what-if",
+                json=PROPOSAL,
+                headers=bearer(other_secret.settings, "ops-1", "ops", organisation_id=org),
+            )
+            assert r.status_code == 401, r.text
 
 
 async def test_what_if_answers_503_when_handoff_does_not(start_dashboard):

@@ -29,7 +29,9 @@ ORG = "org-contract"
 SERVICES = ["handoff", "closing", "confirmation", "followup", "dashboard"]
 
 
-def _app(service: str, kafka: KafkaSettings, mongo: MongoSettings) -> tuple[Any, Any]:
+def _app(
+    service: str, kafka: KafkaSettings, mongo: MongoSettings, **overrides: Any
+) -> tuple[Any, Any]:
     if service == "handoff":
         from kauppa.handoff.bootstrap import build_app
         from kauppa.handoff.settings import HandoffSettings as S
@@ -55,6 +57,7 @@ def _app(service: str, kafka: KafkaSettings, mongo: MongoSettings) -> tuple[Any,
         from kauppa.dashboard.settings import DashboardSettings as S  # type: ignore[no-redef]
 
         extra = {"service_urls": {}}
+    extra.update(overrides)
     tag = uuid.uuid4().hex[:8]
     settings = S(
         service_name=service,
@@ -102,7 +105,11 @@ def runs(
     with ExitStack() as stack:
         runs = {}
         for service in SERVICES:
-            settings, app = _app(service, kafka_settings, mongo_settings)
+            overrides: dict[str, Any] = {}
+            if service == "dashboard":  # its what-if forwards to a real handoff
+                _, handoff = _app("handoff", kafka_settings, mongo_settings)
+                overrides["service_urls"] = {"handoff": stack.enter_context(served(handoff))}
+            settings, app = _app(service, kafka_settings, mongo_settings, **overrides)
             base_url = stack.enter_context(served(app))
             token = issue_token(settings, "admin-1", ["admin"], organisation_id=ORG)
             runs[service] = _schemathesis(base_url, token, reports / f"{service}.ndjson")

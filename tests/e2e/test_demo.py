@@ -62,6 +62,11 @@ async def test_kauppa_demo_plays_the_whole_flow(
         facts = json.loads(summary_file.read_text())
         run = facts["run_id"]
         assert "Where to look" in output and system.smtp.ui in output
+        # Routing what-if (#21): the seller with most leads removed; their leads move.
+        assert "Routing what-if without" in output and "leads change owner" in output, output
+        assert "leads nobody could take" in output
+        assert facts["what_if_owner_changed"] >= 1, output
+        assert facts["what_if_nobody_could_take"] >= 0
 
         def mine(lead_id: str | None) -> bool:
             return bool(lead_id) and lead_id.startswith(f"lead-{run}-")

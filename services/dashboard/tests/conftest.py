@@ -27,3 +27,20 @@ def start_dashboard(settings_for: Any, runtimes: list[ServiceRuntime]) -> StartD
         return runtime
 
     return start
+
+
+@pytest.fixture
+def start_handoff(settings_for: Any, runtimes: list[ServiceRuntime]) -> StartDashboard:
+    """``await start_handoff()``: a real handoff (the what-if's other end), started and
+    stopped after the test."""
+    from kauppa.handoff.bootstrap import build_runtime as build_handoff
+    from kauppa.handoff.settings import HandoffSettings
+
+    async def start(**overrides: Any) -> ServiceRuntime:
+        overrides.setdefault("business_hours_only", False)
+        runtime = build_handoff(settings_for(HandoffSettings, service_name="handoff", **overrides))
+        runtimes.append(runtime)
+        await runtime.start()
+        return runtime
+
+    return start

@@ -1,22 +1,29 @@
 """The browser test: Debian's chromium driven by Playwright opens the dashboard, signs
 in with an ops token, and reads the numbers for events this test produced through Kafka;
-then a new event shows up without a reload. Saves test-artifacts/dashboard.png."""
+then a new event shows up without a reload. Saves test-artifacts/dashboard.png. And one
+routing what-if run from the page against a real handoff."""
 
 from __future__ import annotations
 
+import json
+import re
+import uuid
 from pathlib import Path
 
 import pytest
 from kauppa.contracts import envelope, examples
 from kauppa.dashboard.api import router
+from kauppa.handoff.api import router as handoff_router
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.testing import publish_envelopes
+from kauppa.servicekit.testing.http import asgi_client
 from playwright.async_api import Page, async_playwright, expect
 
 from . import scenario
 from .browser import CHROMIUM_ARGS, ensure_chromium, serving
+from .what_if_support import PROPOSAL, seed_routing_history
 
 pytestmark = pytest.mark.integration
 
@@ -123,3 +130,58 @@ async def test_browser_shows_the_numbers_of_the_events_produced(infra, start_das
             assert await page.evaluate("sessionStorage.length") == 0
         finally:
             await browser.close()
+
+
+async def test_browser_runs_a_routing_what_if(start_dashboard, start_handoff):
+    """The what-if panel: the proposal typed in the form goes to handoff through the
+    dashboard; the table and the chart show leads per seller, actual beside proposed."""
+    chromium = ensure_chromium()
+    handoff = await start_handoff()
+    org = f"org-wi-{uuid.uuid4().hex[:8]}"
+    handoff_app = create_app(handoff, [handoff_router], manage_runtime=False)
+    port = free_port()
+    async with (
+        asgi_client(handoff_app) as direct,
+        serving(handoff_app, free_port()) as handoff_url,
+    ):
+        await seed_routing_history(direct, handoff, org)
+        rt = await start_dashboard(http_port=port, service_urls={"handoff": handoff_url})
+        token = issue_token(rt.settings, "ops-anna", ["ops"], organisation_id=org)
+        app = create_app(rt, [router], manage_runtime=False)
+        async with serving(app, port) as url, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1440, "height": 1000})
+                await page.goto(url)
+                await by_id(page, "token-input").fill(token)
+                await by_id(page, "login-button").click()
+                await expect(by_id(page, "who")).to_contain_text("ops-anna", timeout=TIMEOUT_MS)
+                # A sample proposal is there; this one removes the Finnish seller.
+                proposal = by_id(page, "what-if-proposal")
+                await expect(proposal).to_have_value(re.compile(r"\"remove\""))
+                await proposal.fill(json.dumps(PROPOSAL))
+                await by_id(page, "what-if-run").click()
+
+                await expect(by_id(page, "what-if-fi-a-actual")).to_have_text(
+                    "2", timeout=TIMEOUT_MS
+                )
+                await expect(by_id(page, "what-if-fi-a-proposed")).to_have_text("0")
+                await expect(by_id(page, "what-if-sv-b-actual")).to_have_text("1")
+                await expect(by_id(page, "what-if-sv-b-proposed")).to_have_text("1")
+                await expect(by_id(page, "what-if-nobody-proposed")).to_have_text("2")
+                await expect(by_id(page, "what-if-summary")).to_contain_text(
+                    "2 change owner, 2 nobody could take"
+                )
+                assert await by_id(page, "what-if-chart").locator("rect").count() >= 4
+
+                # A refusal is shown, not swallowed.
+                await proposal.fill('{"weeks": 99}')
+                await by_id(page, "what-if-run").click()
+                await expect(by_id(page, "what-if-status")).to_contain_text(
+                    "What-if failed", timeout=TIMEOUT_MS
+                )
+                ARTIFACTS.mkdir(exist_ok=True)
+                await by_id(page, "what-if-summary").scroll_into_view_if_needed()
+                await page.screenshot(path=str(ARTIFACTS / "dashboard-what-if.png"))
+            finally:
+                await browser.close()

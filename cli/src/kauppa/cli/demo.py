@@ -1579,6 +1579,41 @@ class Demo:
             f"Helsinki time, in about {when}: watch the mail sink."
         )
 
+    async def what_if_note(self) -> None:
+        """Routing what-if (handoff, issue #21): the first organisation's last 4 weeks of
+        leads replayed without the seller who got most of this run's; one summary line."""
+        org = ORGS[0].org_id
+        got = Counter(
+            e.seller_id
+            for e in self.ev("LeadAssigned", organisation_id=org)
+            if e.lead_id.startswith(f"lead-{self.run_id}")
+        )
+        if not got or self.api is None:
+            return
+        seller = got.most_common(1)[0][0]
+        try:
+            r = await self.api.call(
+                "handoff",
+                "POST",
+                "/what-if",
+                as_=("demo-ops", "ops"),
+                body={"organisation_id": org, "weeks": 4, "remove": [seller]},
+            )
+        except (DemoError, httpx.HTTPError) as exc:
+            self.console.print(f"[yellow]routing what-if did not run:[/] {exc}")
+            return
+        result = r.json()
+        nobody = result["proposed"]["waiting"]
+        why = ", ".join(f"{k} {v}" for k, v in result["proposed"]["waiting_by_reason"].items())
+        self.stats["what_if_owner_changed"] = result["owner_changed"]
+        self.stats["what_if_nobody_could_take"] = nobody
+        self.console.print(
+            f"Routing what-if without {seller} in {org} ({result['leads']} leads, last 4 "
+            f"weeks): {result['owner_changed']} leads change owner, {nobody} leads nobody "
+            f"could take{f' ({why})' if why else ''}. Try your own: `kauppa routing what-if "
+            "FILE` or the dashboard's what-if panel."
+        )
+
     async def summary(self, seconds: float) -> dict[str, Any]:
         await asyncio.sleep(1.0)  # let the last events arrive
         table = Table(title=f"Demo run {self.run_id}: leads by source (D2-D4)")
@@ -1612,6 +1647,7 @@ class Demo:
         customer_ids = {p.customer_id for p in self.plans if p.customer_id}
         if self.hooks is not None and self.api is not None:
             await until_delivered(self.api, self.hooks, timeout=30)
+        await self.what_if_note()
         returns = Counter(
             e.reason_code.value
             for e in self.ev("LeadReturned")

@@ -23,9 +23,17 @@ from kauppa.dashboard.deadletter_desk import (
 from kauppa.dashboard.domain.periods import Period, period_start
 from kauppa.dashboard.health import own_health
 from kauppa.dashboard.runtime import DashboardRuntime
+from kauppa.dashboard.what_if import (
+    WHAT_IF_MAX_LEADS,
+    WHAT_IF_MAX_WEEKS,
+    SellerChange,
+    Upstream,
+    WhatIfResult,
+    forward_what_if,
+)
 from kauppa.servicekit.auth import Principal, organisation_in_scope, require
 from kauppa.servicekit.http import idempotent_command, runtime_of
-from kauppa.servicekit.ids import ID_PATTERN
+from kauppa.servicekit.ids import ID_PATTERN, SafeId
 from kauppa.servicekit.openapi import AUTHENTICATED, errors
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -231,3 +239,47 @@ async def replay(
         lambda claim: idempotent_command(request, principal, claim),
         visible_dead_letter(principal),
     )
+
+
+class WhatIfProposal(BaseModel):
+    """A proposed roster, as handoff's ``POST /what-if`` takes it: the organisation's
+    current roster with these sellers added or changed and these removed."""
+
+    organisation_id: SafeId | None = Field(None, description="Default: the token's organisation")
+    weeks: int = Field(4, ge=1, le=WHAT_IF_MAX_WEEKS, description="Replay the last N weeks")
+    max_leads: int = Field(WHAT_IF_MAX_LEADS, ge=1, le=WHAT_IF_MAX_LEADS)
+    sellers: dict[SafeId, SellerChange] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="Sellers added or changed: only the fields given change (a new seller "
+        "starts from the defaults)",
+    )
+    remove: list[SafeId] = Field(default_factory=list, max_length=1000)
+
+
+@router.post(
+    "/api/what-if",
+    tags=["dashboard"],
+    response_model=WhatIfResult,
+    responses={**AUTHENTICATED, **errors(503)},
+)
+async def what_if(request: Request, principal: Ops, proposal: WhatIfProposal) -> Any:
+    """Routing what-if for one organisation: the proposal goes to handoff's
+    ``POST /what-if`` with the caller's own token, and its answer comes back (leads per
+    seller, actual beside proposed; leads that change owner; leads nobody could take and
+    why). Handoff's refusals (401, 403, 422) are passed on; 503 when it does not answer."""
+    runtime = _runtime(request)
+    body = proposal.model_dump(mode="json", exclude_unset=True)
+    body["sellers"] = {
+        k: v.model_dump(mode="json", exclude_unset=True) for k, v in proposal.sellers.items()
+    }
+    body["organisation_id"] = organisation_in_scope(principal, proposal.organisation_id)
+    try:
+        return await forward_what_if(
+            runtime.settings.service_urls.get("handoff"),
+            request.headers["authorization"],
+            body,
+            runtime.settings.what_if_timeout_seconds,
+        )
+    except Upstream as exc:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)

@@ -26,6 +26,9 @@ class DashboardSettings(ServiceSettings):
     service_urls: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SERVICE_URLS))
     scrape_timeout_seconds: float = Field(1.5, gt=0)
     scrape_cache_seconds: float = Field(1.5, ge=0)
+    what_if_timeout_seconds: float = Field(
+        120.0, gt=0, description="How long a routing what-if may take at handoff"
+    )
 
     # Read-model thresholds.
     stale_deal_days: int = Field(14, ge=1, description="A deal without contact this long")

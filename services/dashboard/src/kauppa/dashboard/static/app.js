@@ -84,7 +84,12 @@ async function api(path, options = {}) {
     throw new Error("unauthorised");
   }
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
+  if (!response.ok) {
+    const detail = Array.isArray(body.detail)
+      ? body.detail.map((d) => `${(d.loc || []).join(".")}: ${d.msg}`).join("; ")
+      : body.detail;
+    throw new Error(detail || `${response.status} ${response.statusText}`);
+  }
   return body;
 }
 
@@ -130,6 +135,7 @@ async function signIn(token) {
   const org = state.me.organisation_id || state.org;
   setText("who", `${state.me.subject} · ${state.me.roles.join(", ")}${org ? " · " + org : ""}`);
   markPeriod();
+  sampleProposal();
   await refresh();
   state.timer = setInterval(refresh, POLL_MS);
 }
@@ -175,6 +181,8 @@ function render(o) {
   renderConfirmations(o.confirmations);
   renderContacts(o.contacts, o.without_next_contact, o.relationship);
   setText("as-of", `As of ${fmtTime(o.now)}.`);
+  const seller = o.contacts.sellers[0]?.seller_id;
+  if (seller) sampleProposal(seller);
 }
 
 function renderFunnel(f) {
@@ -422,6 +430,93 @@ async function replay(ids) {
   }
 }
 
+// -------------------------------------------------------------- routing what-if
+
+// The sample proposal (remove one seller) until the user edits it; a seller seen in the
+// read models replaces the placeholder.
+function sampleProposal(seller) {
+  const box = $("what-if-proposal");
+  if (box.value && box.dataset.sample !== "1") return;
+  const proposal = { weeks: 4, remove: [seller || box.dataset.seller || "seller-1"] };
+  if (seller) box.dataset.seller = seller;
+  const org = state.me && !state.me.organisation_id ? state.org : "";
+  if (org) proposal.organisation_id = org;
+  box.value = JSON.stringify(proposal, null, 2);
+  box.dataset.sample = "1";
+}
+
+async function runWhatIf() {
+  const status = $("what-if-status");
+  let proposal;
+  try {
+    proposal = JSON.parse($("what-if-proposal").value);
+  } catch (e) {
+    status.textContent = `Not valid JSON: ${e.message}`;
+    return;
+  }
+  status.textContent = "Replaying at handoff…";
+  try {
+    const result = await api("/api/what-if", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(proposal),
+    });
+    renderWhatIf(result);
+    status.textContent = `Replayed by handoff in ${result.seconds} s.`;
+  } catch (e) {
+    if (e.message !== "unauthorised") status.textContent = `What-if failed: ${e.message}`;
+  }
+}
+
+function renderWhatIf(r) {
+  $("what-if-result").hidden = false;
+  const nobody = r.proposed.waiting;
+  const why = reasonText(r.proposed.waiting_by_reason);
+  setText("what-if-summary",
+    `${r.leads} leads of ${r.organisation_id}, ${r.since.slice(0, 10)} → ${r.until.slice(0, 10)}${r.truncated ? " (truncated)" : ""}: ` +
+    `${r.owner_changed} change owner, ${nobody} nobody could take${nobody ? ` (${why})` : ""}; ` +
+    `SLA reminders ${r.actual.reminders} → ${r.proposed.reminders}, reassignments ${r.actual.reassignments} → ${r.proposed.reassignments}.` +
+    (r.not_on_roster.length ? ` Not on the roster: ${r.not_on_roster.join(", ")}.` : ""));
+  // Bars per seller: actual (grey) beside proposed (blue).
+  const rows = r.sellers;
+  const max = Math.max(1, ...rows.map((s) => Math.max(s.actual, s.proposed)));
+  const rowH = 34, labelW = 170, numW = 90, width = 1000;
+  const barW = width - labelW - numW;
+  const root = svg("svg", { viewBox: `0 0 ${width} ${rows.length * rowH + 24}`, role: "img", "aria-label": "Leads per seller, actual and proposed" });
+  root.append(svg("rect", { x: labelW, y: 4, width: 10, height: 10, fill: "#a0a7b4" }));
+  root.append(svg("text", { x: labelW + 14, y: 13, class: "lbl" }, "actual"));
+  root.append(svg("rect", { x: labelW + 70, y: 4, width: 10, height: 10, fill: "#1f6feb" }));
+  root.append(svg("text", { x: labelW + 84, y: 13, class: "lbl" }, "proposed"));
+  rows.forEach((s, i) => {
+    const y = i * rowH + 22;
+    root.append(svg("text", { x: labelW - 10, y: y + 19, "text-anchor": "end", class: "lbl" }, s.seller_id));
+    for (const [n, color, dy] of [[s.actual, "#a0a7b4", 3], [s.proposed, "#1f6feb", 16]]) {
+      const w = Math.max(n > 0 ? 2 : 0, (n / max) * barW);
+      root.append(svg("rect", { x: labelW, y: y + dy, width: w, height: 11, rx: 2, fill: color }));
+    }
+    root.append(svg("text", { x: labelW + barW + 10, y: y + 19, class: "num" }, `${s.actual} → ${s.proposed}`));
+  });
+  $("what-if-chart").replaceChildren(root);
+  const tbody = document.querySelector("#what-if-table tbody");
+  tbody.replaceChildren(...rows.map((s) => {
+    const id = `what-if-${slug(s.seller_id)}`;
+    const delta = s.proposed - s.actual;
+    return el("tr", { testid: id },
+      el("td", {}, s.seller_id),
+      el("td", { testid: `${id}-actual` }, String(s.actual)),
+      el("td", { testid: `${id}-proposed` }, String(s.proposed)),
+      el("td", { class: delta < 0 ? "warn" : "" }, delta ? (delta > 0 ? `+${delta}` : String(delta)) : ""),
+      el("td", {}, `${s.actual_assignments} → ${s.proposed_assignments}`));
+  }));
+  if (nobody) {
+    tbody.append(el("tr", { testid: "what-if-nobody" },
+      el("td", { class: "muted" }, "nobody"),
+      el("td", { testid: "what-if-nobody-actual" }, String(r.actual.waiting)),
+      el("td", { testid: "what-if-nobody-proposed", class: "warn" }, String(nobody)),
+      el("td", {}, ""), el("td", { class: "reasons" }, why)));
+  }
+}
+
 // ---------------------------------------------------------------------- wiring
 
 $("login-form").addEventListener("submit", (ev) => {
@@ -446,6 +541,8 @@ for (const b of document.querySelectorAll("#quality-tabs button")) {
 $("stale-days").addEventListener("change", refresh);
 $("dlq-close").addEventListener("click", () => { $("dlq-panel").hidden = true; state.dlqService = null; });
 $("dlq-replay-all").addEventListener("click", () => replay(null));
+$("what-if-proposal").addEventListener("input", () => { $("what-if-proposal").dataset.sample = "0"; });
+$("what-if-form").addEventListener("submit", (ev) => { ev.preventDefault(); runWhatIf(); });
 
 if (state.token) signIn(state.token);
 else showLogin();

@@ -1546,15 +1546,42 @@ class Demo:
 
     # -------------------------------------------------------------- summary
 
+    async def _digest_seller(self) -> tuple[str, str] | None:
+        """A seller the followup service knows (a closed deal brought their card) whose
+        next digest has something to list: an overdue contact (a morning with nothing
+        to list is skipped); else the first such seller."""
+        sellers = list(
+            dict.fromkeys(
+                (p.org.org_id, p.seller_id)
+                for p in self.plans
+                if p.deal_state == "closed" and p.seller_id
+            )
+        )
+        if self.api is None:
+            return None
+        for org, seller in sellers[:20]:
+            try:
+                r = await self.api.call(
+                    "followup",
+                    "GET",
+                    f"/sellers/{seller}/contacts?when=overdue&organisation_id={org}",
+                    as_=(seller, "seller"),
+                )
+            except (DemoError, httpx.HTTPError):
+                continue
+            if r.json().get("contacts"):
+                return org, seller
+        return sellers[0] if sellers else None
+
     async def digest_note(self) -> dict[str, Any]:
         """The first seller's daily digest (followup, D15/D16): it goes out the next
         business morning at the organisation's hour in the seller's zone. When that is
         at most ``digest_wait`` real seconds away, wait for it and say where it landed;
         otherwise say when it will. Returns the facts (``digest_state``)."""
-        plan = next((p for p in self.plans if p.deal_state == "closed" and p.seller_id), None)
-        if plan is None or self.api is None or plan.seller_id is None:
+        picked = await self._digest_seller()
+        if picked is None or self.api is None:
             return {}
-        org, seller = plan.org.org_id, plan.seller_id
+        org, seller = picked
         path = f"/sellers/{seller}/digest?organisation_id={org}"
         try:
             mine = await self.api.call("followup", "GET", path, as_=(seller, "seller"))
@@ -1588,18 +1615,15 @@ class Demo:
                     latest = r.json().get("latest") or {}
                 except (DemoError, httpx.HTTPError):
                     latest = {}
-                if latest.get("day", "") >= day and latest.get("state") in (
-                    "sent",
-                    "failed",
-                    "skipped",
-                ):
+                # A morning with nothing to list is skipped; a later one may send.
+                if latest.get("day", "") >= day and latest.get("state") == "sent":
                     break
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(0.5)
         state = latest.get("state") if latest.get("day", "") >= day else None
         if state == "sent":
             self.console.print(
-                f"Seller {seller}'s daily digest {what} for {latest['day']} is in the mail "
-                f"sink: Message-ID {latest.get('message_id', '?')}."
+                f"In the mail sink: seller {seller}'s daily digest for {latest['day']} {what}, "
+                f"Message-ID {latest.get('message_id', '?')}."
             )
         else:
             why = latest.get("reason") or latest.get("last_error") or ""

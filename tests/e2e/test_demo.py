@@ -67,6 +67,18 @@ async def test_kauppa_demo_plays_the_whole_flow(
         assert "leads nobody could take" in output
         assert facts["what_if_owner_changed"] >= 1, output
         assert facts["what_if_nobody_could_take"] >= 0
+        # The seller's daily digest (#21): the demo waited for its business morning and
+        # says it is in the mail sink; the mail is at the SMTP server under its Message-ID.
+        assert facts["digest_state"] == "sent", output
+        assert "In the mail sink: seller" in output, output
+        day = facts["digest_day"].replace("-", "")
+        digests = system.smtp.received(
+            lambda m: (
+                str(m.message["Message-ID"]).startswith("<digest.")
+                and f".{day}@" in str(m.message["Message-ID"])
+            )
+        )
+        assert digests, output
 
         def mine(lead_id: str | None) -> bool:
             return bool(lead_id) and lead_id.startswith(f"lead-{run}-")

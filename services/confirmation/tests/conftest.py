@@ -14,15 +14,14 @@ from kauppa.contracts.events.common import ContactPerson
 from kauppa.contracts.events.deals import DealClosed
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.servicekit.testing.smtp import smtp_server
 
-from .smtp_server import ScriptedSmtp, SmtpServer
+from .smtp_server import DealSmtp
 
 
 @pytest.fixture
-def smtp() -> Iterator[ScriptedSmtp]:
-    server = SmtpServer()
-    with server as handler:
-        handler.port = server.port  # type: ignore[attr-defined]
+def smtp() -> Iterator[DealSmtp]:
+    with smtp_server(DealSmtp) as handler:
         yield handler
 
 
@@ -30,7 +29,7 @@ StartService = Callable[..., Awaitable[ConfirmationRuntime]]
 
 
 @pytest.fixture
-def start_service(settings_for: Any, runtimes: list[Any], smtp: ScriptedSmtp) -> StartService:
+def start_service(settings_for: Any, runtimes: list[Any], smtp: DealSmtp) -> StartService:
     """A running service whose default policy waits for approval, so older deals on the
     shared topic never send; each test gives its own organisations a policy."""
 
@@ -39,7 +38,7 @@ def start_service(settings_for: Any, runtimes: list[Any], smtp: ScriptedSmtp) ->
     ) -> ConfirmationRuntime:
         values: dict[str, Any] = {
             "service_name": "confirmation",
-            "smtp_port": smtp.port,  # type: ignore[attr-defined]
+            "smtp_port": smtp.port,
             "default_policy": "seller_review",
             "policies": policies,
             "retry_base_seconds": 0.1,

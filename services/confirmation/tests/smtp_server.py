@@ -1,91 +1,25 @@
-"""A real SMTP server for the tests (aiosmtpd), answering per recipient from a script."""
+"""The kit's SMTP test server, with the lookups the confirmation tests use: a deal's
+mails to its customer, and the seller's separate copies."""
 
 from __future__ import annotations
 
-import asyncio
-import email
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.policy import default as default_policy
-from typing import Any
+from dataclasses import dataclass
 
-from aiosmtpd.controller import Controller
-from kauppa.servicekit.embedded.servers import free_port
+from kauppa.servicekit.testing.smtp import Received, ScriptedSmtp
+
+
+def _is_copy(mail: Received) -> bool:
+    return mail.header("X-Kauppa-Copy") == "seller"
 
 
 @dataclass
-class Received:
-    message: EmailMessage
-    recipients: list[str]
-    at: float
-
-    @property
-    def deal_id(self) -> str:
-        return str(self.message["X-Kauppa-Deal"])
-
-    @property
-    def is_seller_copy(self) -> bool:
-        return self.message["X-Kauppa-Copy"] == "seller"
-
-    @property
-    def text(self) -> str:
-        part = self.message.get_body(("plain",))
-        assert part is not None
-        return str(part.get_content())  # type: ignore[attr-defined]
-
-    @property
-    def html(self) -> str:
-        part = self.message.get_body(("html",))
-        assert part is not None
-        return str(part.get_content())  # type: ignore[attr-defined]
-
-
-@dataclass
-class ScriptedSmtp:
-    """``script[recipient]`` is a list of answers to DATA, used in order; then 250."""
-
-    script: dict[str, list[str]] = field(default_factory=dict)
-    accepted: list[Received] = field(default_factory=list)
-    refused: list[tuple[str, str]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        rcpts = [str(r) for r in envelope.rcpt_tos]
-        answers = self.script.get(rcpts[0]) if rcpts else None
-        answer = answers.pop(0) if answers else "250 OK"
-        if answer.startswith("250"):
-            msg = email.message_from_bytes(envelope.original_content, policy=default_policy)
-            self.accepted.append(Received(msg, rcpts, time.perf_counter()))  # type: ignore[arg-type]
-        else:
-            self.refused.append((rcpts[0] if rcpts else "", answer))
-        return answer
-
+class DealSmtp(ScriptedSmtp):
     def for_deal(self, deal_id: str) -> list[Received]:
         """The customer's mails of a deal (not the seller's separate copies)."""
-        return [r for r in self.accepted if r.deal_id == deal_id and not r.is_seller_copy]
+        return [
+            r for r in self.accepted if r.header("X-Kauppa-Deal") == deal_id and not _is_copy(r)
+        ]
 
     def copies_for(self, deal_id: str) -> list[Received]:
         """The seller's separate copies of a deal's confirmations."""
-        return [r for r in self.accepted if r.deal_id == deal_id and r.is_seller_copy]
-
-    async def wait_for(self, condition: Callable[[], bool], timeout: float = 15.0) -> None:
-        deadline = time.perf_counter() + timeout
-        while not condition():
-            if time.perf_counter() > deadline:
-                raise AssertionError(f"SMTP: timed out; accepted {len(self.accepted)}")
-            await asyncio.sleep(0.02)
-
-
-class SmtpServer:
-    def __init__(self) -> None:
-        self.handler = ScriptedSmtp()
-        self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-
-    def __enter__(self) -> ScriptedSmtp:
-        self.controller.start()
-        return self.handler
-
-    def __exit__(self, *exc: object) -> None:
-        self.controller.stop()
+        return [r for r in self.accepted if r.header("X-Kauppa-Deal") == deal_id and _is_copy(r)]

@@ -746,6 +746,7 @@ class Demo:
     console: Console
     followup_wait: float = 45.0
     timeout: float = 180.0
+    digest_wait: float = 300.0
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     stats: Counter[str] = field(default_factory=Counter)
 
@@ -1545,39 +1546,91 @@ class Demo:
 
     # -------------------------------------------------------------- summary
 
-    async def digest_note(self) -> None:
-        """When the first seller's daily digest (followup, D15/D16) reaches the mail sink:
-        the next business morning at the organisation's hour in the seller's zone."""
-        plan = next((p for p in self.plans if p.deal_state == "closed" and p.seller_id), None)
-        if plan is None or self.api is None or plan.seller_id is None:
-            return
-        org = plan.org.org_id
-        try:
-            mine = await self.api.call(
-                "followup",
-                "GET",
-                f"/sellers/{plan.seller_id}/digest?organisation_id={org}",
-                as_=(plan.seller_id, "seller"),
+    async def _digest_seller(self) -> tuple[str, str] | None:
+        """A seller the followup service knows (a closed deal brought their card) whose
+        next digest has something to list: an overdue contact (a morning with nothing
+        to list is skipped); else the first such seller."""
+        sellers = list(
+            dict.fromkeys(
+                (p.org.org_id, p.seller_id)
+                for p in self.plans
+                if p.deal_state == "closed" and p.seller_id
             )
+        )
+        if self.api is None:
+            return None
+        for org, seller in sellers[:20]:
+            try:
+                r = await self.api.call(
+                    "followup",
+                    "GET",
+                    f"/sellers/{seller}/contacts?when=overdue&organisation_id={org}",
+                    as_=(seller, "seller"),
+                )
+            except (DemoError, httpx.HTTPError):
+                continue
+            if r.json().get("contacts"):
+                return org, seller
+        return sellers[0] if sellers else None
+
+    async def digest_note(self) -> dict[str, Any]:
+        """The first seller's daily digest (followup, D15/D16): it goes out the next
+        business morning at the organisation's hour in the seller's zone. When that is
+        at most ``digest_wait`` real seconds away, wait for it and say where it landed;
+        otherwise say when it will. Returns the facts (``digest_state``)."""
+        picked = await self._digest_seller()
+        if picked is None or self.api is None:
+            return {}
+        org, seller = picked
+        path = f"/sellers/{seller}/digest?organisation_id={org}"
+        try:
+            mine = await self.api.call("followup", "GET", path, as_=(seller, "seller"))
             setting = await self.api.call(
                 "followup", "GET", f"/organisations/{org}/digest", as_=("demo-ops", "ops")
             )
         except (DemoError, httpx.HTTPError):
-            return  # only a hint: the demo goes on without it
+            return {}  # only a hint: the demo goes on without it
         day = mine.json().get("next_digest_day")
         if not day:
-            return
+            return {}
         hour = int(setting.json()["hour"])
         at = datetime.combine(date.fromisoformat(day), datetime.min.time()).replace(
             hour=hour, tzinfo=ZoneInfo("Europe/Helsinki")
         )
-        real = self.clock.real_seconds(at - self.clock.now())
+        real = max(0.0, self.clock.real_seconds(at - self.clock.now()))
         when = f"{real / 60:.1f} real minutes" if real >= 60 else f"{real:.0f} real seconds"
-        self.console.print(
-            f"Seller {plan.seller_id}'s daily digest (contacts due, yearly contacts, open "
-            f"problems, leads waiting, quiet customers) goes out {day} {hour:02d}:00 "
-            f"Helsinki time, in about {when}: watch the mail sink."
-        )
+        what = "(contacts due, yearly contacts, open problems, leads waiting, quiet customers)"
+        if real > self.digest_wait:
+            self.console.print(
+                f"Seller {seller}'s daily digest {what} goes out {day} {hour:02d}:00 "
+                f"Helsinki time, in about {when}: watch the mail sink."
+            )
+            return {"digest_state": "later", "digest_day": day}
+        latest: dict[str, Any] = {}
+        deadline = time.monotonic() + real + 60  # its morning, then a minute to send it
+        with self.console.status(f"Seller {seller}'s daily digest for {day}: in about {when}"):
+            while time.monotonic() < deadline:
+                try:
+                    r = await self.api.call("followup", "GET", path, as_=(seller, "seller"))
+                    latest = r.json().get("latest") or {}
+                except (DemoError, httpx.HTTPError):
+                    latest = {}
+                # A morning with nothing to list is skipped; a later one may send.
+                if latest.get("day", "") >= day and latest.get("state") == "sent":
+                    break
+                await asyncio.sleep(0.5)
+        state = latest.get("state") if latest.get("day", "") >= day else None
+        if state == "sent":
+            self.console.print(
+                f"In the mail sink: seller {seller}'s daily digest for {latest['day']} {what}, "
+                f"Message-ID {latest.get('message_id', '?')}."
+            )
+        else:
+            why = latest.get("reason") or latest.get("last_error") or ""
+            self.console.print(
+                f"[yellow]Seller {seller}'s daily digest for {day}:[/] {state or 'not sent'} {why}"
+            )
+        return {"digest_state": state or "not sent", "digest_day": latest.get("day", day)}
 
     async def what_if_note(self) -> None:
         """Routing what-if (handoff, issue #21): the first organisation's last 4 weeks of
@@ -1692,7 +1745,7 @@ class Demo:
                 ", ".join(f"{k} {v}" for k, v in by_type.items()),
             )
         self.console.print(flow)
-        await self.digest_note()
+        facts.update(await self.digest_note())
         dashboard = self.urls.get("dashboard", "http://127.0.0.1:8100")
         mails = self.state.get("smtp", {}).get("ui", "http://127.0.0.1:8025")
         self.console.print(
@@ -1714,7 +1767,16 @@ def run_demo(
     seed: int,
     followup_wait: float,
     timeout: float,
+    digest_wait: float = 300.0,
 ) -> dict[str, Any]:
     state = load_state(state_file)
-    demo = Demo(state, leads, seed, console, followup_wait=followup_wait, timeout=timeout)
+    demo = Demo(
+        state,
+        leads,
+        seed,
+        console,
+        followup_wait=followup_wait,
+        timeout=timeout,
+        digest_wait=digest_wait,
+    )
     return asyncio.run(demo.run())

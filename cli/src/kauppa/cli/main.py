@@ -343,6 +343,13 @@ def demo(
     timeout: Annotated[
         float, typer.Option(help="Give up on a step after this many seconds")
     ] = 180.0,
+    digest_wait: Annotated[
+        float,
+        typer.Option(
+            help="Wait for a seller's daily digest when it is due within this many real "
+            "seconds (0: only say when it goes out)"
+        ),
+    ] = 300.0,
     state_file: Annotated[
         Path, typer.Option(help="The state file of the running `kauppa run`", hidden=True)
     ] = STATE_FILE,
@@ -356,7 +363,7 @@ def demo(
     from kauppa.cli.demo import DemoError, run_demo
 
     try:
-        facts = run_demo(console, state_file, leads, seed, followup_wait, timeout)
+        facts = run_demo(console, state_file, leads, seed, followup_wait, timeout, digest_wait)
     except DemoError as exc:
         console.print(f"[red]Demo stopped:[/] {exc}")
         raise typer.Exit(1) from exc

@@ -11,8 +11,12 @@ input's send time, matched through the CloudEvents causation id.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
+import socket
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -28,6 +32,36 @@ from kauppa.servicekit.producer import compression
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 from kauppa.servicekit.tail import TopicTail
+
+_helpers: dict[tuple[str, ...], int] = {}
+
+
+def helper_process(*args: str, timeout: float = 30.0) -> int:
+    """Start (once per ``args``) ``python -m ARGS`` on a free local port (``{port}`` in an
+    argument stands for it) and wait until it accepts connections: an SMTP sink or a
+    webhook receiver, in a process of its own as a real one would be. Returns the port;
+    the process is stopped at exit."""
+    if args in _helpers:
+        return _helpers[args]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    argv = [a.format(port=port) for a in args]
+    proc = subprocess.Popen([sys.executable, "-m", *argv], stdout=subprocess.DEVNULL)
+    atexit.register(proc.terminate)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{argv[0]} exited with {proc.returncode}") from None
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    _helpers[args] = port
+    return port
 
 
 @dataclass

@@ -12,23 +12,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr
-from typing import Protocol
 
 import aiosmtplib
 from kauppa.servicekit.ids import header_safe
+from pydantic import BaseModel, Field
 
 
-class SmtpSettings(Protocol):
-    """The ``smtp_*`` settings a service declares (with its own env prefix)."""
+class SmtpSettings(BaseModel):
+    """The SMTP settings of a service that sends mail: mixed into its settings class
+    (``class FollowupSettings(ServiceSettings, SmtpSettings)``), so they are read with
+    that service's env prefix (``FOLLOWUP_SMTP_HOST``, ``CONFIRMATION_FROM_ADDRESS``)."""
 
-    smtp_host: str
-    smtp_port: int
-    smtp_use_tls: bool
-    smtp_start_tls: bool | None
-    smtp_username: str | None
-    smtp_password: str | None
-    smtp_timeout_seconds: float
-    smtp_connections: int
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_use_tls: bool = False  # implicit TLS (port 465)
+    smtp_start_tls: bool | None = None  # None: STARTTLS when the server offers it
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    smtp_connections: int = Field(4, ge=1, le=64)
+    from_address: str = "Kauppa <office@kauppa.example>"
+    message_id_domain: str = "kauppa.example"
 
 
 @dataclass(frozen=True)

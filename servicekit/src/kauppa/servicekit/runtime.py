@@ -13,7 +13,7 @@ import contextlib
 import gc
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from kauppa.contracts import Event
 from kauppa.contracts.topics import dead_letter_topic
@@ -67,6 +67,15 @@ KIT_INDEXES: tuple[Indexes, ...] = (
 
 #: A start-up data migration: idempotent, run after the indexes at every start.
 Migration = Callable[[AsyncDatabase[dict[str, Any]]], Awaitable[None]]
+
+
+class Worker(Protocol):
+    """A service's own background loop (an SMTP or webhook sender): it runs until
+    ``stop`` is set and can be woken early when there may be work."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+    def wake(self) -> None: ...
 
 
 class ServiceRuntime:
@@ -143,6 +152,7 @@ class ServiceRuntime:
         self.progress = ProgressWatch(settings.stall_after_seconds)
         self._run_timers, self._run_relay = run_timers, run_relay
         self._stop = asyncio.Event()
+        self._workers: list[tuple[str, Worker]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._exception_handler: Any = None
         self.started = False
@@ -186,7 +196,17 @@ class ServiceRuntime:
         return outcome
 
     async def after_batch(self, outcome: BatchOutcome) -> None:
-        """Called after each consumed batch committed; services may override."""
+        """Called after each consumed batch committed; wakes the workers when the batch
+        handled an event (an immediate send does not wait for the next poll). Services
+        may override."""
+        if outcome.handled:
+            for _name, worker in self._workers:
+                worker.wake()
+
+    def add_worker(self, name: str, worker: Worker) -> None:
+        """Run ``worker`` with the runtime: started after the kit's parts, woken at
+        stop and given the same grace as the kit's own tasks (call before ``start``)."""
+        self._workers.append((name, worker))
 
     async def start(self) -> None:
         await self._retry_start("mongodb", self._start_database)
@@ -204,6 +224,8 @@ class ServiceRuntime:
             )
         if self._run_timers and self.timer_handlers:
             self._spawn(self.timers.run(self._stop), "timers")
+        for name, worker in self._workers:
+            self._spawn(worker.run(self._stop), name)
         if self.consumer is not None:
             self.progress = ProgressWatch(self.settings.stall_after_seconds)
             self._spawn(self._watch_progress(self._stop), "progress watch")
@@ -372,6 +394,8 @@ class ServiceRuntime:
             except Exception as exc:
                 _swallowed("consumer_stop_failed", exc)
         self.timers.wake()
+        for _name, worker in self._workers:
+            worker.wake()
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=15)
             for task in pending:

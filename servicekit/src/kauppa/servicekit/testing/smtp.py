@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from typing import Any
+from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
 from kauppa.servicekit.embedded.servers import free_port
@@ -70,10 +70,14 @@ class ScriptedSmtp:
             await asyncio.sleep(0.02)
 
 
+S = TypeVar("S", bound=ScriptedSmtp)
+
+
 @contextmanager
-def smtp_server() -> Iterator[ScriptedSmtp]:
-    """A running server on a free port (``.port``), stopped on exit."""
-    handler = ScriptedSmtp(port=free_port())
+def smtp_server(kind: type[S] = ScriptedSmtp) -> Iterator[S]:  # type: ignore[assignment]
+    """A running server on a free port (``.port``), stopped on exit; ``kind`` is a
+    ``ScriptedSmtp`` subclass where a service's tests want their own lookups."""
+    handler = kind(port=free_port())
     controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
     controller.start()
     try:

@@ -10,53 +10,19 @@
 
 from __future__ import annotations
 
-import atexit
-import socket
-import subprocess
-import sys
-import time
 from typing import Any
 
 from kauppa.confirmation.bootstrap import build_runtime
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.contracts import Envelope, envelope, examples, topics
-from kauppa.servicekit.benchmarking import Scenario
-
-_sink: dict[str, Any] = {}
+from kauppa.servicekit.benchmarking import Scenario, helper_process
 
 
 def smtp_sink_port() -> int:
-    """Start (once) an SMTP server that accepts and discards every message."""
-    if "port" not in _sink:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                f"127.0.0.1:{port}",
-                "-c",
-                "aiosmtpd.handlers.Sink",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        atexit.register(proc.terminate)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        _sink.update(port=port, proc=proc)
-    return int(_sink["port"])
+    """An SMTP server that accepts and discards every message (started once)."""
+    return helper_process(
+        "aiosmtpd", "-n", "-l", "127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"
+    )
 
 
 def _runtime(overrides: dict[str, Any]) -> Any:

@@ -15,17 +15,12 @@ from kauppa.confirmation.storage import INDEXES
 from kauppa.contracts import business_days
 from kauppa.servicekit.clock import Clock, SystemClock
 from kauppa.servicekit.http import create_app
-from kauppa.servicekit.pipeline import BatchOutcome
 from kauppa.servicekit.runtime import ServiceRuntime
 
 
 class ConfirmationRuntime(ServiceRuntime):
-    """The kit's runtime plus the SMTP sender loop, started and stopped with it.
-
-    The kit has no hook for a service's own background task, so this composes one in:
-    the sender starts after the kit's parts and stops before them, and is woken after
-    each consumed batch (an immediate confirmation does not wait for the next poll).
-    """
+    """The kit's runtime plus the SMTP sender loop, a kit worker: started and stopped
+    with it, woken after each consumed batch."""
 
     def __init__(
         self, settings: ConfirmationSettings, clock: Clock | None = None, *, consume: bool = True
@@ -52,19 +47,8 @@ class ConfirmationRuntime(ServiceRuntime):
             SmtpMailer(settings),
             SignedCopyFetcher(settings, self.name, self.metrics.registry),
         )
-
-    async def start(self) -> None:
-        await super().start()
-        if self.confirmation_settings.run_sender:
-            self._spawn(self.sender.run(self._stop), "smtp sender")
-
-    async def stop(self) -> None:
-        self.sender.wake()
-        await super().stop()
-
-    async def after_batch(self, outcome: BatchOutcome) -> None:
-        if outcome.handled:
-            self.sender.wake()
+        if settings.run_sender:
+            self.add_worker("smtp sender", self.sender)
 
 
 def build_runtime(

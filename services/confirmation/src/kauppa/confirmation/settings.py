@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kauppa.servicekit.mail import SmtpSettings
 from kauppa.servicekit.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 
-class ConfirmationSettings(ServiceSettings):
+class ConfirmationSettings(ServiceSettings, SmtpSettings):
     model_config = SettingsConfigDict(env_prefix="CONFIRMATION_", extra="ignore")
 
     service_name: str = "confirmation"
@@ -31,18 +32,6 @@ class ConfirmationSettings(ServiceSettings):
     # Templates: <template_dir>/<organisation_id>/confirmation.{html,txt}.j2 override the
     # built-in ones for that organisation.
     template_dir: str | None = None
-
-    # SMTP (aiosmtplib)
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_use_tls: bool = False  # implicit TLS (port 465)
-    smtp_start_tls: bool | None = None  # None: STARTTLS when the server offers it
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_timeout_seconds: float = 30.0
-    smtp_connections: int = 4
-    from_address: str = "Kauppa <office@kauppa.example>"
-    message_id_domain: str = "kauppa.example"
 
     # Fetching the signed order to attach it (httpx): https only (http too in the local
     # profile), no redirects, application/pdf starting with %PDF, at most this many bytes.

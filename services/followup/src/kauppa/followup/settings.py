@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from kauppa.servicekit.mail import SmtpSettings
 from kauppa.servicekit.settings import ServiceSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 
-class FollowupSettings(ServiceSettings):
+class FollowupSettings(ServiceSettings, SmtpSettings):
     model_config = SettingsConfigDict(env_prefix="FOLLOWUP_", extra="ignore")
 
     service_name: str = "followup"
@@ -45,13 +46,3 @@ class FollowupSettings(ServiceSettings):
     digest_retry_seconds: float = Field(300.0, gt=0)  # after a 4xx or no answer, doubling
     digest_max_attempts: int = Field(5, ge=1)
     digest_lease_seconds: float = Field(120.0, gt=0)  # one replica sends; the other waits
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_use_tls: bool = False  # implicit TLS (port 465)
-    smtp_start_tls: bool | None = None  # None: STARTTLS when the server offers it
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    smtp_timeout_seconds: float = 30.0
-    smtp_connections: int = 4
-    from_address: str = "Kauppa <office@kauppa.example>"
-    message_id_domain: str = "kauppa.example"

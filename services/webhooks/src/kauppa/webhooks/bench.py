@@ -10,16 +10,11 @@ to delivered" (it includes the receiver's own publish).
 
 from __future__ import annotations
 
-import atexit
-import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kauppa.contracts import Envelope, LeadAssigned, LeadSource, envelope, examples
-from kauppa.servicekit.benchmarking import Scenario
+from kauppa.servicekit.benchmarking import Scenario, helper_process
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.webhooks.bootstrap import build_runtime
 from kauppa.webhooks.domain.signing import new_secret
@@ -28,38 +23,11 @@ from kauppa.webhooks.storage import SUBSCRIPTIONS
 
 ACK_TOPIC = "kauppa.bench.webhook-acks"
 ORG = "org-bench-webhooks"
-_receiver: dict[str, Any] = {}
 
 
 def receiver_port(bootstrap: str) -> int:
-    """Start (once) the receiver process; it creates the acknowledgement topic first."""
-    if "port" not in _receiver:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kauppa.webhooks.bench_receiver",
-                str(port),
-                bootstrap,
-                ACK_TOPIC,
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        atexit.register(proc.terminate)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        _receiver.update(port=port, proc=proc)
-    return int(_receiver["port"])
+    """The receiver process (started once); it creates the acknowledgement topic first."""
+    return helper_process("kauppa.webhooks.bench_receiver", "{port}", bootstrap, ACK_TOPIC)
 
 
 def _runtime(overrides: dict[str, Any]) -> Any:

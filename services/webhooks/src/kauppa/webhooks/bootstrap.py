@@ -7,7 +7,6 @@ import contextlib
 from fastapi import FastAPI
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.http import create_app
-from kauppa.servicekit.pipeline import BatchOutcome
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.webhooks.api import router
 from kauppa.webhooks.handlers import build_handlers
@@ -47,6 +46,8 @@ class WebhooksRuntime(ServiceRuntime):
             SenderMetrics(self.name, self.metrics.registry),
             resolver,
         )
+        if settings.run_sender:
+            self.add_worker("webhook sender", self.sender)
 
         labels = ["service", "subscription_id", "organisation_id", "state"]
         registry = self.metrics.registry
@@ -87,19 +88,6 @@ class WebhooksRuntime(ServiceRuntime):
                 self.oldest.labels(*labels).set(r["oldest_undelivered_age_seconds"] or 0)
                 self.delivered.labels(*labels).set(r["delivered"])
                 self.failing.labels(*labels).set(1 if r["failing"] else 0)
-
-    async def start(self) -> None:
-        await super().start()
-        if self.settings.run_sender:
-            self._spawn(self.sender.run(self._stop), "webhook sender")
-
-    async def stop(self) -> None:
-        self.sender.wake()
-        await super().stop()
-
-    async def after_batch(self, outcome: BatchOutcome) -> None:
-        if outcome.handled:
-            self.sender.wake()
 
 
 def build_runtime(settings: WebhooksSettings, clock: Clock | None = None) -> WebhooksRuntime:

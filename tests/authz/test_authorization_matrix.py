@@ -1,5 +1,5 @@
 """The authorization matrix (issue #18), generated from each service's OpenAPI document:
-every operation of handoff, closing, confirmation, followup and the dashboard, on the
+every operation of handoff, closing, confirmation, followup, webhooks and the dashboard, on the
 real broker and mongod, called as a hostile caller would:
 
 - no token, an expired token, the wrong audience, ``org: ""``, ``org`` as an object: 401;
@@ -32,7 +32,7 @@ import httpx
 import jwt
 import pytest
 from fastapi import APIRouter
-from kauppa.contracts import LeadAccepted, LeadSource, envelope, examples
+from kauppa.contracts import LeadAccepted, LeadAssigned, LeadSource, envelope, examples
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import ServiceSettings
@@ -46,8 +46,8 @@ REFUSED = {400, 401, 403, 404, 422}  # 400/422: bad input
 # Path parameters that name one of A's objects (a caller of B, or a seller who does not
 # own it, must be refused whatever else the route does). Seller ids are per
 # organisation: to B, ``/sellers/{id}`` names B's own seller of that id.
-OBJECT_PARAMS = {"deal_id", "lead_id", "customer_id", "organisation_id"}
-SELLER_OBJECT_PARAMS = {"deal_id", "lead_id", "customer_id", "seller_id"}
+OBJECT_PARAMS = {"deal_id", "lead_id", "customer_id", "organisation_id", "sub_id", "delivery_id"}
+SELLER_OBJECT_PARAMS = {"deal_id", "lead_id", "customer_id", "seller_id", "sub_id", "delivery_id"}
 
 
 @dataclass
@@ -59,6 +59,9 @@ class Tenant:
         return f"org-a-{self.tag}"
 
     other_org: str = field(default_factory=lambda: f"org-b-{uuid.uuid4().hex[:8]}")
+    # Ids of A's objects that only the service mints (a webhook subscription's), set by
+    # the seed: path parameter name -> id.
+    minted: dict[str, str] = field(default_factory=dict)
 
     @property
     def seller(self) -> str:
@@ -148,6 +151,8 @@ def example(doc: dict[str, Any], schema: dict[str, Any], t: Tenant, name: str = 
     }
     if name in named:
         return named[name]
+    if name == "url":  # a receiver (webhooks): past the schema, to the organisation check
+        return "https://hooks.example.com/matrix"
     for key in ("anyOf", "oneOf", "allOf"):
         if key in schema:
             options = [s for s in schema[key] if _resolve(doc, s).get("type") != "null"]
@@ -196,6 +201,7 @@ class Operation:
             "campaign_id": f"camp-a-{t.tag}",
             "service": service,
             "version": "1",
+            **t.minted,
         }
         url, params = self.path, {}
         for p in self.spec.get("parameters", []):
@@ -317,6 +323,36 @@ async def seed_by_deal_closed(rt: ServiceRuntime, http: httpx.AsyncClient, t: Te
     await rt.pipeline.process_envelopes([envelope(_deal_closed(t), source="matrix")])
 
 
+async def seed_webhooks(rt: ServiceRuntime, http: httpx.AsyncClient, t: Tenant) -> None:
+    """A's subscription (for its leads' assignments) and one delivery waiting in it."""
+    r = await http.post(
+        "/subscriptions",
+        json={
+            "organisation_id": t.org,
+            "url": f"https://hooks.example.com/{t.tag}",
+            "event_types": ["LeadAssigned"],
+        },
+        headers=_admin(rt),
+    )
+    await _ok(r)
+    sub_id = r.json()["subscription_id"]
+    lead = LeadAssigned(
+        lead_id=t.lead,
+        organisation_id=t.org,
+        seller_id=t.seller,
+        source=LeadSource(system="matrix"),
+        prospect=examples.prospect(company_name=t.company),
+        criteria=examples.criteria(),
+        assigned_at=datetime.now(UTC),
+        respond_by=datetime.now(UTC) + timedelta(hours=4),
+    )
+    env = envelope(lead, source="matrix")
+    await rt.pipeline.process_envelopes([env])
+    delivery = await rt.db["deliveries"].find_one({"subscription_id": sub_id})
+    assert delivery is not None and delivery["event_id"] == env.id, delivery
+    t.minted.update(sub_id=sub_id, delivery_id=delivery["_id"])
+
+
 @dataclass(frozen=True)
 class Service:
     name: str
@@ -343,6 +379,9 @@ def services() -> list[Service]:
     from kauppa.handoff.api import router as handoff_router
     from kauppa.handoff.bootstrap import build_runtime as handoff_runtime
     from kauppa.handoff.settings import HandoffSettings
+    from kauppa.webhooks.api import router as webhooks_router
+    from kauppa.webhooks.bootstrap import build_runtime as webhooks_runtime
+    from kauppa.webhooks.settings import WebhooksSettings
 
     return [
         Service(
@@ -375,6 +414,14 @@ def services() -> list[Service]:
             FollowupSettings,
             seed_by_deal_closed,
             {"audit_interval_minutes": 60 * 24 * 365},
+        ),
+        Service(
+            "webhooks",
+            webhooks_runtime,
+            webhooks_router,
+            WebhooksSettings,
+            seed_webhooks,
+            {"run_sender": False},  # A's delivery stays as seeded: nothing is sent
         ),
         Service(
             "dashboard",

@@ -3,7 +3,7 @@ examples, coverage, fuzzing, stateful; every default check) runs against each se
 served over HTTP on the real broker and mongod, with a real bearer token (an admin of one
 organisation, so it reaches past auth), and must find nothing.
 
-The five runs go at once (they mostly wait on the services' database and broker), each
+The runs go at once (they mostly wait on the services' database and broker), each
 bounded (``MAX_EXAMPLES`` per operation in fuzzing and stateful; the coverage phase is
 as large as each schema). To reproduce one failure, schemathesis prints a curl command."""
 
@@ -26,7 +26,7 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = Path(__file__).with_name("schemathesis.toml")  # 413 is a refusal too
 MAX_EXAMPLES = 20
 ORG = "org-contract"
-SERVICES = ["handoff", "closing", "confirmation", "followup", "dashboard"]
+SERVICES = ["handoff", "closing", "confirmation", "followup", "webhooks", "dashboard"]
 
 
 def _app(
@@ -52,6 +52,11 @@ def _app(
         from kauppa.followup.settings import FollowupSettings as S  # type: ignore[no-redef]
 
         extra = {"audit_interval_minutes": 60 * 24 * 365}
+    elif service == "webhooks":
+        from kauppa.webhooks.bootstrap import build_app  # type: ignore[no-redef]
+        from kauppa.webhooks.settings import WebhooksSettings as S  # type: ignore[no-redef]
+
+        extra = {}
     else:
         from kauppa.dashboard.bootstrap import build_app  # type: ignore[no-redef]
         from kauppa.dashboard.settings import DashboardSettings as S  # type: ignore[no-redef]
@@ -95,16 +100,30 @@ def _schemathesis(base_url: str, token: str, report: Path) -> subprocess.Popen[s
     )
 
 
+def selected(request: pytest.FixtureRequest) -> list[str]:
+    """The services whose test this session runs (``-k webhooks`` serves only webhooks)."""
+    chosen = {
+        item.callspec.params["service"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_schemathesis_finds_nothing"
+    }
+    return [s for s in SERVICES if s in chosen]
+
+
 @pytest.fixture(scope="module")
 def runs(
-    kafka_settings: KafkaSettings, mongo_settings: MongoSettings, tmp_path_factory: Any
+    request: pytest.FixtureRequest,
+    kafka_settings: KafkaSettings,
+    mongo_settings: MongoSettings,
+    tmp_path_factory: Any,
 ) -> Iterator[dict[str, tuple[int, str]]]:
-    """Every service served, schemathesis run against each at once: exit code, output."""
+    """Every selected service served, schemathesis run against each at once: exit code,
+    output."""
     reports = tmp_path_factory.mktemp("schemathesis")
     results: dict[str, tuple[int, str]] = {}
     with ExitStack() as stack:
         runs = {}
-        for service in SERVICES:
+        for service in selected(request):
             overrides: dict[str, Any] = {}
             if service == "dashboard":  # its what-if forwards to a real handoff
                 _, handoff = _app("handoff", kafka_settings, mongo_settings)

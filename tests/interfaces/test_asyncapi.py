@@ -23,6 +23,7 @@ SERVICES = {
     "closing": "ClosingSettings",
     "confirmation": "ConfirmationSettings",
     "followup": "FollowupSettings",
+    "webhooks": "WebhooksSettings",
     "dashboard": "DashboardSettings",
 }
 

@@ -25,6 +25,7 @@ create kauppa.contacts.due 3 2592000000  # Reminders to contact customers
 create kauppa.sellers.customer-contacts 3 2592000000  # Sellers' tools log customer contacts
 create kauppa.crm.classifications 3 2592000000  # CRM sets customer classification
 create kauppa.campaigns 3 2592000000  # Segment campaigns (D17)
+create kauppa.webhooks 3 2592000000  # The state of webhook subscriptions
 create kauppa.privacy 3 31536000000  # GDPR erasure requests
 create kauppa.dlq.handoff 3 7776000000  # Dead letters
 create kauppa.dlq.closing 3 7776000000  # Dead letters

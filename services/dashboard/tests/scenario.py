@@ -27,6 +27,7 @@ from kauppa.contracts import (
     NextContactScheduled,
     QueueReason,
     ReturnReason,
+    WebhookSubscriptionDisabled,
     envelope,
     examples,
 )
@@ -54,6 +55,8 @@ def build(now: datetime | None = None) -> Scenario:
     - L5 (beta): assigned to s2, accepted, deal D2 open with no contact for 20 days.
     - D3: closed without a lead for customer C2, confirmation failed permanently; C2 has
       no next contact (the D15 violation the dashboard must show).
+    - W1: the organisation's webhook subscription was disabled after failing 36 h (the
+      alert on the health panel).
     """
     now = now or datetime.now(UTC)
     tag = uuid.uuid4().hex[:8]
@@ -64,7 +67,9 @@ def build(now: datetime | None = None) -> Scenario:
     )
     beta = LeadSource(system="beta-list", booker="booker-ben", campaign="fairs")
     hour = timedelta(hours=1)
-    ids = {k: f"{k}-{tag}" for k in ("L1", "L2", "L3", "L4", "L5", "D1", "D2", "D3", "C1", "C2")}
+    ids = {
+        k: f"{k}-{tag}" for k in ("L1", "L2", "L3", "L4", "L5", "D1", "D2", "D3", "C1", "C2", "W1")
+    }
     sc.ids = ids
     s1, s2 = f"s1-{tag}", f"s2-{tag}"
     sc.ids.update(s1=s1, s2=s2)
@@ -243,6 +248,14 @@ def build(now: datetime | None = None) -> Scenario:
             due_at=now - timedelta(days=3),
             fired_at=now - timedelta(days=3),
             lateness_seconds=0,
+        ),
+        WebhookSubscriptionDisabled(
+            subscription_id=ids["W1"],
+            organisation_id=org,
+            url_host="hooks.alpha.example",
+            failing_since=now - timedelta(hours=38),
+            disabled_at=now - timedelta(hours=2),
+            reason="failing since 36 h: HTTP 503",
         ),
     )
     return sc

@@ -94,6 +94,15 @@ async def test_browser_shows_the_numbers_of_the_events_produced(infra, start_das
             await expect(by_id(page, f"{s1}-overdue")).to_have_text("1")
             await expect(by_id(page, "without-next-contact")).to_have_text("1")
 
+            # The alert of a disabled webhook subscription (WebhookSubscriptionDisabled).
+            w1 = f"webhook-alert-{sc.ids['W1'].lower()}"
+            await expect(by_id(page, "webhook-alerts")).to_be_visible()
+            await expect(by_id(page, "webhook-alerts-count")).to_have_text(
+                "1 disabled in this period"
+            )
+            await expect(by_id(page, w1)).to_contain_text("hooks.alpha.example")
+            await expect(by_id(page, f"{w1}-reason")).to_have_text("failing since 36 h: HTTP 503")
+
             # Operational health, scraped over HTTP.
             await expect(by_id(page, "health-mirror-status")).to_have_text(
                 "ready", timeout=TIMEOUT_MS

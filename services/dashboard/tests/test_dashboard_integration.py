@@ -66,6 +66,7 @@ async def test_api_numbers_match_the_events_sent_through_kafka(infra, start_dash
                 funnel_of(o) == scenario.FUNNEL
                 and o["contacts"]["overdue"] == 1
                 and o["confirmations"]["failures"] == 1
+                and o["webhook_alerts"]["disabled"] == 1
             ),
         )
     assert funnel_of(o) == scenario.FUNNEL
@@ -108,6 +109,11 @@ async def test_api_numbers_match_the_events_sent_through_kafka(infra, start_dash
     missing = o["without_next_contact"]
     assert missing["count"] == scenario.WITHOUT_NEXT_CONTACT
     assert [c["customer_id"] for c in missing["sample"]] == [sc.ids["C2"]]
+
+    # Issue 19: a disabled webhook subscription is an alert (WebhookSubscriptionDisabled).
+    [alert] = o["webhook_alerts"]["recent"]
+    assert alert["subscription_id"] == sc.ids["W1"] and alert["organisation_id"] == sc.org
+    assert alert["url_host"] == "hooks.alpha.example" and "HTTP 503" in alert["reason"]
 
 
 async def test_d15_a_contact_logged_before_its_late_contact_due_stays_done(infra, start_dashboard):

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from kauppa.contracts import all_event_classes, envelope, examples
-from kauppa.dashboard.projections import CUSTOMERS, DEALS, LEADS, PROJECTIONS, project
+from kauppa.dashboard.projections import (
+    CUSTOMERS,
+    DEALS,
+    LEADS,
+    PROJECTIONS,
+    WEBHOOK_ALERTS,
+    project,
+)
 
 from . import scenario
 
@@ -74,3 +81,18 @@ def test_lead_queued_puts_the_lead_in_the_queue_with_why_and_counts_it_once_for_
     )
     [(_, op2)] = project(envelope(assigned, source="handoff"))
     assert op2._doc["$set"]["queued"] is False
+
+
+def test_a_disabled_webhook_subscription_is_one_alert_row_per_event():
+    disabled = examples.webhook_subscription_disabled()
+    env = envelope(disabled, source="webhooks")
+    [(collection, op)] = project(env)
+    assert collection == WEBHOOK_ALERTS and op._filter == {"_id": env.id}  # a repeat: no change
+    assert op._doc["$set"] == {
+        "organisation_id": disabled.organisation_id,
+        "subscription_id": disabled.subscription_id,
+        "url_host": disabled.url_host,
+        "failing_since": disabled.failing_since,
+        "disabled_at": disabled.disabled_at,
+        "reason": disabled.reason,
+    }

@@ -8,8 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from kauppa.contracts import WebhookSubscriptionDisabled
+from kauppa.contracts.topics import WEBHOOKS
 from kauppa.dashboard.domain.health import service_health, webhook_subscriptions
-from kauppa.servicekit.testing import eventually
+from kauppa.servicekit.testing import TopicReader, eventually
+from kauppa.servicekit.unit_of_work import OUTBOX
 from standardwebhooks.webhooks import Webhook
 
 from .conftest import (
@@ -206,20 +209,37 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap(
 async def test_a_subscription_failing_too_long_is_disabled_and_ops_redeliver(
     start_service: StartService, receiver: Receiver
 ) -> None:
-    """Failing for ``disable_after_hours`` disables it; nothing is lost: activating it
-    sends the backlog, and ops can send one delivery or a time range again."""
+    """Failing for ``disable_after_hours`` disables it and emits one
+    ``WebhookSubscriptionDisabled`` (host only, no path or secret); nothing is lost:
+    activating it sends the backlog, and ops can send one delivery or a time range again."""
     rt = await start_service(disable_after_hours=1.0 / 3600)  # one second
     o = org()
     receiver.scripts["/down"] = [(503, 0, {})] * 1000
-    sub = await subscribe(rt, o, receiver.url("/down"))
+    url = receiver.url("/down?token=receiver-own-secret")
+    sub = await subscribe(rt, o, url)
     sid = sub["subscription_id"]
     envs = await publish(rt, verdicts(o, f"lead-{uuid.uuid4().hex[:8]}", "s")[:3])
-    async with http(rt) as client:
+    async with TopicReader(rt.settings.kafka, WEBHOOKS.name) as out, http(rt) as client:
 
         async def state() -> str:
             return str((await client.get(f"/subscriptions/{sid}", headers=ops(rt))).json()["state"])
 
         await eventually(state, lambda s: s == "disabled", timeout=15)
+        await out.wait_for(
+            lambda r: bool(r.events("WebhookSubscriptionDisabled", subscription_id=sid))
+        )
+        doc = (await client.get(f"/subscriptions/{sid}", headers=ops(rt))).json()
+        [notice] = out.envelopes("WebhookSubscriptionDisabled")
+        event = notice.event
+        assert isinstance(event, WebhookSubscriptionDisabled) and notice.subject == sid
+        assert (event.organisation_id, event.url_host) == (o, "127.0.0.1")
+        stored = datetime.fromisoformat(doc["disabled_at"])
+        stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+        assert abs(event.disabled_at - stored) < timedelta(milliseconds=1)  # as it was stored
+        assert event.failing_since <= event.disabled_at
+        assert "HTTP 503" in event.reason and event.reason == doc["disabled_reason"]
+        assert "secret" not in notice.event.model_dump_json() and "/down" not in event.reason
+        assert await rt.db[OUTBOX].count_documents({}) == 0  # committed with it, then sent
         stats = (await client.get("/stats", headers=ops(rt, o))).json()
         assert [f["subscription_id"] for f in stats["failing"]] == [sid]
         assert stats["subscriptions"][0]["backlog"] == 3
@@ -248,6 +268,8 @@ async def test_a_subscription_failing_too_long_is_disabled_and_ops_redeliver(
         )
         assert r.status_code == 200, r.text
         await eventually(lambda: len(receiver.at("/down")) == 4)
+        # Activated and delivering again: the one disabling said so once.
+        assert len(out.events("WebhookSubscriptionDisabled", subscription_id=sid)) == 1
         assert receiver.at("/down")[-1].webhook_id == envs[1].id
         now = datetime.now(UTC)
         r = await client.post(

@@ -9,12 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from kauppa.contracts import LeadSource, examples
+from kauppa.contracts.bounds import TEXT_MAX
 from kauppa.contracts.events.leads import LeadReassigned
 from kauppa.webhooks.domain import signing
 from kauppa.webhooks.domain.catalogue import DELIVERABLE_BY_NAME, Filters, facts_of, matches
 from kauppa.webhooks.domain.retries import (
     AttemptOutcome,
     backoff,
+    disabled_notice,
     next_try,
     parse_retry_after,
     should_disable,
@@ -131,3 +133,16 @@ def test_matching_by_organisation_type_source_partner_and_seller() -> None:
     remembered = facts_of(moved, ("web", None))
     assert matches(remembered, "org-a", frozenset({"LeadReassigned"}), Filters(source_system="web"))
     assert matches(remembered, "org-a", frozenset({"LeadReassigned"}), Filters(seller_id="s-2"))
+
+
+def test_the_disabled_notice_names_the_receiver_by_its_host_only() -> None:
+    url = "https://hooks.example.com:8443/in/abc?token=receiver-secret"
+    since = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    notice = disabled_notice(
+        "whsub_1", "org-a", url, since, since + timedelta(hours=36), f"not an http(s) URL: {url}"
+    )
+    assert notice.url_host == "hooks.example.com"
+    assert "receiver-secret" not in notice.model_dump_json() and "/in/abc" not in notice.reason
+    assert notice.reason.startswith("failing since 2026-03-02T09:00:00+00:00: ")
+    long = disabled_notice("whsub_1", "org-a", url, since, since, "x" * 10_000)
+    assert len(long.reason) == TEXT_MAX  # bounded as the contract says

@@ -91,5 +91,6 @@ from kauppa.contracts.events.leads import (
     Verdict,
 )
 from kauppa.contracts.events.privacy import CustomerErased
+from kauppa.contracts.events.webhooks import WebhookSubscriptionDisabled
 
 __all__ = [name for name in dir() if not name.startswith("_")]

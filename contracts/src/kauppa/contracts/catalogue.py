@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from kauppa.contracts.base import Event
-from kauppa.contracts.events import confirmations, customers, deals, leads, privacy
+from kauppa.contracts.events import confirmations, customers, deals, leads, privacy, webhooks
 
-_MODULES = (leads, deals, confirmations, customers, privacy)
+_MODULES = (leads, deals, confirmations, customers, privacy, webhooks)
 
 
 def all_event_classes() -> list[type[Event]]:

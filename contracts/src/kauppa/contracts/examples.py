@@ -30,6 +30,7 @@ from kauppa.contracts.events.leads import (
     QualificationCriteria,
     QueueReason,
 )
+from kauppa.contracts.events.webhooks import WebhookSubscriptionDisabled
 
 
 def _id(prefix: str) -> str:
@@ -196,3 +197,18 @@ def delivery_completed(**overrides: Any) -> DeliveryCompleted:
     }
     values.update(overrides)
     return DeliveryCompleted(**values)
+
+
+def webhook_subscription_disabled(**overrides: Any) -> WebhookSubscriptionDisabled:
+    now = datetime.now(UTC)
+    failing_since = now - timedelta(hours=36)
+    values: dict[str, Any] = {
+        "subscription_id": _id("whsub"),
+        "organisation_id": "org-demo",
+        "url_host": "hooks.partner.example",
+        "failing_since": failing_since,
+        "disabled_at": now,
+        "reason": f"failing since {failing_since.isoformat()}: HTTP 503",
+    }
+    values.update(overrides)
+    return WebhookSubscriptionDisabled(**values)

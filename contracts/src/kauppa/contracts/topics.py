@@ -41,6 +41,7 @@ CRM_CLASSIFICATIONS = Topic(
     "kauppa.crm.classifications", "customer_id", meaning="CRM sets customer classification"
 )
 CAMPAIGNS = Topic("kauppa.campaigns", "campaign_id", meaning="Segment campaigns (D17)")
+WEBHOOKS = Topic("kauppa.webhooks", "subscription_id", meaning="The state of webhook subscriptions")
 PRIVACY = Topic(
     "kauppa.privacy", "customer_id", retention_days=365, meaning="GDPR erasure requests"
 )
@@ -58,6 +59,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SELLER_CUSTOMER_CONTACTS,
     CRM_CLASSIFICATIONS,
     CAMPAIGNS,
+    WEBHOOKS,
     PRIVACY,
 )
 

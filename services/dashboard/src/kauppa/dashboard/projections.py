@@ -49,6 +49,7 @@ from kauppa.contracts import (
     SegmentCampaignCompleted,
     SegmentCampaignStarted,
     StaleDealReminder,
+    WebhookSubscriptionDisabled,
 )
 from kauppa.dashboard.domain.contacts import REGULAR_KINDS, STATE_ORDER, ContactState
 from kauppa.servicekit.erasures import erased_identities
@@ -64,6 +65,8 @@ FEEDBACK_CALLS = "feedback_calls"
 PROBLEMS = "problems"
 REFERRALS = "referrals"
 CAMPAIGNS = "campaigns"
+WEBHOOK_ALERTS = "webhook_alerts"
+"""One row per disabling of a webhook subscription (``WebhookSubscriptionDisabled``)."""
 ERASED_IDENTITIES = "erased_identities"
 """Digests of what erasures named (customer id, business id, email; see
 ``kauppa.servicekit.erasures``) and the organisations they were erased in: what a dead
@@ -690,6 +693,30 @@ def customer_erased(e: CustomerErased, env: Envelope) -> list[Write]:
     ]
 
 
+# -------------------------------------------------------------------------- webhooks
+
+
+def webhook_subscription_disabled(e: WebhookSubscriptionDisabled, env: Envelope) -> list[Write]:
+    """An alert: the subscription stopped sending after failing too long (issue 19). One
+    row per disabling (keyed by the event), so a redelivered event changes nothing."""
+    return [
+        _upsert(
+            WEBHOOK_ALERTS,
+            env.id,
+            {
+                "$set": {
+                    "organisation_id": e.organisation_id,
+                    "subscription_id": e.subscription_id,
+                    "url_host": e.url_host,
+                    "failing_since": e.failing_since,
+                    "disabled_at": e.disabled_at,
+                    "reason": e.reason,
+                }
+            },
+        )
+    ]
+
+
 ERASED = "(erased)"
 
 
@@ -742,6 +769,7 @@ PROJECTIONS: dict[type[Event], Projection] = {
     SegmentCampaignStarted: campaign_started,
     SegmentCampaignCompleted: campaign_completed,
     CustomerErased: customer_erased,
+    WebhookSubscriptionDisabled: webhook_subscription_disabled,
 }
 
 

@@ -24,6 +24,7 @@ from kauppa.dashboard.projections import (
     PROBLEMS,
     REFERRALS,
     SLA_BREACHES,
+    WEBHOOK_ALERTS,
 )
 from kauppa.servicekit.mongo import Indexes
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -60,6 +61,9 @@ INDEXES: tuple[Indexes, ...] = (
         (IndexModel([("organisation_id", ASCENDING), ("failed_at", DESCENDING)]),),
     ),
     Indexes(CUSTOMERS, (IndexModel([("organisation_id", ASCENDING)]),)),
+    Indexes(
+        WEBHOOK_ALERTS, (IndexModel([("organisation_id", ASCENDING), ("disabled_at", DESCENDING)]),)
+    ),
 )
 
 
@@ -319,6 +323,23 @@ async def confirmations(db: AsyncDatabase[Document], view: View, limit: int = 10
     }
 
 
+async def webhook_alerts(
+    db: AsyncDatabase[Document], view: View, limit: int = 10
+) -> dict[str, Any]:
+    """Webhook subscriptions the webhooks service disabled in the period (they stopped
+    sending; ops must fix the receiver and activate them): how many, the latest ones."""
+    match = view.match(disabled_at={"$gte": view.since})
+    count, recent = await asyncio.gather(
+        db[WEBHOOK_ALERTS].count_documents(match),
+        db[WEBHOOK_ALERTS]
+        .find(match, {"_id": 0})
+        .sort("disabled_at", DESCENDING)
+        .limit(limit)
+        .to_list(None),
+    )
+    return {"disabled": count, "recent": [{k: _iso(v) for k, v in a.items()} for a in recent]}
+
+
 async def contacts_per_seller(
     db: AsyncDatabase[Document], view: View, overdue_after: timedelta
 ) -> dict[str, Any]:
@@ -434,6 +455,7 @@ async def overview(
         contacts_per_seller(db, view, overdue_after),
         customers_without_next_contact(db, view, next_contact_grace),
         relationship_facts(db, view),
+        webhook_alerts(db, view),
     )
     names = (
         "funnel",
@@ -444,6 +466,7 @@ async def overview(
         "contacts",
         "without_next_contact",
         "relationship",
+        "webhook_alerts",
     )
     return {
         "organisation_id": view.organisation_id,

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 from kauppa.servicekit.auth import (
     Principal,
@@ -22,6 +22,7 @@ from kauppa.servicekit.auth import (
 )
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
+from kauppa.servicekit.openapi import Timestamp, api_router, errors, not_a_boolean
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks.domain import signing
 from kauppa.webhooks.domain.catalogue import DELIVERABLE_BY_NAME
@@ -29,9 +30,25 @@ from kauppa.webhooks.domain.targets import TargetRefused, check_addresses, check
 from kauppa.webhooks.settings import WebhooksSettings
 from kauppa.webhooks.stats import subscription_stats
 from kauppa.webhooks.storage import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
-router = APIRouter(tags=["webhooks"])
+# Every route declares 401, 403 and 422 (the kit's ``api_router``); those naming a
+# subscription also 404 (none, or another organisation's).
+router = api_router(tags=["webhooks"])
+ON_A_SUBSCRIPTION = errors(404)
+SubscriptionId = Annotated[str, Path(max_length=128, description="The subscription's id")]
+DeliveryId = Annotated[str, Path(max_length=300, description="The delivery's id")]
+DeliveryState = Literal["pending", "delivering", "delivered"]
+Hours = Annotated[float, Field(ge=0, le=24 * 30), BeforeValidator(not_a_boolean)]
+# A receiver URL as the schema can say it: http(s), a host name or IPv4 address (no
+# credentials: no ``@`` before the path; no IPv6 literal: name the host), an optional
+# port, then printable ASCII.
+# What the schema cannot say (https only and public addresses outside the local
+# profile) is checked by ``check_target`` and refused with 422.
+URL_PATTERN = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?$"
+EventTypeName = Annotated[
+    str, Field(max_length=128, json_schema_extra={"enum": list(DELIVERABLE_BY_NAME)})
+]
 Ops = Annotated[Principal, Depends(require("ops"))]
 Document = dict[str, Any]
 
@@ -94,8 +111,15 @@ class Filters(BaseModel):
 
 class SubscriptionBody(BaseModel):
     organisation_id: SafeId | None = None
-    url: str = Field(min_length=1, max_length=2000)
-    event_types: list[Annotated[str, Field(max_length=128)]] = Field(
+    url: str = Field(
+        min_length=1,
+        max_length=2000,
+        pattern=URL_PATTERN,
+        description="The receiver: https (http too in the local profile), no credentials; "
+        "outside the local profile its host must resolve to public addresses only (SSRF). "
+        "A URL breaking these rules is refused with 422.",
+    )
+    event_types: list[EventTypeName] = Field(
         min_length=1, max_length=100, description="Event type names, e.g. LeadAssigned"
     )
     filters: Filters = Field(default_factory=Filters)
@@ -196,8 +220,8 @@ async def list_subscriptions(request: Request, principal: Ops) -> list[Document]
     return [sub_view(d) for d in docs]
 
 
-@router.get("/subscriptions/{sub_id}")
-async def get_subscription(sub_id: str, request: Request, principal: Ops) -> Document:
+@router.get("/subscriptions/{sub_id}", responses=ON_A_SUBSCRIPTION)
+async def get_subscription(sub_id: SubscriptionId, request: Request, principal: Ops) -> Document:
     doc = await runtime_of(request).db[SUBSCRIPTIONS].find_one({"_id": sub_id})
     if doc is None:
         raise HTTPException(404, "no such subscription")
@@ -206,17 +230,18 @@ async def get_subscription(sub_id: str, request: Request, principal: Ops) -> Doc
 
 
 class RotateBody(BaseModel):
-    overlap_hours: float | None = Field(None, ge=0, le=24 * 30)
+    overlap_hours: Hours | None = None
 
 
-@router.post("/subscriptions/{sub_id}/rotate-secret")
+@router.post("/subscriptions/{sub_id}/rotate-secret", responses=ON_A_SUBSCRIPTION)
 async def rotate_secret(
-    sub_id: str, request: Request, principal: Ops, body: RotateBody | None = None
+    sub_id: SubscriptionId, request: Request, principal: Ops, body: RotateBody | None = None
 ) -> JSONResponse:
     """A new secret (shown once). The old ones keep signing beside it for the overlap
     (default ``WEBHOOKS_ROTATION_OVERLAP_HOURS``): each request carries one ``v1,``
     signature per secret, so the receiver can switch at its own pace."""
-    hours = (body.overlap_hours if body else None) or _settings(request).rotation_overlap_hours
+    asked = body.overlap_hours if body is not None else None
+    hours = asked if asked is not None else _settings(request).rotation_overlap_hours
 
     async def work(uow: UnitOfWork) -> Document:
         doc = await _load(uow, principal, sub_id)
@@ -263,39 +288,40 @@ async def _set_state(
     return response
 
 
-@router.post("/subscriptions/{sub_id}/pause")
-async def pause(sub_id: str, request: Request, principal: Ops) -> JSONResponse:
+@router.post("/subscriptions/{sub_id}/pause", responses=ON_A_SUBSCRIPTION)
+async def pause(sub_id: SubscriptionId, request: Request, principal: Ops) -> JSONResponse:
     """Stop sending; deliveries keep collecting and go out once activated."""
     return await _set_state(request, principal, sub_id, "paused")
 
 
-@router.post("/subscriptions/{sub_id}/activate")
-async def activate(sub_id: str, request: Request, principal: Ops) -> JSONResponse:
+@router.post("/subscriptions/{sub_id}/activate", responses=ON_A_SUBSCRIPTION)
+async def activate(sub_id: SubscriptionId, request: Request, principal: Ops) -> JSONResponse:
     """Send again (also after the service disabled it); the backlog goes in order."""
     return await _set_state(request, principal, sub_id, "active")
 
 
-@router.get("/subscriptions/{sub_id}/deliveries")
+@router.get("/subscriptions/{sub_id}/deliveries", responses=ON_A_SUBSCRIPTION)
 async def deliveries(
-    sub_id: str,
+    sub_id: SubscriptionId,
     request: Request,
     principal: Ops,
-    state: Annotated[str | None, Query(max_length=32)] = None,
-    limit: int = 100,
+    state: DeliveryState | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many")] = 100,
 ) -> list[Document]:
+    """The subscription's deliveries, newest first (optionally in one state)."""
     db = runtime_of(request).db
     await get_subscription(sub_id, request, principal)
     query: Document = {"subscription_id": sub_id}
     if state:
         query["state"] = state
-    docs = await (
-        db[DELIVERIES].find(query).sort("created_at", -1).limit(min(max(limit, 1), 1000)).to_list()
-    )
+    docs = await db[DELIVERIES].find(query).sort("created_at", -1).limit(limit).to_list()
     return [delivery_view(d) for d in docs]
 
 
-@router.get("/subscriptions/{sub_id}/deliveries/{delivery_id}")
-async def delivery(sub_id: str, delivery_id: str, request: Request, principal: Ops) -> Document:
+@router.get("/subscriptions/{sub_id}/deliveries/{delivery_id}", responses=ON_A_SUBSCRIPTION)
+async def delivery(
+    sub_id: SubscriptionId, delivery_id: DeliveryId, request: Request, principal: Ops
+) -> Document:
     """One delivery and every attempt at it (status, latency, error)."""
     db = runtime_of(request).db
     await get_subscription(sub_id, request, principal)
@@ -319,9 +345,11 @@ def _redeliver_update(now: datetime) -> Document:
     }
 
 
-@router.post("/subscriptions/{sub_id}/deliveries/{delivery_id}/redeliver")
+@router.post(
+    "/subscriptions/{sub_id}/deliveries/{delivery_id}/redeliver", responses=ON_A_SUBSCRIPTION
+)
 async def redeliver_one(
-    sub_id: str, delivery_id: str, request: Request, principal: Ops
+    sub_id: SubscriptionId, delivery_id: DeliveryId, request: Request, principal: Ops
 ) -> JSONResponse:
     """Send one delivery again (same webhook-id), delivered or not."""
 
@@ -342,14 +370,14 @@ async def redeliver_one(
 
 
 class RangeBody(BaseModel):
-    since: datetime
-    until: datetime
+    since: Timestamp
+    until: Timestamp
     only_failed: bool = Field(False, description="Only deliveries that had a failed attempt")
 
 
-@router.post("/subscriptions/{sub_id}/redeliver")
+@router.post("/subscriptions/{sub_id}/redeliver", responses=ON_A_SUBSCRIPTION)
 async def redeliver_range(
-    sub_id: str, body: RangeBody, request: Request, principal: Ops
+    sub_id: SubscriptionId, body: RangeBody, request: Request, principal: Ops
 ) -> JSONResponse:
     """Send again every delivery of the subscription created in [since, until)."""
     if body.since.tzinfo is None or body.until.tzinfo is None:

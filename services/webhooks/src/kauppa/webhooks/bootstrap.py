@@ -10,7 +10,13 @@ from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.webhooks.api import router
 from kauppa.webhooks.handlers import build_handlers
-from kauppa.webhooks.sender import Resolver, SenderMetrics, WebhookSender, resolve
+from kauppa.webhooks.sender import (
+    SENDER_EMITS,
+    Resolver,
+    SenderMetrics,
+    WebhookSender,
+    resolve,
+)
 from kauppa.webhooks.settings import WebhooksSettings
 from kauppa.webhooks.stats import subscription_stats
 from kauppa.webhooks.storage import indexes
@@ -36,11 +42,13 @@ class WebhooksRuntime(ServiceRuntime):
             settings,
             handlers,
             indexes=indexes(settings.retention_days),
+            emits=SENDER_EMITS,  # the sender loop disabling a subscription
             clock=clock,
             consume=consume,
         )
         self.sender = WebhookSender(
             self.db,
+            self.committer,
             self.clock,
             settings,
             SenderMetrics(self.name, self.metrics.registry),

@@ -12,7 +12,8 @@ One delivery, three steps:
    finished attempt at once (attempts in one insert, the deliveries in one bulk write,
    each subscription once) and logs each; the delivery is ``delivered``, or ``pending``
    again after a backoff with jitter (or the receiver's ``Retry-After``). A subscription
-   failing without a success for ``disable_after_hours`` is disabled. The key stays
+   failing without a success for ``disable_after_hours`` is disabled, and
+   ``WebhookSubscriptionDisabled`` emitted in the same transaction. The key stays
    busy until its outcome is written (per-key order).
 
 A crash between 1 and 3 (or a flush that fails) leaves the delivery ``delivering``;
@@ -38,12 +39,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from kauppa.contracts import WebhookSubscriptionDisabled
 from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.committer import Committer
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mongo import is_transient
+from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks.domain import signing
 from kauppa.webhooks.domain.retries import (
     AttemptOutcome,
+    disabled_notice,
     next_try,
     parse_retry_after,
     should_disable,
@@ -60,6 +65,9 @@ Document = dict[str, Any]
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 # A finished attempt waiting to be recorded: (subscription, delivery, lease token, outcome).
 Done = tuple[Document, Document, str, AttemptOutcome]
+# What the sender loop emits (through the kit's outbox); the runtime declares it, so the
+# service's AsyncAPI document lists the send.
+SENDER_EMITS = (WebhookSubscriptionDisabled,)
 log = get_logger(__name__)
 
 
@@ -123,12 +131,14 @@ class WebhookSender:
     def __init__(
         self,
         db: AsyncDatabase[Document],
+        committer: Committer,
         clock: Clock,
         settings: WebhooksSettings,
         metrics: SenderMetrics,
         resolver: Resolver = resolve,
     ) -> None:
         self.db, self.clock, self.settings, self.metrics = db, clock, settings, metrics
+        self.committer = committer
         self.resolver = resolver
         self.owner = f"sender-{uuid.uuid4().hex[:12]}"
         s = settings
@@ -479,17 +489,7 @@ class WebhookSender:
             )
             if not should_disable(failing_for, self.disable_after):
                 continue
-            changed = await self.db[SUBSCRIPTIONS].update_one(
-                {"_id": after["_id"], "state": "active"},
-                {
-                    "$set": {
-                        "state": "disabled",
-                        "disabled_at": now,
-                        "disabled_reason": f"failing since {after['failing_since']}: {out.error}",
-                    }
-                },
-            )
-            if changed.modified_count:
+            if await self.disable(after, now, out.error):
                 self.metrics.disabled.labels(service).inc()
                 log.error(
                     "webhook_subscription_disabled",
@@ -498,6 +498,37 @@ class WebhookSender:
                     failing_since=str(after["failing_since"]),
                     error=out.error,
                 )
+
+    async def disable(self, sub: Document, now: datetime, error: str | None) -> bool:
+        """Disable an active subscription and emit ``WebhookSubscriptionDisabled`` in the
+        same transaction (the kit's outbox): the event exists exactly when the state
+        changed, once (another sender finding it disabled already changes nothing).
+        Its id derives from the subscription and its failing streak, so a re-run of the
+        transaction emits the same id."""
+        failing_since = _aware(sub["failing_since"])
+        notice = disabled_notice(
+            sub["_id"], sub["organisation_id"], sub["url"], failing_since, now, error
+        )
+
+        async def work(uow: UnitOfWork) -> bool:
+            changed = await uow.db[SUBSCRIPTIONS].update_one(
+                {"_id": sub["_id"], "state": "active"},
+                {
+                    "$set": {
+                        "state": "disabled",
+                        "disabled_at": now,
+                        "disabled_reason": notice.reason,
+                    }
+                },
+                session=uow.session,
+            )
+            if not changed.modified_count:
+                return False
+            uow.emit(notice)
+            return True
+
+        cause = f"{sub['_id']}:disabled:{failing_since.isoformat()}"
+        return await self.committer.commit(work, cause_id=cause)
 
     # ------------------------------------------------------------------ the loop
     async def deliver(self, sub: Document, doc: Document, token: str) -> None:

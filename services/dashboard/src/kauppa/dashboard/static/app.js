@@ -180,6 +180,7 @@ function render(o) {
   renderStale(o.stale_deals);
   renderConfirmations(o.confirmations);
   renderContacts(o.contacts, o.without_next_contact, o.relationship);
+  renderWebhookAlerts(o.webhook_alerts);
   setText("as-of", `As of ${fmtTime(o.now)}.`);
   const seller = o.contacts.sellers[0]?.seller_id;
   if (seller) sampleProposal(seller);
@@ -364,6 +365,20 @@ function renderHealth(h) {
       el("td", {}, el("button", { class: "link", testid: `${id}-dlq`, onclick: () => openDeadLetters(s.service) }, "dead letters")));
   }));
   renderWebhooks(h.services.flatMap((s) => s.webhooks || []));
+}
+
+function renderWebhookAlerts(a) {
+  // WebhookSubscriptionDisabled events in the period: an alert until the period passes.
+  $("webhook-alerts").hidden = !a || a.disabled === 0;
+  if (!a || a.disabled === 0) return;
+  setText("webhook-alerts-count", `${a.disabled} disabled in this period`);
+  $("webhook-alerts-list").replaceChildren(...a.recent.map((w) => {
+    const id = `webhook-alert-${slug(w.subscription_id)}`;
+    return el("li", { testid: id },
+      el("span", {}, el("b", {}, w.subscription_id), ` · ${w.url_host} · ${w.organisation_id} · `,
+        el("span", { testid: `${id}-reason` }, w.reason)),
+      el("span", { class: "muted" }, fmtTime(w.disabled_at)));
+  }));
 }
 
 function renderWebhooks(subs) {

@@ -1,4 +1,5 @@
-"""When to try a delivery again, and when a subscription has failed too long."""
+"""When to try a delivery again, and when a subscription has failed too long (and the
+event that says so)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
+
+from kauppa.contracts import WebhookSubscriptionDisabled
+from kauppa.contracts.bounds import SHORT_TEXT_MAX, TEXT_MAX
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +70,27 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
 def should_disable(failing_for: timedelta | None, after: timedelta) -> bool:
     """A subscription whose deliveries have failed, without a success, for ``after``."""
     return failing_for is not None and failing_for >= after
+
+
+def disabled_notice(
+    subscription_id: str,
+    organisation_id: str,
+    url: str,
+    failing_since: datetime,
+    disabled_at: datetime,
+    error: str | None,
+) -> WebhookSubscriptionDisabled:
+    """The event telling that a subscription was disabled. It names the receiver by its
+    host only: the URL's path and query may carry a receiver's own token, so they are
+    taken out of the last error too."""
+    host = (urlsplit(url).hostname or "(no host)")[:SHORT_TEXT_MAX]
+    last_error = (error or "no answer").replace(url, host)
+    reason = f"failing since {failing_since.isoformat()}: {last_error}"[:TEXT_MAX]
+    return WebhookSubscriptionDisabled(
+        subscription_id=subscription_id,
+        organisation_id=organisation_id,
+        url_host=host,
+        failing_since=failing_since,
+        disabled_at=disabled_at,
+        reason=reason,
+    )

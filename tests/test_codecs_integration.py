@@ -49,6 +49,8 @@ from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.testing import eventually
+from kauppa.webhooks.bootstrap import build_runtime as build_webhooks
+from kauppa.webhooks.settings import WebhooksSettings
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +139,7 @@ def _one_per_topic(codec: str) -> list[Event]:
             referral=Referral(name="Matti Virtanen", company="Virtanen Oy"),
             received_at=now,
         ),
+        examples.webhook_subscription_disabled(organisation_id=org),
     ]
 
 
@@ -176,6 +179,7 @@ async def test_every_service_handles_batches_compressed_with_every_codec(
         (build_confirmation, ConfirmationSettings, {"default_policy": "seller_review"}),
         (build_followup, FollowupSettings, {}),
         (build_dashboard, DashboardSettings, {"service_urls": {}}),
+        (build_webhooks, WebhooksSettings, {}),
     ]
     services: list[ServiceRuntime] = []
     for build, cls, extra in builders:

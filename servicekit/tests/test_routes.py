@@ -69,3 +69,11 @@ async def test_the_table_binds_deps_and_keeps_declarations() -> None:
     assert declared(timers["sla"]) == frozenset({LeadQueued})
     await timers["sla"]([], uow)
     assert deps.seen[-1] == ("timers", 0)
+
+
+def test_the_kit_exports_what_a_service_uses() -> None:
+    import kauppa.servicekit as kit
+
+    assert kit.On is On and kit.UnitOfWork is UnitOfWork
+    for name in kit.__all__:
+        assert getattr(kit, name) is not None

@@ -21,6 +21,7 @@ from kauppa.servicekit import tracing
 from kauppa.servicekit.auth import Principal, TokenVerifier
 from kauppa.servicekit.limits import RequestLimits
 from kauppa.servicekit.openapi import finish_openapi
+from kauppa.servicekit.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, OversizedEvent, UnitOfWork
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
@@ -89,6 +90,11 @@ def create_app(
         body = {"detail": str(exc), "size": exc.size, "max_message_bytes": exc.limit}
         return JSONResponse(body, status_code=413)
 
+    @app.exception_handler(Refusal)
+    async def refused(_request: Request, exc: Refusal) -> JSONResponse:
+        """A business rule said no (``servicekit.refusals``): its status, its fields."""
+        return JSONResponse(exc.body(), status_code=refusal_status(exc))
+
     @app.get("/health/live", tags=["health"], response_model=Liveness)
     async def live() -> Document:
         """The process is up (no dependency checks: a restart would not help them)."""
@@ -135,6 +141,23 @@ def create_app(
     finish_openapi(app)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
+
+
+# Where a domain refusal becomes an HTTP status: here, at the edge, and nowhere else.
+REFUSAL_STATUS: dict[type[Refusal], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    Invalid: 422,
+}
+
+
+def refusal_status(refusal: Refusal) -> int:
+    """The status of a refusal: its nearest class in ``REFUSAL_STATUS``; 422 else."""
+    for cls in type(refusal).__mro__:
+        if cls in REFUSAL_STATUS:
+            return REFUSAL_STATUS[cls]
+    return 422
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

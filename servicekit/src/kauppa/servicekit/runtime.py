@@ -153,6 +153,9 @@ class ServiceRuntime:
         self._run_timers, self._run_relay = run_timers, run_relay
         self._stop = asyncio.Event()
         self._workers: list[tuple[str, Worker]] = []
+        self._on_start: list[Callable[[], Awaitable[None]]] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self._on_gauges: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._exception_handler: Any = None
         self.started = False
@@ -203,6 +206,21 @@ class ServiceRuntime:
             for _name, worker in self._workers:
                 worker.wake()
 
+    def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` at the end of ``start`` (the database, producer and consumer are
+        up), e.g. arm a service's standing timers."""
+        self._on_start.append(hook)
+
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` at ``stop`` after the background tasks ended, before the clients
+        close; an exception is logged and the stop goes on."""
+        self._on_stop.append(hook)
+
+    def on_gauges(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` with ``refresh_gauges`` (before each ``/metrics`` scrape); an
+        exception is logged."""
+        self._on_gauges.append(hook)
+
     def add_worker(self, name: str, worker: Worker) -> None:
         """Run ``worker`` with the runtime: started after the kit's parts, woken at
         stop and given the same grace as the kit's own tasks (call before ``start``)."""
@@ -230,6 +248,8 @@ class ServiceRuntime:
             self.progress = ProgressWatch(self.settings.stall_after_seconds)
             self._spawn(self._watch_progress(self._stop), "progress watch")
         self._install_exception_handler()
+        for hook in self._on_start:
+            await hook()
         self.started = True
         log.info("service_started", consumer_group=self.settings.consumer_group)
 
@@ -403,6 +423,11 @@ class ServiceRuntime:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()
+        for hook in self._on_stop:
+            try:
+                await hook()
+            except Exception as exc:
+                _swallowed("stop_hook_failed", exc)
         await self.committer.stop_background_publishing()
         await self.publisher.drain()
         try:
@@ -453,6 +478,11 @@ class ServiceRuntime:
             m.consumer_stalled.labels(s).set(1 if self.progress.stalled else 0)
             for (topic, partition), lag in self.consumer.lag().items():
                 m.consumer_lag.labels(s, topic, str(partition)).set(lag)
+        for hook in self._on_gauges:
+            try:
+                await hook()
+            except Exception as exc:
+                _swallowed("gauge_refresh_failed", exc)
 
 
 def _swallowed(event: str, exc: BaseException) -> None:

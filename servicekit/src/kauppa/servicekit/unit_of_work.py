@@ -8,15 +8,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from kauppa.contracts import Envelope, Event, derived_event_id, envelope, to_kafka
 from kauppa.servicekit import tracing
 from kauppa.servicekit.emits import check as check_declared
 from kauppa.servicekit.producer import ProducerRecord
+from kauppa.servicekit.repository import BoundCollection
 from pymongo import DeleteOne, InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 INBOX = "_inbox"
@@ -28,6 +28,7 @@ RECORD_ALLOWANCE = 2048  # bytes per record beyond its value: key, headers, fram
 RECORD_FRAMING = 128  # a record's own framing in a batch, and the batch's header (61 bytes)
 
 Document = dict[str, Any]
+R = TypeVar("R")
 
 
 def record_bytes(record: ProducerRecord) -> int:
@@ -147,10 +148,48 @@ def outbox_document(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class TimerRequest:
+    """A durable timer a unit of work arms (``cancel``: disarms ``key`` if still
+    scheduled); written with the transaction."""
+
+    key: str
+    due_at: datetime | None = None
+    kind: str = ""
+    payload: Document = field(default_factory=dict)
+    replace: bool = True
+    new: bool = False
+    cancel: bool = False
+
+    def operation(self, now: datetime) -> UpdateOne | DeleteOne | InsertOne[Document]:
+        if self.cancel:
+            return DeleteOne({"_id": self.key, "state": "scheduled"})
+        fields = {
+            "due_at": self.due_at,
+            "kind": self.kind,
+            "payload": self.payload,
+            "state": "scheduled",
+        }
+        if self.new:
+            return InsertOne({"_id": self.key, **fields, "scheduled_at": now})
+        if self.replace:
+            unset = {"claimed_by": "", "claim_until": "", "fired_at": "", "lateness_seconds": ""}
+            return UpdateOne(
+                {"_id": self.key},
+                {"$set": {**fields, "scheduled_at": now}, "$unset": unset},
+                upsert=True,
+            )
+        return UpdateOne(
+            {"_id": self.key}, {"$setOnInsert": {**fields, "scheduled_at": now}}, upsert=True
+        )
+
+
 @dataclass
 class UnitOfWork:
-    """Everything one transaction will commit. Handlers write state through ``db`` with
-    ``session=uow.session``; events and timers go through ``emit`` and ``schedule``."""
+    """Everything one transaction will commit. State goes through ``collection(name)``
+    (bound to the transaction's session: a service's repository module uses it, and no
+    handler passes ``session=``); events and timers go through ``emit`` and
+    ``schedule``."""
 
     db: AsyncDatabase[Document]
     session: AsyncClientSession
@@ -158,16 +197,31 @@ class UnitOfWork:
     source: str
     outgoing: list[Envelope] = field(default_factory=list)
     records: list[ProducerRecord] = field(default_factory=list)
-    timer_ops: list[UpdateOne | DeleteOne | InsertOne[Document]] = field(default_factory=list)
+    timers: list[TimerRequest] = field(default_factory=list)
     cause_id: str | None = None
     outbox_ids: list[str] = field(default_factory=list)
     preparation: Preparation | None = None
     max_record_bytes: int | None = None  # the broker's max message size; None: unchecked
     declared: frozenset[type[Event]] | None = None  # the service's events (see emits.py)
     _per_cause: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _repositories: dict[type[Any], Any] = field(default_factory=dict)
 
-    def collection(self, name: str) -> AsyncCollection[Document]:
-        return self.db[name]
+    def collection(self, name: str) -> BoundCollection:
+        """``name`` in this unit of work's transaction."""
+        return BoundCollection(self.db[name], self.session)
+
+    def repository(self, kind: type[R]) -> R:
+        """The service's repository ``kind`` (built as ``kind(uow)``, once per unit of
+        work): where handlers and commands load and save aggregates."""
+        repo = self._repositories.get(kind)
+        if repo is None:
+            repo = self._repositories[kind] = kind(self)  # type: ignore[call-arg]
+        return repo
+
+    @property
+    def events(self) -> list[Event]:
+        """The events queued so far, in order."""
+        return [e.event for e in self.outgoing]
 
     def emit(self, event: Event, *, cause: Envelope | None = None) -> Envelope:
         """Queue an event for the outbox. Caused events (by an incoming event, or by the
@@ -219,30 +273,16 @@ class UnitOfWork:
         mongod several times the work of an insert in a batch. Were the key taken after all,
         the write fails as inserting the entity itself would (taken by a concurrent
         transaction: a write conflict, and the batch re-runs on fresh data)."""
-        fields = {"due_at": due_at, "kind": kind, "payload": payload or {}, "state": "scheduled"}
-        if new:
-            self.timer_ops.append(InsertOne({"_id": key, **fields, "scheduled_at": self.now}))
-            return
-        unset = {"claimed_by": "", "claim_until": "", "fired_at": "", "lateness_seconds": ""}
-        if replace:
-            op = UpdateOne(
-                {"_id": key},
-                {"$set": {**fields, "scheduled_at": self.now}, "$unset": unset},
-                upsert=True,
-            )
-        else:
-            op = UpdateOne(
-                {"_id": key}, {"$setOnInsert": {**fields, "scheduled_at": self.now}}, upsert=True
-            )
-        self.timer_ops.append(op)
+        self.timers.append(TimerRequest(key, due_at, kind, payload or {}, replace, new))
 
     def cancel(self, key: str) -> None:
-        self.timer_ops.append(DeleteOne({"_id": key, "state": "scheduled"}))
+        self.timers.append(TimerRequest(key, cancel=True))
 
     async def flush(self) -> None:
         """Write queued timers and outbox events inside the transaction."""
-        if self.timer_ops:
-            await self.db[TIMERS].bulk_write(self.timer_ops, ordered=True, session=self.session)
+        if self.timers:
+            ops = [t.operation(self.now) for t in self.timers]
+            await self.db[TIMERS].bulk_write(ops, ordered=True, session=self.session)
         if self.outgoing:
             rows = []
             for start, end in _chunks(self.records, OUTBOX_ROW_BYTES):

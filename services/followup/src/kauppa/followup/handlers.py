@@ -1,8 +1,10 @@
 """Event and timer handlers, and the service's one table of them (``EVENTS``, ``TIMERS``).
 
 Each handler loads the batch's relationships once (``Relationships``), asks each
-relationship's verb, saves once, and emits and schedules what the verb caused. ``Deps``
-is what they need beyond the unit of work, built in ``bootstrap.py``."""
+relationship's verb, hands what it caused to ``commands.settle`` (the repository keeps
+the writes, the unit of work the events and timers) and saves once. ``Deps`` is what
+they need beyond the unit of work, built in ``bootstrap.py``. No handler here has a
+``prepare`` step (none had one before this table)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.customers import (
+    ContactDue,
     CustomerAttributes,
     CustomerClassificationSubmitted,
     CustomerContactLogged,
@@ -24,11 +25,13 @@ from kauppa.followup.handlers import (
     Deps,
     classify_customer,
     contact_reported,
+    fire_contacts,
     schedule_feedback_call,
 )
 from kauppa.followup.repository import Relationships
 from kauppa.followup.settings import FollowupSettings
 from kauppa.servicekit.testing.fake_uow import FakeUnitOfWork
+from kauppa.servicekit.timers import DueTimer
 
 from .fakes import InMemoryRelationships
 
@@ -110,3 +113,26 @@ async def test_d17_a_classification_starts_or_updates_the_relationship() -> None
     assert stored["attributes"]["industry"] == "manufacturing"
     assert stored["products_owned"] == ["ERP"] and stored["active"] is False
     assert uow.events == []
+
+
+async def test_d15_a_fired_next_contact_is_due_and_leaves_a_repeat_reminder() -> None:
+    rel = customer()
+    repo = InMemoryRelationships(rel)
+    assert rel.next_contact is not None
+    contact_id, due_at = rel.next_contact["contact_id"], rel.next_contact["due_at"]
+    payload = {"contact_id": contact_id, "customer_id": rel.customer_id, "kind": "yearly"}
+    gone = {"contact_id": "nc-gone", "customer_id": "cust-nobody", "kind": "yearly"}
+    fired_at = due_at + timedelta(seconds=5)
+    timers = [
+        DueTimer(f"contact:{contact_id}", "contact_due", due_at, payload, fired_at),
+        DueTimer("contact:nc-gone", "contact_due", due_at, gone, fired_at),
+    ]
+    uow = FakeUnitOfWork(fired_at, {Relationships: repo})
+    await fire_contacts(timers, uow, DEPS)
+    [due] = uow.events  # the unknown customer's contact is cancelled, not announced
+    assert isinstance(due, ContactDue) and due.lateness_seconds == 5.0
+    assert [p.code for p in due.talking_points] == ["ask_more_business", "ask_referrals"]
+    repeat = repo.customers[rel.customer_id]["next_contact"]
+    assert repeat["contact_id"] != contact_id and repeat["defaulted"] is True
+    assert repeat["due_at"] == fired_at + timedelta(days=14)
+    assert [t.key for t in uow.timers] == [ids.contact_timer_key(repeat["contact_id"])]

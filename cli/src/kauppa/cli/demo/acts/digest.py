@@ -13,32 +13,31 @@ from kauppa.cli.demo.client import DemoError
 from kauppa.cli.demo.context import Demo
 
 
-async def _digest_seller(demo: Demo) -> tuple[str, str] | None:
-    """A seller the followup service knows (a closed deal brought their card) whose
-    next digest has something to list: an overdue contact (a morning with nothing
-    to list is skipped); else the first such seller."""
-    sellers = list(
-        dict.fromkeys(
-            (p.org.org_id, p.seller_id)
+def _digest_seller(demo: Demo) -> tuple[str, str, str] | None:
+    """A seller the followup service knows (a closed deal brought their card), with
+    one of their customers: (organisation, seller, customer)."""
+    return next(
+        (
+            (p.org.org_id, p.seller_id, p.customer_id)
             for p in demo.plans
-            if p.deal_state == "closed" and p.seller_id
-        )
+            if p.deal_state == "closed" and p.seller_id and p.customer_id
+        ),
+        None,
     )
-    if demo.api is None:
-        return None
-    for org, seller in sellers[:20]:
-        try:
-            r = await demo.api.call(
-                "followup",
-                "GET",
-                f"/sellers/{seller}/contacts?when=overdue&organisation_id={org}",
-                as_=(seller, "seller"),
-            )
-        except (DemoError, httpx.HTTPError):
-            continue
-        if r.json().get("contacts"):
-            return org, seller
-    return sellers[0] if sellers else None
+
+
+async def _call_back_on(demo: Demo, org: str, seller: str, customer: str, day: str) -> None:
+    """The seller logs a short call with their customer and decides to call back on
+    the digest's morning (D15): that contact is then due that day, so the digest has
+    something to list (a morning with nothing to list is skipped)."""
+    assert demo.api is not None
+    await demo.api.call(
+        "followup",
+        "POST",
+        f"/customers/{customer}/contacts",
+        as_=(seller, "seller"),
+        body={"notes": "Short call: they want a call back", "next_contact_on": day},
+    )
 
 
 async def digest_note(demo: Demo) -> dict[str, Any]:
@@ -46,10 +45,10 @@ async def digest_note(demo: Demo) -> dict[str, Any]:
     business morning at the organisation's hour in the seller's zone. When that is
     at most ``digest_wait`` real seconds away, wait for it and say where it landed;
     otherwise say when it will. Returns the facts (``digest_state``)."""
-    picked = await _digest_seller(demo)
+    picked = _digest_seller(demo)
     if picked is None or demo.api is None:
         return {}
-    org, seller = picked
+    org, seller, customer = picked
     path = f"/sellers/{seller}/digest?organisation_id={org}"
     try:
         mine = await demo.api.call("followup", "GET", path, as_=(seller, "seller"))
@@ -74,6 +73,12 @@ async def digest_note(demo: Demo) -> dict[str, Any]:
             f"Helsinki time, in about {when}: watch the mail sink."
         )
         return {"digest_state": "later", "digest_day": day}
+    call_backs = 0
+    try:
+        await _call_back_on(demo, org, seller, customer, day)
+        call_backs = 1
+    except (DemoError, httpx.HTTPError):
+        pass  # the digest may still have something else to list
     latest: dict[str, Any] = {}
     deadline = time.monotonic() + real + 60  # its morning, then a minute to send it
     with demo.console.status(f"Seller {seller}'s daily digest for {day}: in about {when}"):
@@ -98,4 +103,8 @@ async def digest_note(demo: Demo) -> dict[str, Any]:
         demo.console.print(
             f"[yellow]Seller {seller}'s daily digest for {day}:[/] {state or 'not sent'} {why}"
         )
-    return {"digest_state": state or "not sent", "digest_day": latest.get("day", day)}
+    return {
+        "digest_state": state or "not sent",
+        "digest_day": latest.get("day", day),
+        "digest_call_backs": call_backs,  # its ContactDue comes after the counts above
+    }

@@ -3,7 +3,7 @@ fields the HTTP edge answers with."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,6 @@ from kauppa.closing.domain.deal import (
     opening_event,
     stale_timer_key,
 )
-from kauppa.closing.domain.sales_process import SalesProcess
 from kauppa.contracts import (
     ContactChannel,
     ContactLogged,
@@ -37,13 +36,8 @@ from kauppa.contracts import (
 from kauppa.servicekit.refusals import Conflict, Invalid
 
 from .test_domain_close_summary import complete_terms
+from .test_domain_sales_process import PROCESS, T0
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-PROCESS = SalesProcess(
-    stages=("qualified", "offer", "closing"),
-    stale_after_days=14,
-    stale_after_days_by_stage={"closing": 3},
-)
 CARD = examples.seller_card(seller_id="seller-1")
 
 

@@ -114,10 +114,14 @@ async def load_deal(uow: UnitOfWork, deal_id: str, principal: Principal) -> Deal
     return deal
 
 
-async def process_of(uow: UnitOfWork, deal: Deal, settings: ClosingSettings) -> SalesProcess:
+async def load_with_process(
+    uow: UnitOfWork, settings: ClosingSettings, deal_id: str, principal: Principal
+) -> tuple[Deal, SalesProcess]:
+    """The deal (if the caller may act on it) and its organisation's sales process."""
+    deal = await load_deal(uow, deal_id, principal)
     org = deal.organisation_id
     configs = await uow.repository(Directory).processes([org], settings.default_process())
-    return configs[org].to_domain()
+    return deal, configs[org].to_domain()
 
 
 def arm(uow: UnitOfWork, timers: Sequence[TimerRequest]) -> None:
@@ -158,8 +162,7 @@ async def log_contact(
     principal: Principal,
     body: ContactDraft,
 ) -> Document:
-    deal = await load_deal(uow, deal_id, principal)
-    process = await process_of(uow, deal, settings)
+    deal, process = await load_with_process(uow, settings, deal_id, principal)
     effects = deal.log_contact(
         body.channel, body.summary, body.contacted_at or uow.now, now=uow.now, process=process
     )
@@ -170,8 +173,7 @@ async def log_contact(
 async def send_offer(
     uow: UnitOfWork, settings: ClosingSettings, deal_id: str, principal: Principal, body: OfferDraft
 ) -> Document:
-    deal = await load_deal(uow, deal_id, principal)
-    process = await process_of(uow, deal, settings)
+    deal, process = await load_with_process(uow, settings, deal_id, principal)
     effects = deal.send_offer(
         body.offer_ref,
         body.lines,
@@ -190,8 +192,7 @@ async def send_offer(
 async def move_stage(
     uow: UnitOfWork, settings: ClosingSettings, deal_id: str, principal: Principal, body: StageMove
 ) -> Document:
-    deal = await load_deal(uow, deal_id, principal)
-    process = await process_of(uow, deal, settings)
+    deal, process = await load_with_process(uow, settings, deal_id, principal)
     effects = deal.move_stage(body.to_stage, now=uow.now, process=process)
     return accepted((await apply(uow, deal, effects))[0])
 
@@ -224,8 +225,7 @@ async def record_referral(
 async def close_deal(
     uow: UnitOfWork, settings: ClosingSettings, deal_id: str, principal: Principal, body: CloseTerms
 ) -> Document:
-    deal = await load_deal(uow, deal_id, principal)
-    process = await process_of(uow, deal, settings)
+    deal, process = await load_with_process(uow, settings, deal_id, principal)
     card = await uow.repository(Directory).seller_card(deal.organisation_id, deal.seller_id)
     effects = deal.close(
         body,
@@ -256,8 +256,7 @@ async def amend_deal(
     principal: Principal,
     body: AmendmentDraft,
 ) -> Document:
-    deal = await load_deal(uow, deal_id, principal)
-    process = await process_of(uow, deal, settings)
+    deal, process = await load_with_process(uow, settings, deal_id, principal)
     card = await uow.repository(Directory).seller_card(deal.organisation_id, deal.seller_id)
     effects = deal.amend(body, card, now=uow.now, process=process)
     env = (await apply(uow, deal, effects))[0]

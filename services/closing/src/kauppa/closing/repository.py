@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, Protocol, cast
 
 from kauppa.closing.domain.deal import Deal
+from kauppa.closing.domain.sales_process import DealStatus
 from kauppa.closing.settings import SalesProcessConfig
 from kauppa.contracts import Envelope, SellerCard
 from kauppa.servicekit.mongo import Indexes, equals_ignoring_case
@@ -176,7 +177,7 @@ class Deals:
 
     async def open_ones(self, deal_ids: Sequence[str]) -> dict[str, Deal]:
         """The deals among ``deal_ids`` still open."""
-        query = {"_id": {"$in": list(deal_ids)}, "status": "open"}
+        query = {"_id": {"$in": list(deal_ids)}, "status": DealStatus.OPEN.value}
         return {d["_id"]: deal_of(d) async for d in self.deals.find(query)}
 
     async def known(self, deal_ids: Sequence[str]) -> set[str]:

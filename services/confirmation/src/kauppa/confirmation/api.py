@@ -16,7 +16,7 @@ from kauppa.confirmation.domain.confirmation_content import ConfirmationContent,
 from kauppa.confirmation.domain.delivery_attempts import REVIEWABLE, ConfirmationState
 from kauppa.confirmation.domain.send_policy import OrganisationPolicy, SellerCopy
 from kauppa.confirmation.handlers import timer_key
-from kauppa.confirmation.storage import CONFIRMATIONS, POLICIES
+from kauppa.confirmation.repository import CONFIRMATIONS, POLICIES
 from kauppa.contracts.events.confirmations import SendPolicy
 from kauppa.servicekit.auth import (
     Principal,

@@ -8,10 +8,10 @@ from kauppa.confirmation.handlers import TIMER_HANDLERS, build_handlers
 from kauppa.confirmation.mailer import SmtpMailer
 from kauppa.confirmation.policies import PolicyBook
 from kauppa.confirmation.rendering import ConfirmationRenderer
+from kauppa.confirmation.repository import INDEXES
 from kauppa.confirmation.sender import SENDER_EMITS, ConfirmationSender, SenderMetrics
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.confirmation.signed_copy import SignedCopyFetcher
-from kauppa.confirmation.storage import INDEXES
 from kauppa.contracts import business_days
 from kauppa.servicekit.clock import Clock, SystemClock
 from kauppa.servicekit.http import create_app

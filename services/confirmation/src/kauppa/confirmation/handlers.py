@@ -23,8 +23,8 @@ from kauppa.confirmation.domain.delivery_attempts import (
 from kauppa.confirmation.domain.erasure import ERASED_REASON, anonymise_content, scrub_emails
 from kauppa.confirmation.domain.send_policy import SendDecision, decide_send_time
 from kauppa.confirmation.policies import PolicyBook
+from kauppa.confirmation.repository import CONFIRMATIONS, ERASURES
 from kauppa.confirmation.settings import ConfirmationSettings
-from kauppa.confirmation.storage import CONFIRMATIONS, ERASURES
 from kauppa.contracts import Envelope, Event
 from kauppa.contracts.events.confirmations import ConfirmationFailed, ConfirmationScheduled
 from kauppa.contracts.events.deals import DealAmended, DealClosed

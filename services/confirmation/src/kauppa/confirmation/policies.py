@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from kauppa.confirmation.domain.send_policy import OrganisationPolicy, SellerCopy
+from kauppa.confirmation.repository import POLICIES
 from kauppa.confirmation.settings import ConfirmationSettings
-from kauppa.confirmation.storage import POLICIES
 from kauppa.contracts.events.confirmations import SendPolicy
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase

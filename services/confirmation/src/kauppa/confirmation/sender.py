@@ -44,9 +44,9 @@ from kauppa.confirmation.domain.send_policy import SellerCopy
 from kauppa.confirmation.domain.wording import Wording
 from kauppa.confirmation.mailer import Attachment, OutgoingEmail, SmtpMailer, build_email
 from kauppa.confirmation.rendering import ConfirmationRenderer
+from kauppa.confirmation.repository import CONFIRMATIONS
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.confirmation.signed_copy import SignedCopyFetcher
-from kauppa.confirmation.storage import CONFIRMATIONS
 from kauppa.contracts import Envelope, Event
 from kauppa.contracts.events.confirmations import ConfirmationFailed, ConfirmationSent
 from kauppa.servicekit.clock import Clock

@@ -1,4 +1,4 @@
-"""The service's own collections and their indexes."""
+"""The confirmation service's persistence: its collections and their indexes."""
 
 from __future__ import annotations
 

@@ -11,12 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
+from kauppa.confirmation.deps import service_of
 from kauppa.confirmation.document import pdf_file_name, render_pdf
+from kauppa.confirmation.domain.confirmation import timer_key
 from kauppa.confirmation.domain.confirmation_content import ConfirmationContent, confirmation_key
 from kauppa.confirmation.domain.delivery_attempts import REVIEWABLE, ConfirmationState
 from kauppa.confirmation.domain.send_policy import OrganisationPolicy, SellerCopy
-from kauppa.confirmation.handlers import timer_key
-from kauppa.confirmation.repository import CONFIRMATIONS, POLICIES
+from kauppa.confirmation.repository import CONFIRMATIONS, POLICIES, ConfirmationReads
 from kauppa.contracts.events.confirmations import SendPolicy
 from kauppa.servicekit.auth import (
     Principal,
@@ -147,7 +148,7 @@ async def preview(deal_id: str, version: int, request: Request, principal: Selle
         raise HTTPException(404, "no such confirmation")
     _may_see(principal, doc)
     content = ConfirmationContent.model_validate(doc["content"])
-    rendered = runtime.renderer.render(content, doc.get("note"))  # type: ignore[attr-defined]
+    rendered = service_of(runtime).deps.renderer.render(content, doc.get("note"))
     return {
         **view(doc),
         "subject": rendered.subject,
@@ -207,7 +208,7 @@ async def _review(
         return view({**doc, **fields})
 
     response = await idempotent_command(request, principal, work)
-    runtime_of(request).sender.wake()  # type: ignore[attr-defined]
+    service_of(runtime_of(request)).sender.wake()
     return response
 
 
@@ -264,7 +265,8 @@ async def get_policy(
 ) -> Document:
     organisation_in_scope(principal, organisation_id)
     runtime = runtime_of(request)
-    policies = await runtime.policies.for_organisations(runtime.db, [organisation_id])  # type: ignore[attr-defined]
+    stored = await ConfirmationReads(runtime.db).stored_policies([organisation_id])
+    policies = service_of(runtime).deps.policies.resolve(stored, [organisation_id])
     return {"organisation_id": organisation_id, **policies[organisation_id].as_mapping()}
 
 
@@ -278,7 +280,7 @@ async def set_policy(
         body.policy,
         body.country,
         body.morning_hour,
-        body.seller_copy or runtime_of(request).policies.default_seller_copy,  # type: ignore[attr-defined]
+        body.seller_copy or service_of(runtime_of(request)).deps.policies.default_seller_copy,
         tuple(h.lower() for h in body.signed_copy_hosts),
     )
 

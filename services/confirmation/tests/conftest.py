@@ -11,7 +11,7 @@ from kauppa.confirmation.bootstrap import build_runtime
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.common import ContactPerson
-from kauppa.contracts.events.deals import DealClosed
+from kauppa.contracts.events.deals import DealAmended, DealClosed
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
@@ -75,3 +75,20 @@ async def schedule_confirmations(bootstrap: str, reader: TopicReader, *deals: De
     await publish_envelopes(bootstrap, [envelope(deal, source="test") for deal in deals])
     for deal in deals:
         await reader.wait_for_events("ConfirmationScheduled", deal_id=deal.deal_id)
+
+
+def amendment(deal: DealClosed, version: int, **overrides: Any) -> DealAmended:
+    """Version ``version`` of the deal, replacing the one before it, agreed at its close."""
+    values: dict[str, Any] = {
+        "deal_id": deal.deal_id,
+        "organisation_id": deal.organisation_id,
+        "customer_id": deal.customer_id,
+        "customer": deal.customer,
+        "seller": deal.seller,
+        "summary": deal.summary,
+        "summary_version": version,
+        "replaces_version": version - 1,
+        "amended_at": deal.closed_at,
+        **overrides,
+    }
+    return DealAmended(**values)

@@ -22,8 +22,9 @@ from kauppa.contracts.events.confirmations import (
     ConfirmationSent,
     SendPolicy,
 )
-from kauppa.contracts.events.deals import DealAmended
 from kauppa.servicekit.refusals import Conflict
+
+from .conftest import amendment
 
 # A Wednesday afternoon in Helsinki: the next business morning is Thursday 08:00.
 NOW = datetime(2026, 3, 4, 13, 0, tzinfo=UTC)
@@ -34,7 +35,7 @@ REVIEW = OrganisationPolicy(SendPolicy.SELLER_REVIEW)
 
 
 def drafted(policy: OrganisationPolicy = IMMEDIATE, **deal: object) -> Confirmation:
-    confirmation, _ = Confirmation.draft_from_close(
+    confirmation, _ = Confirmation.draft_from_deal(
         examples.deal_closed(closed_at=NOW, **deal), policy, RULES, now=NOW
     )
     return confirmation
@@ -42,7 +43,7 @@ def drafted(policy: OrganisationPolicy = IMMEDIATE, **deal: object) -> Confirmat
 
 def test_d11_immediate_is_due_now_and_announced() -> None:
     deal = examples.deal_closed(closed_at=NOW)
-    confirmation, effects = Confirmation.draft_from_close(deal, IMMEDIATE, RULES, now=NOW)
+    confirmation, effects = Confirmation.draft_from_deal(deal, IMMEDIATE, RULES, now=NOW)
     assert confirmation.key == f"{deal.deal_id}:v1"
     assert confirmation.state is ConfirmationState.DUE
     assert confirmation.get("next_attempt_at") == NOW
@@ -55,7 +56,7 @@ def test_d11_immediate_is_due_now_and_announced() -> None:
 
 
 def test_d11_next_business_morning_arms_the_send_timer() -> None:
-    confirmation, effects = Confirmation.draft_from_close(
+    confirmation, effects = Confirmation.draft_from_deal(
         examples.deal_closed(closed_at=NOW), MORNING, RULES, now=NOW
     )
     assert confirmation.state is ConfirmationState.SCHEDULED
@@ -92,7 +93,7 @@ def test_d12_review_refused_once_sending_started() -> None:
 
 def test_no_recipient_fails_at_once_permanently() -> None:
     customer = examples.prospect(contact=None)
-    confirmation, effects = Confirmation.draft_from_close(
+    confirmation, effects = Confirmation.draft_from_deal(
         examples.deal_closed(closed_at=NOW, customer=customer), IMMEDIATE, RULES, now=NOW
     )
     assert confirmation.state is ConfirmationState.FAILED
@@ -102,21 +103,11 @@ def test_no_recipient_fails_at_once_permanently() -> None:
     assert isinstance(failed, ConfirmationFailed) and failed.permanent
 
 
-def test_amend_replaces_and_supersedes_the_older_version() -> None:
+def test_an_amendment_replaces_and_supersedes_the_older_version() -> None:
     deal = examples.deal_closed(closed_at=NOW)
     old = drafted(MORNING, deal_id=deal.deal_id)
-    amended = DealAmended(
-        deal_id=deal.deal_id,
-        organisation_id=deal.organisation_id,
-        customer_id=deal.customer_id,
-        customer=deal.customer,
-        seller=deal.seller,
-        summary=deal.summary,
-        summary_version=2,
-        replaces_version=1,
-        amended_at=NOW,
-    )
-    new, _ = Confirmation.amend(amended, MORNING, RULES, now=NOW)
+    amended = amendment(deal, 2)
+    new, _ = Confirmation.draft_from_deal(amended, MORNING, RULES, now=NOW)
     assert new.content.replaces_version == 1 and new.version == 2
     effects = old.supersede(new.version)
     assert old.state is ConfirmationState.SUPERSEDED and old.get("superseded_by") == 2
@@ -194,7 +185,7 @@ def test_erase_a_sent_version_keeps_its_state_and_scrubs_the_error() -> None:
 
 
 def test_a_deal_after_its_customers_erasure_is_drafted_erased() -> None:
-    confirmation, effects = Confirmation.draft_from_close(
+    confirmation, effects = Confirmation.draft_from_deal(
         examples.deal_closed(closed_at=NOW), IMMEDIATE, RULES, now=NOW, erased=True
     )
     assert confirmation.state is ConfirmationState.ERASED

@@ -15,11 +15,11 @@ from kauppa.confirmation.repository import Confirmations
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.confirmations import ConfirmationScheduled
-from kauppa.contracts.events.deals import DealAmended, DealClosed
 from kauppa.contracts.events.privacy import CustomerErased
 from kauppa.servicekit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.timers import DueTimer
 
+from .conftest import amendment
 from .memory import InMemoryConfirmations
 
 NOW = datetime(2026, 3, 4, 13, 0, tzinfo=UTC)  # a Wednesday afternoon
@@ -32,20 +32,6 @@ def deps(**settings: object) -> Deps:
 
 def unit(repo: InMemoryConfirmations, now: datetime = NOW) -> FakeUnitOfWork:
     return FakeUnitOfWork(now, {Confirmations: repo})
-
-
-def amendment(deal: DealClosed, version: int) -> DealAmended:
-    return DealAmended(
-        deal_id=deal.deal_id,
-        organisation_id=deal.organisation_id,
-        customer_id=deal.customer_id,
-        customer=deal.customer,
-        seller=deal.seller,
-        summary=deal.summary,
-        summary_version=version,
-        replaces_version=version - 1,
-        amended_at=NOW,
-    )
 
 
 async def test_d11_a_closed_deal_is_drafted_once_and_announced() -> None:

@@ -34,15 +34,13 @@ async def draft_confirmations(batch: list[Envelope], uow: UnitOfWork, deps: Deps
     rules = deps.drafting
     drafts = []
     for env, deal in zip(batch, deals, strict=True):
-        policy, gone = policies[deal.organisation_id], deal.customer_id in erased
-        if isinstance(deal, DealClosed):
-            confirmation, effects = Confirmation.draft_from_close(
-                deal, policy, rules, now=uow.now, erased=gone
-            )
-        else:
-            confirmation, effects = Confirmation.amend(
-                deal, policy, rules, now=uow.now, erased=gone
-            )
+        confirmation, effects = Confirmation.draft_from_deal(
+            deal,
+            policies[deal.organisation_id],
+            rules,
+            now=uow.now,
+            erased=deal.customer_id in erased,
+        )
         confirmation.caused_by(env.id, env.correlation_id, env.traceparent)
         drafts.append((env, confirmation, effects))
     for index in await repo.add_new([c for _, c, _ in drafts]):

@@ -1,6 +1,6 @@
 """The ``Confirmation`` aggregate: one deal version's written confirmation (D11, D12).
 
-Drafted from a ``DealClosed`` (``draft_from_close``) or a ``DealAmended`` (``amend``: a
+Drafted from a ``DealClosed`` or a ``DealAmended`` (``draft_from_deal``: an amendment is a
 new version replacing version N), scheduled by the organisation's send policy
 (``schedule``: immediate, next business morning, or the seller's review), reviewed by
 the seller (``approve``, ``hold``, ``add_note``), made due by its timer (``make_due``),
@@ -164,32 +164,22 @@ class Confirmation:
 
     # ------------------------------------------------------------------ drafting (D11)
     @classmethod
-    def draft_from_close(
+    def draft_from_deal(
         cls,
-        deal: DealClosed,
+        deal: DealClosed | DealAmended,
         policy: OrganisationPolicy,
         rules: Drafting,
         *,
         now: datetime,
         erased: bool = False,
     ) -> tuple[Confirmation, Effects]:
-        """A closed deal: version ``summary_version`` (normally 1), scheduled."""
-        content = from_deal_closed(deal, allow_http=rules.allow_http)
-        return cls.draft(content, policy, rules, now=now, erased=erased)
-
-    @classmethod
-    def amend(
-        cls,
-        deal: DealAmended,
-        policy: OrganisationPolicy,
-        rules: Drafting,
-        *,
-        now: datetime,
-        erased: bool = False,
-    ) -> tuple[Confirmation, Effects]:
-        """An amended deal: a new version that replaces version ``replaces_version``
-        (the older unsent ones are superseded once this one is stored: ``supersede``)."""
-        content = from_deal_amended(deal, allow_http=rules.allow_http)
+        """A closed deal drafts version ``summary_version`` (normally 1); an amended
+        deal drafts a new version that replaces version ``replaces_version`` (the older
+        unsent ones are superseded once this one is stored: ``supersede``)."""
+        if isinstance(deal, DealClosed):
+            content = from_deal_closed(deal, allow_http=rules.allow_http)
+        else:
+            content = from_deal_amended(deal, allow_http=rules.allow_http)
         return cls.draft(content, policy, rules, now=now, erased=erased)
 
     @classmethod

@@ -10,9 +10,7 @@ from typing import Any
 
 from kauppa.confirmation.domain.confirmation import Confirmation
 from kauppa.confirmation.domain.delivery_attempts import SUPERSEDABLE, ConfirmationState
-from kauppa.confirmation.repository import from_document, saved, update_of
-
-Document = dict[str, Any]
+from kauppa.confirmation.repository import Document, from_document, saved, update_of
 
 
 class InMemoryConfirmations:

@@ -20,7 +20,7 @@ from kauppa.confirmation.document import pdf_file_name, render_pdf
 from kauppa.confirmation.domain.confirmation_content import ConfirmationContent, confirmation_key
 from kauppa.confirmation.domain.delivery_attempts import ConfirmationState
 from kauppa.confirmation.domain.send_policy import OrganisationPolicy, SellerCopy
-from kauppa.confirmation.repository import ConfirmationReads
+from kauppa.confirmation.repository import ConfirmationReads, Document
 from kauppa.contracts.events.confirmations import SendPolicy
 from kauppa.servicekit.auth import (
     Principal,
@@ -40,7 +40,6 @@ from pydantic import BaseModel, ConfigDict, Field
 router = api_router(tags=["confirmations"])
 Seller = Annotated[Principal, Depends(require("seller", "ops"))]
 Ops = Annotated[Principal, Depends(require("ops"))]
-Document = dict[str, Any]
 
 _PUBLIC_FIELDS = (
     "deal_id",

@@ -9,17 +9,14 @@ statuses. Each returns the confirmation's (or policy's) stored fields after the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from kauppa.confirmation.domain.confirmation import Confirmation, Effects
 from kauppa.confirmation.domain.confirmation_content import confirmation_key
 from kauppa.confirmation.domain.send_policy import OrganisationPolicy
-from kauppa.confirmation.repository import Confirmations, carry_out
+from kauppa.confirmation.repository import Confirmations, Document, carry_out
 from kauppa.servicekit.auth import Principal
 from kauppa.servicekit.refusals import NotFound
 from kauppa.servicekit.unit_of_work import UnitOfWork
-
-Document = dict[str, Any]
 
 
 def may_see(principal: Principal, organisation_id: str, seller_id: str) -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from kauppa.confirmation.domain.send_policy import OrganisationPolicy, SellerCopy
+from kauppa.confirmation.repository import Document
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.contracts.events.confirmations import SendPolicy
-
-Document = dict[str, Any]
 
 
 class PolicyBook:

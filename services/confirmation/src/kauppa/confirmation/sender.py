@@ -241,8 +241,12 @@ class ConfirmationSender:
         for doc, outcome in zip(docs, outcomes, strict=True):
             confirmation = from_document(doc)
             verdict = self._judge(outcome, int(doc.get("copy_attempts", 1)))
-            confirmation.record_copy_attempt(
-                verdict, outcome.reason, now=now, retry_at=self._retry_at(now, verdict)
+            confirmation.record_attempt(
+                verdict,
+                outcome.reason,
+                now=now,
+                retry_at=self._retry_at(now, verdict),
+                seller_copy=True,
             )
             if verdict.state is ConfirmationState.SENT:
                 self.metrics.seller_copies.labels(self.metrics.service, "sent").inc()

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from kauppa.confirmation.domain.checklist import checklist
 from kauppa.confirmation.domain.confirmation_content import (
@@ -56,6 +56,7 @@ from kauppa.contracts.events.deals import DealAmended, DealClosed
 from kauppa.servicekit.refusals import Conflict
 from kauppa.servicekit.unit_of_work import TimerRequest
 
+T = TypeVar("T")
 SEND_TIMER = "send_confirmation"
 NO_RECIPIENT = "the customer has no email address"
 _CLAIM = ("claimed_by", "claim_until")
@@ -84,8 +85,26 @@ class Drafting:
     allow_http: bool = False
 
 
+class Stored(Generic[T]):
+    """A stored field read as a typed attribute of the aggregate."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        return cast(T, instance._stored.get(self.name))
+
+
 class Confirmation:
     """One version of a deal's confirmation, built from its stored fields."""
+
+    deal_id: Stored[str] = Stored()
+    version: Stored[int] = Stored()
+    organisation_id: Stored[str] = Stored()
+    seller_id: Stored[str] = Stored()
+    message_id: Stored[str] = Stored()
+    seller_copy: Stored[str | None] = Stored()  # how the seller gets a copy (``SellerCopy``)
+    copy_state: Stored[str | None] = Stored()  # the seller's separate copy's track
 
     def __init__(self, key: str, stored: Mapping[str, Any]) -> None:
         self.key = key
@@ -104,38 +123,6 @@ class Confirmation:
         if self._content is None:
             self._content = ConfirmationContent.model_validate(self._stored["content"])
         return self._content
-
-    @property
-    def deal_id(self) -> str:
-        return str(self._stored["deal_id"])
-
-    @property
-    def version(self) -> int:
-        return int(self._stored["version"])
-
-    @property
-    def organisation_id(self) -> str:
-        return str(self._stored["organisation_id"])
-
-    @property
-    def seller_id(self) -> str:
-        return str(self._stored["seller_id"])
-
-    @property
-    def copy_state(self) -> str | None:
-        return self._stored.get("copy_state")
-
-    @property
-    def seller_copy(self) -> str | None:
-        return self._stored.get("seller_copy")
-
-    @property
-    def message_id(self) -> str:
-        return str(self._stored["message_id"])
-
-    @property
-    def note(self) -> str | None:
-        return self._stored.get("note")
 
     @property
     def erased(self) -> bool:
@@ -245,17 +232,13 @@ class Confirmation:
         timer at the seller's next business morning (counted from the close, never in
         the past); ``seller_review``: awaiting the seller's approval. Without a
         recipient it fails at once (permanently)."""
-        content = self.content
         decision = self._decide(policy, now=now, country=country)
         state = self.state
         lines = self._stored["checklist"]
         effects = Effects(
             [
                 ConfirmationScheduled(
-                    deal_id=content.deal_id,
-                    organisation_id=content.organisation_id,
-                    seller_id=content.seller.seller_id,
-                    version=content.version,
+                    **self._about(),
                     policy=decision.policy,
                     send_at=decision.send_at,
                     requires_approval=decision.requires_approval,
@@ -278,10 +261,7 @@ class Confirmation:
             self._set(failed_at=now, last_error=NO_RECIPIENT)
             effects.events.append(
                 ConfirmationFailed(
-                    deal_id=content.deal_id,
-                    organisation_id=content.organisation_id,
-                    seller_id=content.seller.seller_id,
-                    version=content.version,
+                    **self._about(),
                     reason=NO_RECIPIENT,
                     permanent=True,
                     attempts=0,
@@ -372,10 +352,7 @@ class Confirmation:
         return Effects(
             [
                 ConfirmationSent(
-                    deal_id=content.deal_id,
-                    organisation_id=content.organisation_id,
-                    seller_id=content.seller.seller_id,
-                    version=content.version,
+                    **self._about(),
                     message_id=self.message_id,
                     replaces_version=content.replaces_version,
                     closed_at=content.agreed_at,
@@ -391,14 +368,10 @@ class Confirmation:
             reason = f"retries exhausted after {attempts} attempts: {reason}"
         self._set(state=ConfirmationState.FAILED.value, failed_at=now, last_error=reason)
         self._remove(*_CLAIM)
-        content = self.content
         return Effects(
             [
                 ConfirmationFailed(
-                    deal_id=content.deal_id,
-                    organisation_id=content.organisation_id,
-                    seller_id=content.seller.seller_id,
-                    version=content.version,
+                    **self._about(),
                     reason=reason,
                     permanent=permanent,
                     attempts=attempts,
@@ -412,18 +385,6 @@ class Confirmation:
         self._set(state=ConfirmationState.DUE.value, next_attempt_at=at, last_error=error)
         self._remove(*_CLAIM)
         return Effects()
-
-    def record_attempt(
-        self, verdict: AttemptVerdict, reason: str | None, *, now: datetime, retry_at: datetime
-    ) -> Effects:
-        """The customer's mail after an attempt judged by ``judge_attempt``."""
-        if verdict.state is ConfirmationState.SENT:
-            return self.record_sent(now)
-        if verdict.state is ConfirmationState.FAILED:
-            return self.record_failed(
-                reason or "failed", permanent=verdict.failed_permanently, now=now
-            )
-        return self.retry_later(retry_at, reason)
 
     def seller_copy_sent(self, now: datetime) -> Effects:
         """The seller's separate copy was accepted (nothing is emitted for a copy)."""
@@ -443,15 +404,28 @@ class Confirmation:
         self._remove(*_COPY_CLAIM)
         return Effects()
 
-    def record_copy_attempt(
-        self, verdict: AttemptVerdict, reason: str | None, *, now: datetime, retry_at: datetime
+    def record_attempt(
+        self,
+        verdict: AttemptVerdict,
+        reason: str | None,
+        *,
+        now: datetime,
+        retry_at: datetime,
+        seller_copy: bool = False,
     ) -> Effects:
-        """The seller's separate copy after an attempt judged by ``judge_attempt``."""
+        """After an attempt judged by ``judge_attempt``: the customer's mail, or with
+        ``seller_copy`` the seller's separate copy."""
         if verdict.state is ConfirmationState.SENT:
-            return self.seller_copy_sent(now)
+            return self.seller_copy_sent(now) if seller_copy else self.record_sent(now)
         if verdict.state is ConfirmationState.FAILED:
-            return self.seller_copy_failed(reason or "failed")
-        return self.seller_copy_retry_later(retry_at, reason)
+            if seller_copy:
+                return self.seller_copy_failed(reason or "failed")
+            return self.record_failed(
+                reason or "failed", permanent=verdict.failed_permanently, now=now
+            )
+        if seller_copy:
+            return self.seller_copy_retry_later(retry_at, reason)
+        return self.retry_later(retry_at, reason)
 
     # ------------------------------------------------------------------ erasure (GDPR)
     def erase(self, now: datetime) -> Effects:
@@ -488,6 +462,16 @@ class Confirmation:
         elif self._stored.get("last_error"):
             self._set(last_error=scrub_emails(self._stored["last_error"]))
         return effects
+
+    def _about(self) -> dict[str, Any]:
+        """What every event of this confirmation starts with: which deal version."""
+        c = self.content
+        return {
+            "deal_id": c.deal_id,
+            "organisation_id": c.organisation_id,
+            "seller_id": c.seller.seller_id,
+            "version": c.version,
+        }
 
     def _cancel_timer(self) -> TimerRequest:
         return TimerRequest(timer_key(self.deal_id, self.version), cancel=True)

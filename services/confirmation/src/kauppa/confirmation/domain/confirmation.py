@@ -5,9 +5,10 @@ new version replacing version N), scheduled by the organisation's send policy
 (``schedule``: immediate, next business morning, or the seller's review), reviewed by
 the seller (``approve``, ``hold``, ``add_note``), made due by its timer (``make_due``),
 replaced by a newer version (``supersede``), its delivery recorded by the sender
-(``record_sent``, ``record_failed``, ``retry_later``, and the seller's separate copy:
-``seller_copy_sent``, ``seller_copy_failed``, ``seller_copy_retry_later``), and erased
-with its customer (``erase``).
+(``record_attempt``, after an attempt's verdict: ``record_sent``, ``record_failed``,
+``retry_later``, and for the seller's separate copy ``seller_copy_sent``,
+``seller_copy_failed``, ``seller_copy_retry_later``), and erased with its customer
+(``erase``).
 
 Each verb changes the confirmation and returns what it causes (``Effects``: events to
 emit, timers to arm or cancel) or raises a refusal. The state is the stored document's

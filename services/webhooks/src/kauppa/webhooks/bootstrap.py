@@ -19,7 +19,7 @@ from kauppa.webhooks.sender import (
 )
 from kauppa.webhooks.settings import WebhooksSettings
 from kauppa.webhooks.stats import subscription_stats
-from kauppa.webhooks.storage import indexes
+from kauppa.webhooks.repository import indexes
 from prometheus_client import Gauge
 
 

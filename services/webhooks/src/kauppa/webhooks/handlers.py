@@ -12,7 +12,7 @@ from kauppa.contracts import Envelope, to_structured
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks.domain.catalogue import DELIVERABLE, EventFacts, Filters, facts_of, matches
-from kauppa.webhooks.storage import DELIVERIES, LEAD_SOURCES, SUBSCRIPTIONS
+from kauppa.webhooks.repository import DELIVERIES, LEAD_SOURCES, SUBSCRIPTIONS
 from pymongo import UpdateOne
 
 Document = dict[str, Any]

@@ -56,7 +56,7 @@ from kauppa.webhooks.domain.retries import (
 from kauppa.webhooks.domain.targets import TargetRefused, check_addresses, check_url
 from kauppa.webhooks.http1 import HttpError, Pool, ResponseTimeout
 from kauppa.webhooks.settings import WebhooksSettings
-from kauppa.webhooks.storage import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
+from kauppa.webhooks.repository import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pymongo import ReturnDocument, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase

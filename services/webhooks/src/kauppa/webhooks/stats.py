@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kauppa.servicekit.clock import Clock
-from kauppa.webhooks.storage import DELIVERIES, SUBSCRIPTIONS
+from kauppa.webhooks.repository import DELIVERIES, SUBSCRIPTIONS
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]

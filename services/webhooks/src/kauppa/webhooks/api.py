@@ -27,9 +27,9 @@ from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks.domain import signing
 from kauppa.webhooks.domain.catalogue import DELIVERABLE_BY_NAME
 from kauppa.webhooks.domain.targets import TargetRefused, check_addresses, check_url
+from kauppa.webhooks.repository import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
 from kauppa.webhooks.settings import WebhooksSettings
 from kauppa.webhooks.stats import subscription_stats
-from kauppa.webhooks.repository import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 # Every route declares 401, 403 and 422 (the kit's ``api_router``); those naming a

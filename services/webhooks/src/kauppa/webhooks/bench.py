@@ -18,8 +18,8 @@ from kauppa.servicekit.benchmarking import Scenario, helper_process
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.webhooks.bootstrap import build_runtime
 from kauppa.webhooks.domain.signing import new_secret
-from kauppa.webhooks.settings import WebhooksSettings
 from kauppa.webhooks.repository import SUBSCRIPTIONS
+from kauppa.webhooks.settings import WebhooksSettings
 
 ACK_TOPIC = "kauppa.bench.webhook-acks"
 ORG = "org-bench-webhooks"

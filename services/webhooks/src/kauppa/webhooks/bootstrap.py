@@ -10,6 +10,7 @@ from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.webhooks.api import router
 from kauppa.webhooks.handlers import build_handlers
+from kauppa.webhooks.repository import indexes
 from kauppa.webhooks.sender import (
     SENDER_EMITS,
     Resolver,
@@ -19,7 +20,6 @@ from kauppa.webhooks.sender import (
 )
 from kauppa.webhooks.settings import WebhooksSettings
 from kauppa.webhooks.stats import subscription_stats
-from kauppa.webhooks.repository import indexes
 from prometheus_client import Gauge
 
 

@@ -44,6 +44,7 @@ from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.committer import Committer
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mongo import is_transient
+from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks import repository
 from kauppa.webhooks.domain import signing
@@ -485,3 +486,18 @@ class WebhookSender:
                 with contextlib.suppress(Exception):
                     await repository.note_successes(self.db, sub_id, now, count, end_streak=False)
         self.delivered_unnoted.clear()
+
+
+_SENDER = "_webhook_sender"
+
+
+def attach_sender(runtime: ServiceRuntime, sender: WebhookSender) -> None:
+    """Keep the runtime's sender with it (bootstrap), for ``sender_of``."""
+    setattr(runtime, _SENDER, sender)
+
+
+def sender_of(runtime: ServiceRuntime) -> WebhookSender | None:
+    """The runtime's sender (the API wakes it after a change; tests drive it), None for
+    a runtime bootstrap did not build."""
+    sender = getattr(runtime, _SENDER, None)
+    return sender if isinstance(sender, WebhookSender) else None

@@ -1,7 +1,7 @@
 """The ``make bench`` receiver: answers every webhook 204 and acknowledges it on a Kafka
 topic (header ``bench_cause`` = the webhook-id, i.e. the input event's id), which the
 bench's output counter reads. Runs in its own process, as a real receiver would:
-``python -m kauppa.webhooks.bench_receiver PORT BOOTSTRAP TOPIC``.
+``python -m kauppa.bench.webhook_receiver PORT BOOTSTRAP TOPIC``.
 
 A plain asyncio HTTP/1.1 server (keep-alive, ``content-length`` bodies: what the sender
 sends), not a framework: on the shared 2-core bench host a starlette/uvicorn (h11)

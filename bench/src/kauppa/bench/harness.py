@@ -355,7 +355,7 @@ class SystemUnderTest:
             sys.executable,
             *profiling,
             "-m",
-            "kauppa.servicekit.benchmarking",
+            "kauppa.bench.harness",
             self.target,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kauppa.bench.harness import Scenario, helper_process
 from kauppa.confirmation.bootstrap import build_runtime
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.contracts import Envelope, envelope, examples, topics
-from kauppa.servicekit.benchmarking import Scenario, helper_process
 
 
 def smtp_sink_port() -> int:

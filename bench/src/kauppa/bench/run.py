@@ -12,6 +12,7 @@ outputs. Throughput: N outputs over the time from the first to the last output.
 Latency: inputs offered at --rate per second, output arrival minus input send time.
 
     make bench                                  # 50,000 events per scenario, 100,000 timers
+    python -m kauppa.bench --only kit           # the same, without make
     make bench BENCH_ARGS="--events 10000 --only handoff --rounds 1"
     make bench BENCH_ARGS="--only closing --replicas 2"   # two replicas, one group
 """
@@ -29,30 +30,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kauppa.servicekit import benchmarking as b
+from kauppa.bench import harness as b
 from kauppa.servicekit.embedded import provide_infrastructure
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 
-ROOT = Path(__file__).resolve().parents[1]
-MODULES = (
-    "kauppa.servicekit.bench",
-    "kauppa.handoff.bench",
-    "kauppa.closing.bench",
-    "kauppa.confirmation.bench",
-    "kauppa.followup.bench",
-    "kauppa.webhooks.bench",
-    "kauppa.dashboard.bench",
+ROOT = Path(__file__).resolve().parents[4]  # bench/src/kauppa/bench/run.py: the repository
+MODULES = tuple(
+    f"kauppa.bench.scenarios.{name}"
+    for name in ("kit", "handoff", "closing", "confirmation", "followup", "webhooks", "dashboard")
 )
 
 
 def bench_modules() -> list[Any]:
-    found = []
-    for name in MODULES:
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError:
-            continue
-    return found
+    """Every scenario module; one that no longer imports fails the run loudly."""
+    return [importlib.import_module(name) for name in MODULES]
 
 
 @dataclass

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from kauppa.bench.harness import Scenario
 from kauppa.contracts import ContactDue, DeliveryCompleted, Envelope, envelope, examples
 from kauppa.contracts.topics import CONTACTS_DUE
-from kauppa.servicekit.benchmarking import Scenario
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import ServiceSettings

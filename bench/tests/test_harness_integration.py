@@ -4,15 +4,15 @@ replicas in one consumer group answers every input once, and the replicas share 
 from __future__ import annotations
 
 import pytest
-from kauppa.servicekit import benchmarking
+from kauppa.bench import harness
 
 pytestmark = pytest.mark.integration
 
 
 async def test_a_scenario_run_as_two_replicas_answers_every_input(kafka_settings, mongo_settings):
     n = 3_000
-    result = await benchmarking.run_scenario(
-        "kauppa.servicekit.bench", 0, kafka_settings, mongo_settings, n, replicas=2
+    result = await harness.run_scenario(
+        "kauppa.bench.scenarios.kit", 0, kafka_settings, mongo_settings, n, replicas=2
     )
     assert result.events == n and result.rate > 0
     assert result.cpu_seconds is not None and result.cpu_seconds > 0

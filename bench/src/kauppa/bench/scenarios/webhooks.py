@@ -3,9 +3,9 @@
 ``webhooks: LeadAssigned -> delivered (local receiver)``: one active subscription of the
 inputs' organisation; each LeadAssigned (its own lead: its own key) becomes a delivery in
 the consumer's transaction, and the sender POSTs it, signed, to a receiver in its own
-process (``bench_receiver``), which answers 204 and acknowledges on a Kafka topic. The
-measured time ends when the acknowledgement is read, so it is an upper bound of "event
-to delivered" (it includes the receiver's own publish).
+process (``kauppa.bench.webhook_receiver``), which answers 204 and acknowledges on a
+Kafka topic. The measured time ends when the acknowledgement is read, so it is an upper
+bound of "event to delivered" (it includes the receiver's own publish).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kauppa.bench.harness import Scenario, helper_process
 from kauppa.contracts import Envelope, LeadAssigned, LeadSource, envelope, examples
-from kauppa.servicekit.benchmarking import Scenario, helper_process
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.webhooks.bootstrap import build_runtime
 from kauppa.webhooks.domain.signing import new_secret
@@ -27,7 +27,7 @@ ORG = "org-bench-webhooks"
 
 def receiver_port(bootstrap: str) -> int:
     """The receiver process (started once); it creates the acknowledgement topic first."""
-    return helper_process("kauppa.webhooks.bench_receiver", "{port}", bootstrap, ACK_TOPIC)
+    return helper_process("kauppa.bench.webhook_receiver", "{port}", bootstrap, ACK_TOPIC)
 
 
 def _runtime(overrides: dict[str, Any]) -> Any:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kauppa.bench.harness import Scenario
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.topics import CUSTOMERS as CUSTOMERS_TOPIC
 from kauppa.followup.bootstrap import build_runtime
@@ -25,7 +26,6 @@ from kauppa.followup.domain.next_contact import ContactPolicy
 from kauppa.followup.relationships import CONTACT_DUE
 from kauppa.followup.settings import FollowupSettings
 from kauppa.followup.store import CONTACTS, CUSTOMERS
-from kauppa.servicekit.benchmarking import Scenario
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 from kauppa.servicekit.unit_of_work import TIMERS
 from pymongo.asynchronous.database import AsyncDatabase

@@ -6,11 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from kauppa.bench.harness import Scenario
 from kauppa.closing.bootstrap import build_runtime
 from kauppa.closing.settings import ClosingSettings
 from kauppa.contracts import Envelope, LeadAccepted, LeadSource, envelope, examples
 from kauppa.contracts.topics import DEALS
-from kauppa.servicekit.benchmarking import Scenario
 
 
 def accepted_leads(n: int) -> list[Envelope]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from kauppa.bench.harness import Scenario
 from kauppa.contracts import Envelope, LeadQualified, LeadRejected, envelope, examples, topics
 from kauppa.dashboard.bootstrap import build_runtime
 from kauppa.dashboard.handlers import Deps, update_read_models
 from kauppa.dashboard.settings import DashboardSettings
-from kauppa.servicekit.benchmarking import Scenario
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
 

@@ -14,14 +14,14 @@ from typing import Any
 from kauppa.bench.harness import Scenario
 from kauppa.contracts import Envelope, LeadQualified, LeadRejected, envelope, examples, topics
 from kauppa.dashboard.bootstrap import build_runtime
-from kauppa.dashboard.handlers import update_read_models
+from kauppa.dashboard.handlers import Deps, update_read_models
 from kauppa.dashboard.settings import DashboardSettings
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
 
 
 async def _with_probe(batch: list[Envelope], uow: UnitOfWork) -> None:
-    await update_read_models(batch, uow)
+    await update_read_models(batch, uow, Deps())
     for env in batch:
         lead = env.event
         if isinstance(lead, LeadQualified) and lead.organisation_id == BENCH_ORG:

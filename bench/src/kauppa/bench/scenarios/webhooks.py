@@ -18,8 +18,8 @@ from kauppa.contracts import Envelope, LeadAssigned, LeadSource, envelope, examp
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.webhooks.bootstrap import build_runtime
 from kauppa.webhooks.domain.signing import new_secret
+from kauppa.webhooks.repository import SUBSCRIPTIONS
 from kauppa.webhooks.settings import WebhooksSettings
-from kauppa.webhooks.storage import SUBSCRIPTIONS
 
 ACK_TOPIC = "kauppa.bench.webhook-acks"
 ORG = "org-bench-webhooks"

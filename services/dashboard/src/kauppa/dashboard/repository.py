@@ -1,5 +1,12 @@
-"""Questions ops asks of the read models. Each answer is a JSON-able dict; the rules
-(rates, percentiles, urgency) come from ``domain``."""
+"""The dashboard's persistence, in one place: the read models' collections and indexes,
+the batch handler's reads and bulk writes (``ReadModels``, bound to the unit of work:
+no ``session=``), the dead-letter desk's replay markers, and the questions ops asks of
+the read models (``overview`` and its parts; each answer a JSON-able dict, the rules
+(rates, percentiles, urgency) from ``domain``).
+
+Why projections stay apart (``projections.py``): they are the pure event -> write
+operations mapping, hundreds of lines unit-tested without a database; this module is
+everything that touches MongoDB, so reading one never means reading the other."""
 
 from __future__ import annotations
 
@@ -14,23 +21,41 @@ from kauppa.dashboard.domain.funnel import funnel
 from kauppa.dashboard.domain.latency import summarise
 from kauppa.dashboard.domain.periods import BEGINNING
 from kauppa.dashboard.domain.quality import COUNTS, DIMENSIONS, quality_row, rank
-from kauppa.dashboard.projections import (
-    CONFIRMATION_FAILURES,
-    CONTACTS,
-    CUSTOMERS,
-    DEALS,
-    FEEDBACK_CALLS,
-    LEADS,
-    PROBLEMS,
-    REFERRALS,
-    SLA_BREACHES,
-    WEBHOOK_ALERTS,
-)
 from kauppa.servicekit.mongo import Indexes
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from kauppa.servicekit.repository import BoundCollection
+from kauppa.servicekit.unit_of_work import UnitOfWork
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateMany, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
+
+LEADS = "leads"
+DEALS = "deals"
+CUSTOMERS = "customers"
+CONTACTS = "contacts"
+SLA_BREACHES = "sla_breaches"
+CONFIRMATION_FAILURES = "confirmation_failures"
+FEEDBACK_CALLS = "feedback_calls"
+PROBLEMS = "problems"
+REFERRALS = "referrals"
+CAMPAIGNS = "campaigns"
+WEBHOOK_ALERTS = "webhook_alerts"
+"""One row per disabling of a webhook subscription (``WebhookSubscriptionDisabled``)."""
+ERASED_IDENTITIES = "erased_identities"
+"""Digests of what erasures named (customer id, business id, email; see
+``kauppa.servicekit.erasures``) and the organisations they were erased in: what a dead
+letter is checked against before it is replayed."""
+REPLAYS = "dlq_replays"
+"""One marker per dead letter replayed (who, when, the request's claim token)."""
+
+Write = tuple[str, UpdateOne | UpdateMany]
+"""A read-model write: the collection and the operation (``projections.py`` makes them)."""
+
+
+def upsert(collection: str, key: str, update: dict[str, Any]) -> Write:
+    return collection, UpdateOne({"_id": key}, update, upsert=True)
+
 
 INDEXES: tuple[Indexes, ...] = (
     Indexes(
@@ -65,6 +90,95 @@ INDEXES: tuple[Indexes, ...] = (
         WEBHOOK_ALERTS, (IndexModel([("organisation_id", ASCENDING), ("disabled_at", DESCENDING)]),)
     ),
 )
+
+
+# ------------------------------------------------------------------ in a unit of work
+
+
+async def _erased_among(
+    collection: BoundCollection | AsyncCollection[Document], ids: set[str] | list[str]
+) -> set[str]:
+    """Those of ``ids`` whose row carries the erasure tombstone (``erased``)."""
+    if not ids:
+        return set()
+    return set(await collection.distinct("_id", {"_id": {"$in": sorted(ids)}, "erased": True}))
+
+
+class ReadModels:
+    """The batch handler's reads and writes, in the batch's transaction
+    (``uow.repository(ReadModels)``)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    async def erased_customers(self, customer_ids: set[str]) -> set[str]:
+        return await _erased_among(self.uow.collection(CUSTOMERS), customer_ids)
+
+    async def erased_deals(self, deal_ids: set[str]) -> set[str]:
+        return await _erased_among(self.uow.collection(DEALS), deal_ids)
+
+    async def deals_of(self, customer_ids: set[str]) -> dict[str, set[str]]:
+        """The stored deals of each customer (every customer a key)."""
+        deals: dict[str, set[str]] = {c: set() for c in customer_ids}
+        if customer_ids:
+            async for d in self.uow.collection(DEALS).find(
+                {"customer_id": {"$in": sorted(customer_ids)}}, {"customer_id": 1}
+            ):
+                deals[d["customer_id"]].add(d["_id"])
+        return deals
+
+    async def apply(self, writes: list[Write]) -> None:
+        """One bulk write per collection, in the order the writes came."""
+        per_collection: dict[str, list[UpdateOne | UpdateMany]] = {}
+        for collection, op in writes:
+            per_collection.setdefault(collection, []).append(op)
+        for collection, ops in per_collection.items():
+            # Ordered: a lead's assignment after its reassignment must land in that order.
+            await self.uow.collection(collection).bulk_write(ops, ordered=True)
+
+
+class Replays:
+    """The dead-letter desk's replay markers in a command's transaction."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+
+    async def marked(self, ids: list[str]) -> set[str]:
+        found = self.uow.collection(REPLAYS).find({"_id": {"$in": ids}}, {"_id": 1})
+        return {doc["_id"] async for doc in found}
+
+    async def mark(self, markers: list[Document]) -> None:
+        await self.uow.collection(REPLAYS).insert_many(markers)
+
+
+# ------------------------------------------------------------------ outside one
+
+
+async def replays(db: AsyncDatabase[Document], ids: list[str]) -> dict[str, Document]:
+    """The replay markers of these dead letters, by id."""
+    return {doc["_id"]: doc async for doc in db[REPLAYS].find({"_id": {"$in": ids}})}
+
+
+async def claimed_by(db: AsyncDatabase[Document], ids: list[str], token: str) -> list[str]:
+    """Those of ``ids`` whose marker holds the request's ``token``."""
+    mine = db[REPLAYS].find({"_id": {"$in": ids}, "claim": token}, {"_id": 1})
+    return [doc["_id"] async for doc in mine]
+
+
+async def unmark(db: AsyncDatabase[Document], ids: list[str]) -> None:
+    await db[REPLAYS].delete_many({"_id": {"$in": ids}})
+
+
+async def erased_identities(db: AsyncDatabase[Document], identities: list[str]) -> list[Document]:
+    """The kept erased identities among ``identities`` (with their organisations)."""
+    return await db[ERASED_IDENTITIES].find({"_id": {"$in": identities}}).to_list()
+
+
+async def erased_customers(db: AsyncDatabase[Document], customer_ids: list[str]) -> set[str]:
+    return await _erased_among(db[CUSTOMERS], customer_ids)
+
+
+# ------------------------------------------------------------------ what ops asks
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from kauppa.closing.domain.amendment import AmendmentDraft
 from kauppa.closing.domain.close_summary import CloseTerms, Draft, LineDraft
-from kauppa.closing.domain.deal import Deal, Effects
+from kauppa.closing.domain.deal import Deal
 from kauppa.closing.domain.sales_process import SalesProcess
 from kauppa.closing.repository import Deals, Directory
 from kauppa.closing.settings import ClosingSettings, SalesProcessConfig
@@ -34,7 +34,7 @@ from kauppa.contracts.bounds import Percent
 from kauppa.servicekit.auth import Principal
 from kauppa.servicekit.ids import ID_PATTERN
 from kauppa.servicekit.refusals import Forbidden, Invalid, NotFound
-from kauppa.servicekit.unit_of_work import TimerRequest, UnitOfWork
+from kauppa.servicekit.unit_of_work import Effects, UnitOfWork
 from pydantic import AwareDatetime, Field
 
 Document = dict[str, Any]
@@ -124,21 +124,9 @@ async def load_with_process(
     return deal, configs[org].to_domain()
 
 
-def arm(uow: UnitOfWork, timers: Sequence[TimerRequest]) -> None:
-    """Arm (or cancel) the timers a verb asks for."""
-    for t in timers:
-        if t.cancel:
-            uow.cancel(t.key)
-        else:
-            assert t.due_at is not None
-            uow.schedule(t.key, t.due_at, t.kind, t.payload, replace=t.replace, new=t.new)
-
-
 def emit(uow: UnitOfWork, effects: Effects) -> list[Envelope]:
     """Emit what a verb caused and arm its timers; the envelopes, for the history."""
-    envelopes = [uow.emit(event) for event in effects.events]
-    arm(uow, effects.timers)
-    return envelopes
+    return uow.carry_out(effects)
 
 
 async def apply(uow: UnitOfWork, deal: Deal, effects: Effects) -> list[Envelope]:

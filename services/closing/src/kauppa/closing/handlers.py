@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kauppa.closing.commands import Deps, arm, emit
+from kauppa.closing.commands import Deps, emit
 from kauppa.closing.domain.deal import STALE_DEAL, Deal, opening_event
 from kauppa.closing.domain.identity import customer_id_for, deal_id_for
 from kauppa.closing.erasure import erase_customer, erased_before
@@ -114,7 +114,7 @@ async def open_deals(batch: list[Envelope], uow: UnitOfWork, deps: Deps) -> None
             event, dumped, lead, business_key=plan.business_key, now=uow.now, erased=was_erased
         )
         opened.append((deal, history_entry(out, dumped)))
-        arm(uow, [deal.stale_timer(process, new=True)])
+        uow.timers.append(deal.stale_timer(process, new=True))
     await deals.add(opened)
 
 

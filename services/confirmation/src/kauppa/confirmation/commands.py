@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kauppa.confirmation.domain.confirmation import Confirmation, Effects
+from kauppa.confirmation.domain.confirmation import Confirmation
 from kauppa.confirmation.domain.confirmation_content import confirmation_key
 from kauppa.confirmation.domain.send_policy import OrganisationPolicy
 from kauppa.confirmation.repository import Confirmations, Document, carry_out
 from kauppa.servicekit.auth import Principal
 from kauppa.servicekit.refusals import NotFound
-from kauppa.servicekit.unit_of_work import UnitOfWork
+from kauppa.servicekit.unit_of_work import Effects, UnitOfWork
 
 
 def may_see(principal: Principal, organisation_id: str, seller_id: str) -> None:

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kauppa.confirmation.domain.confirmation import Confirmation, Effects
+from kauppa.confirmation.domain.confirmation import Confirmation
 from kauppa.confirmation.domain.delivery_attempts import SUPERSEDABLE, ConfirmationState
 from kauppa.contracts import Envelope
 from kauppa.servicekit.http import cached_replies_update
 from kauppa.servicekit.mongo import Indexes, equals_ignoring_case
-from kauppa.servicekit.unit_of_work import IDEMPOTENCY, UnitOfWork
+from kauppa.servicekit.unit_of_work import IDEMPOTENCY, Effects, UnitOfWork
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -84,21 +84,7 @@ def saved(confirmation: Confirmation) -> None:
 
 def carry_out(uow: UnitOfWork, effects: Effects, cause: Envelope | None = None) -> None:
     """A verb's events into the outbox and its timers into the same transaction."""
-    for event in effects.events:
-        uow.emit(event, cause=cause)
-    for timer in effects.timers:
-        if timer.cancel:
-            uow.cancel(timer.key)
-        else:
-            assert timer.due_at is not None
-            uow.schedule(
-                timer.key,
-                timer.due_at,
-                timer.kind,
-                timer.payload,
-                replace=timer.replace,
-                new=timer.new,
-            )
+    uow.carry_out(effects, cause)
 
 
 async def _stored_policies(collection: Any, organisation_ids: Iterable[str]) -> dict[str, Document]:

@@ -45,7 +45,6 @@ from kauppa.contracts import (
     DealOpened,
     DealStageChanged,
     DealSummary,
-    Event,
     LeadAccepted,
     OfferSent,
     Prospect,
@@ -56,7 +55,7 @@ from kauppa.contracts import (
 )
 from kauppa.servicekit.ids import allowed_url
 from kauppa.servicekit.refusals import Conflict, Invalid
-from kauppa.servicekit.unit_of_work import TimerRequest
+from kauppa.servicekit.unit_of_work import Effects, TimerRequest
 
 Document = dict[str, Any]
 
@@ -96,14 +95,6 @@ class NotOpen(Conflict):
 
 
 # ------------------------------------------------------------------ the aggregate
-
-
-@dataclass
-class Effects:
-    """What a verb causes: the events to emit (in order) and the timers to arm or cancel."""
-
-    events: list[Event] = field(default_factory=list)
-    timers: list[TimerRequest] = field(default_factory=list)
 
 
 def opening_event(planned: DealOpened, first_stage: str, erased_before: bool) -> DealOpened:

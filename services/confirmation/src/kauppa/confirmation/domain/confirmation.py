@@ -21,7 +21,7 @@ caller. The rules it applies stay in their modules: ``send_policy``, ``checklist
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
@@ -47,7 +47,6 @@ from kauppa.confirmation.domain.send_policy import (
     SendDecision,
     decide_send_time,
 )
-from kauppa.contracts import Event
 from kauppa.contracts.events.confirmations import (
     ConfirmationFailed,
     ConfirmationScheduled,
@@ -55,7 +54,7 @@ from kauppa.contracts.events.confirmations import (
 )
 from kauppa.contracts.events.deals import DealAmended, DealClosed
 from kauppa.servicekit.refusals import Conflict
-from kauppa.servicekit.unit_of_work import TimerRequest
+from kauppa.servicekit.unit_of_work import Effects, TimerRequest
 
 T = TypeVar("T")
 SEND_TIMER = "send_confirmation"
@@ -67,14 +66,6 @@ _COPY_CLAIM = ("copy_claimed_by", "copy_claim_until")
 def timer_key(deal_id: str, version: int) -> str:
     """The send timer of one version (``send_confirmation``)."""
     return f"confirmation-send:{confirmation_key(deal_id, version)}"
-
-
-@dataclass
-class Effects:
-    """What a verb causes beyond its own state: events to emit, timers to arm or cancel."""
-
-    events: list[Event] = field(default_factory=list)
-    timers: list[TimerRequest] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -66,14 +66,6 @@ def rules_of(settings: FollowupSettings) -> RelationshipRules:
     )
 
 
-def carry_out(uow: UnitOfWork, caused: Caused, *, cause: Envelope | None = None) -> None:
-    """Emit the events and arm (or cancel) the timers a verb caused; its contact writes
-    go to the repository (``Relationships.record``)."""
-    for event in caused.events:
-        uow.emit(event, cause=cause)
-    uow.timers.extend(caused.timers)
-
-
 def settle(
     uow: UnitOfWork,
     relationship: CustomerRelationship,
@@ -86,7 +78,7 @@ def settle(
     relationships = uow.repository(Relationships)
     relationships.put(relationship)
     relationships.record(caused)
-    carry_out(uow, caused, cause=cause)
+    uow.carry_out(caused, cause)
 
 
 async def log_contact(

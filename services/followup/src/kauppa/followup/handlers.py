@@ -168,7 +168,7 @@ async def fire_contacts(timers: list[DueTimer], uow: UnitOfWork, deps: Deps) -> 
         if caused.contacts:  # a repeat reminder became the next contact
             relationships.put(relationship)
         relationships.record(caused)
-        commands.carry_out(uow, caused)
+        uow.carry_out(caused)
         if p.get("campaign_id"):
             fired[p["campaign_id"]] += 1
     await relationships.save()

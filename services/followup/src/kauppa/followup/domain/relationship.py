@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, Self
 
-from kauppa.contracts import Event
 from kauppa.contracts.events.customers import (
     ContactDue,
     ContactKind,
@@ -42,7 +41,7 @@ from kauppa.followup.domain.next_contact import (
 )
 from kauppa.followup.domain.talking_points import CallContext, OpenProblem, talking_points
 from kauppa.servicekit.refusals import Conflict, NotFound
-from kauppa.servicekit.unit_of_work import TimerRequest
+from kauppa.servicekit.unit_of_work import Effects, TimerRequest
 
 Document = dict[str, Any]
 CONTACT_DUE = "contact_due"  # the timer kind of a scheduled contact
@@ -97,19 +96,18 @@ class ContactUpdate:
 
 
 @dataclass
-class Caused:
-    """What a verb caused: events to emit, timers to arm or cancel, contact writes."""
+class Caused(Effects):
+    """What a verb caused: the kit's ``Effects`` (events to emit, timers to arm or
+    cancel) and the writes to the customer's scheduled contacts."""
 
-    events: list[Event] = field(default_factory=list)
-    timers: list[TimerRequest] = field(default_factory=list)
     contacts: list[ScheduledContact] = field(default_factory=list)
     updates: list[ContactUpdate] = field(default_factory=list)
 
-    def add(self, other: Caused) -> Caused:
-        self.events += other.events
-        self.timers += other.timers
-        self.contacts += other.contacts
-        self.updates += other.updates
+    def __iadd__(self, other: Effects) -> Self:
+        super().__iadd__(other)
+        if isinstance(other, Caused):
+            self.contacts += other.contacts
+            self.updates += other.updates
         return self
 
 
@@ -436,7 +434,7 @@ class CustomerRelationship:
         )
         contact_id = ids.next_contact_id(f"report:{report.report_id}", self.customer_id)
         caused, scheduled = self.schedule_next(decided, contact_id, last, now, rules.policy)
-        out.add(caused)
+        out += caused
         out.events.append(scheduled)
         out.next_contact, out.clamped = scheduled, decided.clamped
         out.report = {

@@ -7,10 +7,11 @@ from typing import Any
 
 import httpx
 from kauppa.followup.api import router
-from kauppa.followup.bootstrap import FollowupRuntime, build_runtime
+from kauppa.followup.bootstrap import build_runtime
 from kauppa.followup.settings import FollowupSettings
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.http import create_app
+from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.testing.http import asgi_client, bearer
 
 START = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)  # a Thursday
@@ -18,7 +19,7 @@ START = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)  # a Thursday
 
 async def started(
     settings_for: Any, runtimes: list[Any], clock: ManualClock, **overrides: Any
-) -> FollowupRuntime:
+) -> ServiceRuntime:
     overrides.setdefault("audit_interval_minutes", 60 * 24 * 365)  # tests run it on demand
     overrides.setdefault("digest_enabled", False)  # no digest timers beside a test's own
     settings = settings_for(FollowupSettings, service_name="followup", **overrides)
@@ -28,12 +29,12 @@ async def started(
     return rt
 
 
-def http(rt: FollowupRuntime) -> httpx.AsyncClient:
+def http(rt: ServiceRuntime) -> httpx.AsyncClient:
     return asgi_client(create_app(rt, [router], manage_runtime=False))
 
 
 def token(
-    rt: FollowupRuntime, subject: str, *roles: str, organisation_id: str | None = None
+    rt: ServiceRuntime, subject: str, *roles: str, organisation_id: str | None = None
 ) -> dict[str, str]:
     """A bearer header; with ``organisation_id``, a token bound to that organisation."""
     return bearer(rt.settings, subject, *roles, organisation_id=organisation_id)

@@ -14,7 +14,7 @@ from kauppa.contracts.events.customers import (
 )
 from kauppa.contracts.topics import CONTACTS_DUE, CUSTOMERS
 from kauppa.followup.domain.calendar import add_months
-from kauppa.followup.store import CUSTOMERS as CUSTOMER_RECORDS
+from kauppa.followup.repository import CUSTOMERS as CUSTOMER_RECORDS
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 

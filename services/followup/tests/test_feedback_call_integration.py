@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.topics import CONTACTS_DUE, CUSTOMERS
-from kauppa.followup.store import CONTACTS
+from kauppa.followup.repository import CONTACTS
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
 

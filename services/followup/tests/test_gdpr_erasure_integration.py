@@ -13,8 +13,8 @@ import pytest
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.privacy import CustomerErased
 from kauppa.contracts.topics import CONTACTS_DUE, CUSTOMERS
-from kauppa.followup.store import CONTACTS, REPORTS
-from kauppa.followup.store import CUSTOMERS as CUSTOMER_RECORDS
+from kauppa.followup.repository import CONTACTS, REPORTS
+from kauppa.followup.repository import CUSTOMERS as CUSTOMER_RECORDS
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import pytest
 from kauppa.bench.scenarios.followup import seed_customers
-from kauppa.followup.bootstrap import FollowupRuntime
-from kauppa.followup.store import CONTACTS, CUSTOMERS, INDEXES, REPORTS
+from kauppa.followup.repository import CONTACTS, CUSTOMERS, INDEXES, REPORTS
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.mongo import ensure_indexes
+from kauppa.servicekit.runtime import ServiceRuntime
 
 from .support import START, http, started, token
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 @dataclass
 class Tenants:
-    rt: FollowupRuntime
+    rt: ServiceRuntime
     tag: str
     org_a: str
     org_b: str

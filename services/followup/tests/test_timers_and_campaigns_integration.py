@@ -12,7 +12,7 @@ from kauppa.bench.scenarios.followup import seed_customers
 from kauppa.contracts import from_kafka
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import CAMPAIGNS, CONTACTS_DUE
-from kauppa.followup.store import CONTACTS, CUSTOMERS
+from kauppa.followup.repository import CONTACTS, CUSTOMERS
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.testing import TopicReader
 from kauppa.servicekit.unit_of_work import TIMERS
@@ -180,7 +180,9 @@ async def test_d16_audit_counts_and_repairs_violations(infra, settings_for, runt
         ).json()
         assert again["total"] == 0
         assert (await api.get("/audit", headers=ops)).json()["total"] == 0
-        value = rt.invariant_violations.labels("followup", "missing")._value.get()
+        value = rt.metrics.registry.get_sample_value(
+            "kauppa_followup_invariant_violations", {"service": "followup", "violation": "missing"}
+        )
         assert value == 0
         # The missing and the too-late customer have a live timer again, inside the deadline.
         for cid in ids[:2]:

@@ -23,9 +23,9 @@ from kauppa.followup.bootstrap import build_runtime
 from kauppa.followup.domain import identities as ids
 from kauppa.followup.domain.invariant import schedule_fields
 from kauppa.followup.domain.next_contact import ContactPolicy
-from kauppa.followup.relationships import CONTACT_DUE
+from kauppa.followup.domain.relationship import CONTACT_DUE
+from kauppa.followup.repository import CONTACTS, CUSTOMERS
 from kauppa.followup.settings import FollowupSettings
-from kauppa.followup.store import CONTACTS, CUSTOMERS
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 from kauppa.servicekit.unit_of_work import TIMERS
 from pymongo.asynchronous.database import AsyncDatabase

@@ -21,13 +21,12 @@ from kauppa.contracts.events.customers import (
     CustomerContactReported,
     SegmentCriteria,
 )
-from kauppa.followup import campaigns
-from kauppa.followup.audit import latest_audit, run_audit
+from kauppa.followup import campaigns, commands
+from kauppa.followup.audit import audit_gauge, latest_audit, run_audit
+from kauppa.followup.domain.relationship import RelationshipErased
 from kauppa.followup.domain.segments import segment_filter
-from kauppa.followup.erasure import is_erased
-from kauppa.followup.handlers import ContactReportRefused, record_contact, set_attributes
-from kauppa.followup.relationships import new_customer
-from kauppa.followup.store import CAMPAIGNS, CONTACTS, CUSTOMERS, REPORTS, BatchState
+from kauppa.followup.repository import CAMPAIGNS, CONTACTS, CUSTOMERS, REPORTS, Relationships
+from kauppa.followup.settings import FollowupSettings
 from kauppa.servicekit.auth import (
     Principal,
     organisation_in_scope,
@@ -182,6 +181,10 @@ class AuditOut(Open):
     repaired: int | None = None
 
 
+def _settings(request: Request) -> FollowupSettings:
+    return runtime_of(request).settings  # type: ignore[return-value]
+
+
 def _visible(principal: Principal, customer: Document | None) -> None:
     """404 for a customer of another organisation than a tenant-bound token's (and, to
     such a token, for one not known here at all)."""
@@ -240,14 +243,13 @@ async def log_contact(
                 raise HTTPException(404, f"unknown customer {customer_id}") from exc
             issues = exc.errors(include_url=False, include_context=False)
             raise HTTPException(422, jsonable_encoder(issues)) from exc
-        state = BatchState(uow)
-        await state.load([customer_id])
-        _owned(principal, state.get(customer_id))
-        try:
-            result = await record_contact(state, report, runtime_of(request).settings, cause=None)  # type: ignore[arg-type]
-        except ContactReportRefused as exc:
-            raise HTTPException(404, f"unknown customer {customer_id}") from exc
-        await state.flush()
+        relationships = uow.repository(Relationships)
+        await relationships.load([customer_id])
+        known = relationships.get(customer_id)
+        _owned(principal, known.record if known else None)
+        # Refused (ContactReportRefused: 404) for a customer erased meanwhile.
+        result = await commands.log_contact(uow, report, commands.rules_of(_settings(request)))
+        await relationships.save()
         return {**result, "_status": 201}
 
     return await idempotent_command(request, principal, work)
@@ -265,18 +267,18 @@ async def classify(
     organisation_in_scope(principal, body.organisation_id)
 
     async def work(uow: UnitOfWork) -> Document:
-        state = BatchState(uow)
-        await state.load([customer_id])
-        if state.get(customer_id) is not None:
-            _visible(principal, state.get(customer_id))
-        if is_erased(state.get(customer_id)):
-            raise HTTPException(410, f"customer {customer_id} was erased")
-        customer = state.get(customer_id) or new_customer(
-            customer_id, body.organisation_id, uow.now
-        )
-        set_attributes(customer, body.attributes.model_dump(mode="python"))
-        state.put(customer)
-        await state.flush()
+        relationships = uow.repository(Relationships)
+        await relationships.load([customer_id])
+        known = relationships.get(customer_id)
+        if known is not None:
+            _visible(principal, known.record)
+        try:
+            await commands.classify(
+                uow, customer_id, body.organisation_id, body.attributes.model_dump(mode="python")
+            )
+        except RelationshipErased as exc:
+            raise HTTPException(410, exc.detail) from exc
+        await relationships.save()
         return {"customer_id": customer_id, "attributes": body.attributes.model_dump(mode="json")}
 
     return await idempotent_command(request, principal, work)
@@ -446,10 +448,7 @@ async def audit_now(request: Request, principal: Ops, repair: bool = True) -> JS
 
     async def work(uow: UnitOfWork) -> Document:
         result = await run_audit(
-            uow,
-            runtime.settings,  # type: ignore[arg-type]
-            repair=repair,
-            organisation_id=organisation_id,
+            uow, _settings(request), repair=repair, organisation_id=organisation_id
         )
         return {k: v for k, v in result.items() if k != "_id"}
 
@@ -457,8 +456,9 @@ async def audit_now(request: Request, principal: Ops, repair: bool = True) -> JS
     if organisation_id:
         return response  # the gauge is the whole service's audit, not one tenant's
     latest = await latest_audit(runtime.db)
-    if latest is not None and hasattr(runtime, "record_audit"):
-        runtime.record_audit(latest["violations"])
+    gauge = audit_gauge(runtime)
+    if latest is not None and gauge is not None:
+        gauge.record(latest["violations"])
     return response
 
 

@@ -3,20 +3,27 @@
 
 Every question is index-bounded: an equality on null and a range on
 ``(active, next_contact_due_at)``, and a partial index holding only overshooting
-customers; the cost follows the number of offenders, not the number of customers."""
+customers; the cost follows the number of offenders, not the number of customers.
+
+Repairs are the relationship's own verb (``CustomerRelationship.repair_schedule``). The
+whole service's counts go to ``kauppa_followup_invariant_violations`` (``AuditGauge``,
+reached from a runtime with ``audit_gauge(runtime)``)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
+from kauppa.followup.commands import policy_of, settle
 from kauppa.followup.domain import identities as ids
-from kauppa.followup.domain.invariant import CustomerSchedule, Violation, repaired_due_at
-from kauppa.followup.domain.next_contact import NextContact
-from kauppa.followup.relationships import policy_of, set_next_contact
+from kauppa.followup.domain.invariant import Violation
+from kauppa.followup.domain.relationship import CustomerRelationship
+from kauppa.followup.repository import AUDITS, CUSTOMERS, Relationships
 from kauppa.followup.settings import FollowupSettings
-from kauppa.followup.store import AUDITS, CUSTOMERS, BatchState
+from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import TIMERS, UnitOfWork
+from prometheus_client import Gauge
 
 Document = dict[str, Any]
 AUDIT = "invariant_audit"  # timer kind
@@ -43,40 +50,27 @@ async def run_audit(
     ``organisation_id``, only that organisation's customers (a tenant's own audit, stored
     apart from the whole service's)."""
     policy = policy_of(settings)
-    state = BatchState(uow)
+    relationships = uow.repository(Relationships)
+    customers = uow.collection(CUSTOMERS)
     found: dict[str, int] = {}
+    offenders: dict[str, CustomerRelationship] = {}
     for violation, query in violation_queries(uow, settings).items():
         if organisation_id:
             query = {**query, "organisation_id": organisation_id}
-        docs = (
-            await uow.db[CUSTOMERS]
-            .find(query, session=uow.session)
-            .limit(settings.audit_repair_limit)
-            .to_list()
-        )
+        docs = await customers.find(query).limit(settings.audit_repair_limit).to_list()
         if violation == Violation.STUCK and docs:
             docs = await _without_live_timer(uow, docs)  # late (still scheduled) is not lost
         found[violation.value] = len(docs)
         for doc in docs:
-            state.adopt(doc)
+            offenders.setdefault(doc["_id"], relationships.adopt(doc))
     repaired = 0
     if repair:
         run = uow.now.isoformat()
-        for customer in list(state.customers.values()):
-            last = customer.get("last_contact_at") or customer.get("created_at") or uow.now
-            schedule = CustomerSchedule(True, last, customer.get("next_contact_due_at"))
-            due = repaired_due_at(schedule, uow.now, policy)
-            scheduled = set_next_contact(
-                state,
-                customer,
-                NextContact(due, defaulted=True),
-                contact_id=ids.next_contact_id(f"repair:{run}", customer["_id"]),
-                last_contact_at=last,
-                policy=policy,
-            )
-            uow.emit(scheduled)
+        for relationship in offenders.values():
+            caused = relationship.repair_schedule(run, uow.now, policy)
+            settle(uow, relationship, caused)
             repaired += 1
-        await state.flush()
+        await relationships.save()
     result = {
         "at": uow.now,
         "violations": found,
@@ -85,7 +79,7 @@ async def run_audit(
     }
     if organisation_id:
         result["organisation_id"] = organisation_id
-    await uow.db[AUDITS].insert_one(dict(result), session=uow.session)
+    await uow.collection(AUDITS).insert_one(dict(result))
     return result
 
 
@@ -97,8 +91,8 @@ async def _without_live_timer(uow: UnitOfWork, docs: list[Document]) -> list[Doc
     }
     live = {
         t["_id"]
-        async for t in uow.db[TIMERS].find(
-            {"_id": {"$in": list(keys)}, "state": "scheduled"}, {"_id": 1}, session=uow.session
+        async for t in uow.collection(TIMERS).find(
+            {"_id": {"$in": list(keys)}, "state": "scheduled"}, {"_id": 1}
         )
     }
     return [d for k, d in keys.items() if k not in live] + [
@@ -126,3 +120,36 @@ async def latest_audit(uow_db: Any, organisation_id: str | None = None) -> Docum
     if doc is not None:
         doc.pop("_id", None)
     return doc
+
+
+class AuditGauge:
+    """``kauppa_followup_invariant_violations{violation}``: the whole service's latest
+    audit (must be 0). Registered with the runtime's metrics once the runtime exists;
+    reachable from the runtime through ``audit_gauge``."""
+
+    def __init__(self) -> None:
+        self._gauge: Gauge | None = None
+        self._service = ""
+
+    def register(self, runtime: ServiceRuntime) -> None:
+        self._service = runtime.name
+        self._gauge = Gauge(
+            "kauppa_followup_invariant_violations",
+            "Customers breaking 'a next contact, at most 12 months after the last' (must be 0)",
+            ["service", "violation"],
+            registry=runtime.metrics.registry,
+        )
+        _GAUGES[runtime] = self
+
+    def record(self, violations: dict[str, int]) -> None:
+        if self._gauge is not None:
+            for name, count in violations.items():
+                self._gauge.labels(self._service, name).set(count)
+
+
+_GAUGES: WeakKeyDictionary[ServiceRuntime, AuditGauge] = WeakKeyDictionary()
+
+
+def audit_gauge(runtime: ServiceRuntime) -> AuditGauge | None:
+    """The audit gauge of a followup runtime (None for another runtime)."""
+    return _GAUGES.get(runtime)

@@ -1,4 +1,7 @@
-"""The composition root: settings -> handlers, timers, indexes, runtime, HTTP app."""
+"""The composition root: settings -> deps, handler tables, indexes, runtime, HTTP app.
+
+Beside the kit's parts the runtime carries the service's standing audit timer (armed at
+start) and its invariant gauge (``audit.audit_gauge(runtime)``)."""
 
 from __future__ import annotations
 
@@ -7,61 +10,48 @@ from datetime import timedelta
 from fastapi import FastAPI
 from kauppa.contracts import business_days
 from kauppa.followup.api import router
-from kauppa.followup.audit import AUDIT, AUDIT_TIMER_KEY
-from kauppa.followup.digest import DIGEST, DIGEST_INDEXES, DigestSender, register_lead_handlers
-from kauppa.followup.handlers import COMMAND_EMITS, followup_handlers
+from kauppa.followup.audit import AUDIT, AUDIT_TIMER_KEY, AuditGauge
+from kauppa.followup.commands import COMMAND_EMITS, rules_of
+from kauppa.followup.digest import DIGEST_INDEXES, DigestSender
+from kauppa.followup.handlers import EVENTS, TIMERS, Deps
+from kauppa.followup.repository import INDEXES
 from kauppa.followup.settings import FollowupSettings
-from kauppa.followup.store import INDEXES
 from kauppa.servicekit.clock import Clock, SystemClock
 from kauppa.servicekit.http import create_app
+from kauppa.servicekit.routes import handlers_from, timers_from
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from prometheus_client import Gauge
 
 
-class FollowupRuntime(ServiceRuntime):
-    """The kit's runtime plus the service's standing jobs (the periodic audit) and its
-    own metrics."""
+def build_runtime(settings: FollowupSettings, clock: Clock | None = None) -> ServiceRuntime:
+    business_days.warm(settings.holiday_country, (clock or SystemClock()).now().year)
+    deps = Deps(
+        settings=settings,
+        rules=rules_of(settings),
+        digests=DigestSender(settings),
+        audit=AuditGauge(),
+    )
+    runtime = ServiceRuntime(
+        settings,
+        handlers_from(EVENTS, deps),
+        timer_handlers=timers_from(TIMERS, deps),
+        indexes=(*INDEXES, *DIGEST_INDEXES),
+        emits=COMMAND_EMITS,
+        clock=clock,
+    )
+    deps.audit.register(runtime)
 
-    settings: FollowupSettings
+    async def arm_audit() -> None:
+        """The periodic invariant audit's first run (an armed one is left alone)."""
 
-    def __init__(self, settings: FollowupSettings, **kwargs: object) -> None:
-        handlers, timer_handlers = followup_handlers(settings, self)
-        register_lead_handlers(handlers)  # leads waiting for a verdict, for the digest
-        self.digests = DigestSender(settings)
-        timer_handlers[DIGEST] = self.digests.fire
-        super().__init__(
-            settings,
-            handlers,
-            timer_handlers=timer_handlers,
-            indexes=(*INDEXES, *DIGEST_INDEXES),
-            emits=COMMAND_EMITS,
-            **kwargs,  # type: ignore[arg-type]
-        )
-        self.invariant_violations = Gauge(
-            "kauppa_followup_invariant_violations",
-            "Customers breaking 'a next contact, at most 12 months after the last' (must be 0)",
-            ["service", "violation"],
-            registry=self.metrics.registry,
-        )
-
-    def record_audit(self, violations: dict[str, int]) -> None:
-        for name, count in violations.items():
-            self.invariant_violations.labels(self.name, name).set(count)
-
-    async def start(self) -> None:
-        await super().start()
-
-        async def arm_audit(uow: UnitOfWork) -> None:
-            first = uow.now + timedelta(minutes=self.settings.audit_interval_minutes)
+        async def arm(uow: UnitOfWork) -> None:
+            first = uow.now + timedelta(minutes=settings.audit_interval_minutes)
             uow.schedule(AUDIT_TIMER_KEY, first, AUDIT, {}, replace=False)
 
-        await self.committer.commit(arm_audit)
+        await runtime.committer.commit(arm)
 
-
-def build_runtime(settings: FollowupSettings, clock: Clock | None = None) -> FollowupRuntime:
-    business_days.warm(settings.holiday_country, (clock or SystemClock()).now().year)
-    return FollowupRuntime(settings, clock=clock)
+    runtime.on_start(arm_audit)
+    return runtime
 
 
 def build_app(settings: FollowupSettings) -> FastAPI:

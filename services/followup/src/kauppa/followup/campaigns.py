@@ -14,10 +14,10 @@ from kauppa.contracts.events.customers import (
     SegmentCriteria,
 )
 from kauppa.followup.domain import identities as ids
+from kauppa.followup.domain.relationship import UNASSIGNED, ScheduledContact, contact_timer
 from kauppa.followup.domain.segments import segment_filter, spread_due_at
-from kauppa.followup.relationships import CONTACT_DUE
+from kauppa.followup.repository import CAMPAIGNS, CONTACTS, CUSTOMERS, contact_document
 from kauppa.followup.settings import FollowupSettings
-from kauppa.followup.store import CAMPAIGNS, CONTACTS, CUSTOMERS, contact_document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, UpdateOne
 
@@ -57,11 +57,11 @@ async def start_campaign(
     due_until: datetime,
 ) -> tuple[Document, bool]:
     """Start once per campaign id; a repeat returns the campaign as it stands."""
-    existing = await uow.db[CAMPAIGNS].find_one({"_id": campaign_id}, session=uow.session)
+    existing = await uow.collection(CAMPAIGNS).find_one({"_id": campaign_id})
     if existing is not None:
         return progress(existing), False
     query = segment_filter(organisation_id, criteria)
-    matched = await uow.db[CUSTOMERS].count_documents(query, session=uow.session)
+    matched = await uow.collection(CUSTOMERS).count_documents(query)
     doc = {
         "_id": campaign_id,
         "organisation_id": organisation_id,
@@ -76,7 +76,7 @@ async def start_campaign(
         "state": "scheduling",
         "started_at": uow.now,
     }
-    await uow.db[CAMPAIGNS].insert_one(doc, session=uow.session)
+    await uow.collection(CAMPAIGNS).insert_one(doc)
     uow.emit(
         SegmentCampaignStarted(
             campaign_id=campaign_id,
@@ -96,7 +96,7 @@ async def start_campaign(
 async def run_step(uow: UnitOfWork, campaign_id: str, settings: FollowupSettings) -> None:
     """Schedule the next ``campaign_step_size`` matching customers' contacts, then pause
     (the throttle) before the next step."""
-    campaign = await uow.db[CAMPAIGNS].find_one({"_id": campaign_id}, session=uow.session)
+    campaign = await uow.collection(CAMPAIGNS).find_one({"_id": campaign_id})
     if campaign is None or campaign["state"] != "scheduling":
         return
     query = segment_filter(campaign["organisation_id"], SegmentCriteria(**campaign["criteria"]))
@@ -104,8 +104,8 @@ async def run_step(uow: UnitOfWork, campaign_id: str, settings: FollowupSettings
         query["_id"] = {"$gt": campaign["cursor"]}
     size = settings.campaign_step_size
     customers = await (
-        uow.db[CUSTOMERS]
-        .find(query, {"_id": 1, "organisation_id": 1, "seller_id": 1}, session=uow.session)
+        uow.collection(CUSTOMERS)
+        .find(query, {"_id": 1, "organisation_id": 1, "seller_id": 1})
         .sort("_id", ASCENDING)
         .limit(size)
         .to_list()
@@ -117,31 +117,23 @@ async def run_step(uow: UnitOfWork, campaign_id: str, settings: FollowupSettings
         due = spread_due_at(
             campaign["scheduled"] + i, total, campaign["due_from"], campaign["due_until"]
         )
-        contact = contact_document(
+        contact = ScheduledContact(
             contact_id=contact_id,
-            customer=customer,
+            customer_id=customer["_id"],
+            organisation_id=customer["organisation_id"],
+            seller_id=customer.get("seller_id") or UNASSIGNED,
             kind=ContactKind.CAMPAIGN.value,
             due_at=due,
             scheduled_at=uow.now,
-            campaign_id=campaign_id,
-            reason=campaign["reason"],
+            extra={"campaign_id": campaign_id, "reason": campaign["reason"]},
         )
-        ops.append(UpdateOne({"_id": contact_id}, {"$setOnInsert": contact}, upsert=True))
-        uow.schedule(
-            ids.contact_timer_key(contact_id),
-            due,
-            CONTACT_DUE,
-            {
-                "contact_id": contact_id,
-                "customer_id": customer["_id"],
-                "kind": ContactKind.CAMPAIGN.value,
-                "campaign_id": campaign_id,
-                "reason": campaign["reason"],
-            },
-            replace=False,
+        doc = contact_document(contact)
+        ops.append(UpdateOne({"_id": contact_id}, {"$setOnInsert": doc}, upsert=True))
+        uow.timers.append(
+            contact_timer(contact, campaign_id=campaign_id, reason=campaign["reason"])
         )
     if ops:
-        await uow.db[CONTACTS].bulk_write(ops, ordered=False, session=uow.session)
+        await uow.collection(CONTACTS).bulk_write(ops, ordered=False)
     done = len(customers) < size
     changes: Document = {
         "scheduled": campaign["scheduled"] + len(customers),
@@ -156,7 +148,7 @@ async def run_step(uow: UnitOfWork, campaign_id: str, settings: FollowupSettings
             STEP,
             {"campaign_id": campaign_id},
         )
-    await uow.db[CAMPAIGNS].update_one({"_id": campaign_id}, {"$set": changes}, session=uow.session)
+    await uow.collection(CAMPAIGNS).update_one({"_id": campaign_id}, {"$set": changes})
     if done:
         await complete_finished(uow, [campaign_id])
 
@@ -178,23 +170,21 @@ async def count_outcomes(
             k: n for k, n in (("fired", fired.get(c, 0)), ("cancelled", cancelled.get(c, 0))) if n
         }
 
-    await uow.db[CAMPAIGNS].bulk_write(
-        [UpdateOne({"_id": c}, {"$inc": counts(c)}) for c in touched], session=uow.session
+    await uow.collection(CAMPAIGNS).bulk_write(
+        [UpdateOne({"_id": c}, {"$inc": counts(c)}) for c in touched]
     )
     await complete_finished(uow, touched)
 
 
 async def complete_finished(uow: UnitOfWork, campaign_ids: list[str]) -> None:
     """A campaign is complete when every matching customer's ContactDue has gone out."""
-    async for c in uow.db[CAMPAIGNS].find(
-        {"_id": {"$in": campaign_ids}, "state": "scheduled"}, session=uow.session
+    async for c in uow.collection(CAMPAIGNS).find(
+        {"_id": {"$in": campaign_ids}, "state": "scheduled"}
     ):
         if c["fired"] + c.get("cancelled", 0) < c["scheduled"]:  # cancelled: erased
             continue
-        await uow.db[CAMPAIGNS].update_one(
-            {"_id": c["_id"]},
-            {"$set": {"state": "completed", "completed_at": uow.now}},
-            session=uow.session,
+        await uow.collection(CAMPAIGNS).update_one(
+            {"_id": c["_id"]}, {"$set": {"state": "completed", "completed_at": uow.now}}
         )
         uow.emit(
             SegmentCampaignCompleted(

@@ -53,13 +53,12 @@ from kauppa.followup.domain.digest import (
     send_at,
 )
 from kauppa.followup.domain.digest_wording import DigestWording
+from kauppa.followup.repository import CONTACTS, CUSTOMERS
 from kauppa.followup.settings import FollowupSettings
-from kauppa.followup.store import CONTACTS, CUSTOMERS
 from kauppa.servicekit.ids import header_safe
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mail import OutgoingEmail, SmtpMailer, SmtpOutcome, address
 from kauppa.servicekit.mongo import Indexes
-from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
@@ -116,9 +115,9 @@ def policy_from(doc: Document | None, settings: FollowupSettings) -> DigestPolic
 
 
 async def policy_of(
-    db: AsyncDatabase[Document], organisation_id: str, settings: FollowupSettings, session: Any
+    uow: UnitOfWork, organisation_id: str, settings: FollowupSettings
 ) -> DigestPolicy:
-    doc = await db[DIGEST_SETTINGS].find_one({"_id": organisation_id}, session=session)
+    doc = await uow.collection(DIGEST_SETTINGS).find_one({"_id": organisation_id})
     return policy_from(doc, settings)
 
 
@@ -149,10 +148,8 @@ async def note_sellers(
     latest = {seller_key(org, c.seller_id): (org, c) for org, c in cards}
     if not latest:
         return
-    db, session = uow.db, uow.session
-    known = {
-        d["_id"]: d async for d in db[SELLERS].find({"_id": {"$in": list(latest)}}, session=session)
-    }
+    sellers = uow.collection(SELLERS)
+    known = {d["_id"]: d async for d in sellers.find({"_id": {"$in": list(latest)}})}
     ops: list[UpdateOne] = []
     for key, (org, card) in latest.items():
         doc = known.get(key)
@@ -162,7 +159,7 @@ async def note_sellers(
         tz = timezone_of(seller, settings)
         armed = (doc or {}).get("next_digest_day")
         if armed is None or date.fromisoformat(armed) < local_day(uow.now, tz):
-            policy = await policy_of(db, org, settings, session)
+            policy = await policy_of(uow, org, settings)
             if policy.enabled:  # off: no timers (turning it on arms them)
                 day = next_digest_day(uow.now, policy, tz)
                 arm(uow, seller, policy, day, tz)
@@ -184,71 +181,65 @@ async def note_sellers(
                 )
             )
     if ops:
-        await db[SELLERS].bulk_write(ops, ordered=False, session=session)
+        await sellers.bulk_write(ops, ordered=False)
 
 
-def register_lead_handlers(handlers: Handlers) -> None:
-    """Leads waiting for their seller's verdict, from the handoff's decisions. The same
-    handler for all four types, so a run of them is one batch (in order per lead)."""
-
-    async def leads(batch: list[Envelope], uow: UnitOfWork) -> None:
-        ops: list[UpdateOne] = []
-        for env in batch:
-            e = env.event
-            if isinstance(e, LeadAssigned):
-                ops.append(
-                    UpdateOne(
-                        {"_id": e.lead_id},
-                        {
-                            "$set": {
-                                "organisation_id": e.organisation_id,
-                                "seller_id": e.seller_id,
-                                "state": "waiting",
-                                "source": e.source.system,
-                                "product_interest": list(e.product_interest),
-                                "assigned_at": e.assigned_at,
-                                "respond_by": e.respond_by,
-                                "attempt": e.attempt,
-                            }
-                        },
-                        upsert=True,
-                    )
+async def note_leads(batch: list[Envelope], uow: UnitOfWork, deps: object) -> None:
+    """Leads waiting for their seller's verdict, from the handoff's decisions
+    (``LeadAssigned`` until ``LeadAccepted`` / ``LeadReturned`` / ``LeadReassigned``)."""
+    ops: list[UpdateOne] = []
+    for env in batch:
+        e = env.event
+        if isinstance(e, LeadAssigned):
+            ops.append(
+                UpdateOne(
+                    {"_id": e.lead_id},
+                    {
+                        "$set": {
+                            "organisation_id": e.organisation_id,
+                            "seller_id": e.seller_id,
+                            "state": "waiting",
+                            "source": e.source.system,
+                            "product_interest": list(e.product_interest),
+                            "assigned_at": e.assigned_at,
+                            "respond_by": e.respond_by,
+                            "attempt": e.attempt,
+                        }
+                    },
+                    upsert=True,
                 )
-            elif isinstance(e, LeadAccepted | LeadReturned):
-                state = "accepted" if isinstance(e, LeadAccepted) else "returned"
-                ops.append(
-                    UpdateOne(
-                        {"_id": e.lead_id, "seller_id": e.seller_id},
-                        {"$set": {"state": state}},
-                    )
+            )
+        elif isinstance(e, LeadAccepted | LeadReturned):
+            state = "accepted" if isinstance(e, LeadAccepted) else "returned"
+            ops.append(
+                UpdateOne(
+                    {"_id": e.lead_id, "seller_id": e.seller_id},
+                    {"$set": {"state": state}},
                 )
-            elif isinstance(e, LeadReassigned):
-                # The next seller's LeadAssigned follows; until then nobody is waited on.
-                ops.append(
-                    UpdateOne(
-                        {"_id": e.lead_id, "seller_id": e.from_seller_id, "state": "waiting"},
-                        {"$set": {"state": "reassigned"}},
-                    )
+            )
+        elif isinstance(e, LeadReassigned):
+            # The next seller's LeadAssigned follows; until then nobody is waited on.
+            ops.append(
+                UpdateOne(
+                    {"_id": e.lead_id, "seller_id": e.from_seller_id, "state": "waiting"},
+                    {"$set": {"state": "reassigned"}},
                 )
-        if ops:
-            await uow.db[LEADS].bulk_write(ops, ordered=True, session=uow.session)
-
-    for event_type in (LeadAssigned, LeadAccepted, LeadReturned, LeadReassigned):
-        handlers.add(event_type, leads)
+            )
+    if ops:
+        await uow.collection(LEADS).bulk_write(ops, ordered=True)
 
 
 # ------------------------------------------------------------------ content
 
 
 async def compose(
-    db: AsyncDatabase[Document],
+    uow: UnitOfWork,
     seller: Document,
     policy: DigestPolicy,
     day: date,
     now: datetime,
     settings: FollowupSettings,
     locale: str,
-    session: Any = None,
 ) -> DigestContent:
     """The seller's list for ``day``, as of ``now``: the same queries as the agenda
     (``GET /sellers/{id}/contacts``), bounded per section."""
@@ -260,10 +251,10 @@ async def compose(
     names: dict[str, str | None] = {}
 
     async def section(coll: str, query: Document, sort: list[tuple[str, int]]) -> list[Document]:
-        return await db[coll].find(query, session=session).sort(sort).limit(limit).to_list()
+        return await uow.collection(coll).find(query).sort(sort).limit(limit).to_list()
 
     async def count(coll: str, query: Document) -> int:
-        return await db[coll].count_documents(query, session=session)
+        return await uow.collection(coll).count_documents(query)
 
     # Contacts: reminded and not logged (the agenda's "overdue"), and still scheduled
     # for today (the agenda's "upcoming", due before the day ends).
@@ -274,8 +265,8 @@ async def compose(
     contacts = await section(CONTACTS, contacts_q, [("due_at", ASCENDING)])
     customers = {c["customer_id"] for c in contacts}
     if customers:
-        async for c in db[CUSTOMERS].find(
-            {"_id": {"$in": list(customers)}}, {"company_name": 1}, session=session
+        async for c in uow.collection(CUSTOMERS).find(
+            {"_id": {"$in": list(customers)}}, {"company_name": 1}
         ):
             names[c["_id"]] = c.get("company_name")
     active = {**mine, "active": True}
@@ -457,20 +448,19 @@ class DigestSender:
         day_ = date.fromisoformat(day)
         attempt = int(t.payload.get("attempt", 1))
         key = digest_key(org, sid, day_)
-        seller = await db[SELLERS].find_one({"_id": seller_key(org, sid)}, session=uow.session)
+        seller = await uow.collection(SELLERS).find_one({"_id": seller_key(org, sid)})
         if seller is None:
             return None
-        policy = await policy_of(db, org, s, uow.session)
+        policy = await policy_of(uow, org, s)
         tz = timezone_of(seller, s)
         if attempt == 1:  # the day's own timer arms the next business morning
             nxt = None
             if policy.enabled:  # off: the chain ends here (turning it on arms it again)
                 nxt = next_digest_day(now, policy, tz, after=day_, catch_up=True)
                 arm(uow, seller, policy, nxt, tz)
-            await db[SELLERS].update_one(
+            await uow.collection(SELLERS).update_one(
                 {"_id": seller["_id"]},
                 {"$set": {"next_digest_day": nxt.isoformat() if nxt else None}},
-                session=uow.session,
             )
         # The digest's record is read and written outside the timer's transaction: the
         # attempt must stay recorded even if that transaction is rolled back.
@@ -489,7 +479,7 @@ class DigestSender:
         locale = pick_locale(seller.get("locale"), policy.locale)
         content = None
         if reason is None:
-            content = await compose(db, seller, policy, day_, now, s, locale, uow.session)
+            content = await compose(uow, seller, policy, day_, now, s, locale)
             if content.is_empty():
                 reason = "nothing_to_do"
         if reason is not None or content is None:

@@ -132,9 +132,7 @@ async def set_organisation_digest(
 
     async def work(uow: UnitOfWork) -> Document:
         doc = {"_id": org, **body.model_dump(exclude_none=True), "updated_at": uow.now}
-        await uow.db[DIGEST_SETTINGS].replace_one(
-            {"_id": org}, doc, upsert=True, session=uow.session
-        )
+        await uow.collection(DIGEST_SETTINGS).replace_one({"_id": org}, doc, upsert=True)
         policy = policy_from(doc, settings)
         if policy.enabled:
             await rearm(uow, org, policy, settings)
@@ -150,8 +148,8 @@ async def rearm(
 ) -> None:
     """Every seller of the organisation with a card: the next digest at the (new) hour;
     a seller without one armed (the digest was off) gets the next business morning's."""
-    async for seller in uow.db[SELLERS].find(
-        {"organisation_id": org, "email": {"$ne": None}}, session=uow.session
+    async for seller in uow.collection(SELLERS).find(
+        {"organisation_id": org, "email": {"$ne": None}}
     ):
         tz = timezone_of(seller, settings)
         armed = seller.get("next_digest_day")
@@ -168,10 +166,8 @@ async def rearm(
                 DIGEST,
                 {"organisation_id": org, "seller_id": seller["seller_id"], "day": day.isoformat()},
             )
-        await uow.db[SELLERS].update_one(
-            {"_id": seller["_id"]},
-            {"$set": {"next_digest_day": day.isoformat()}},
-            session=uow.session,
+        await uow.collection(SELLERS).update_one(
+            {"_id": seller["_id"]}, {"$set": {"next_digest_day": day.isoformat()}}
         )
 
 
@@ -225,7 +221,7 @@ async def set_seller_digest(
     org = organisation_in_scope(principal, organisation_id)
 
     async def work(uow: UnitOfWork) -> Document:
-        seller = await uow.db[SELLERS].find_one_and_update(
+        seller = await uow.collection(SELLERS).find_one_and_update(
             {"_id": seller_key(org, seller_id)},
             {
                 "$set": {"digest_opt_out": not body.enabled, "locale": body.locale},
@@ -233,7 +229,6 @@ async def set_seller_digest(
             },
             upsert=True,
             return_document=ReturnDocument.AFTER,
-            session=uow.session,
         )
         return _seller_view(org, seller_id, seller, None)
 

@@ -26,8 +26,7 @@ from kauppa.handoff.domain.source_quality import DIMENSIONS, source_quality
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused
 from kauppa.handoff.domain.what_if import what_if
 from kauppa.handoff.handlers import submit_verdict
-from kauppa.handoff.settings import HandoffSettings
-from kauppa.handoff.store import (
+from kauppa.handoff.repository import (
     LEADS,
     ROUTED_STATUSES,
     ROUTING_FIELDS,
@@ -40,6 +39,7 @@ from kauppa.handoff.store import (
     seller_key,
     seller_view,
 )
+from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.auth import (
     Principal,
     organisation_in_scope,

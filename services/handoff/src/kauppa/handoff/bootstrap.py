@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from kauppa.handoff.api import router
 from kauppa.handoff.handlers import COMMAND_EMITS, build_handlers
+from kauppa.handoff.repository import INDEXES, migrate_roster
 from kauppa.handoff.settings import HandoffSettings
-from kauppa.handoff.store import INDEXES, migrate_roster
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime

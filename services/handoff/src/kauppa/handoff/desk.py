@@ -25,7 +25,7 @@ from kauppa.handoff.domain.routing import LeadProfile, NoSeller, route
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictAccepted
 from kauppa.handoff.domain.what_if import QUEUE_DRAIN_LIMIT  # the replay drains the same way
-from kauppa.handoff.store import LEADS, Roster, profile_of
+from kauppa.handoff.repository import LEADS, Roster, profile_of
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ReplaceOne
 

@@ -39,7 +39,7 @@ from kauppa.handoff.domain.identity import ProspectIdentity, identity_of
 from kauppa.handoff.domain.routing import LeadProfile
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused, judge_verdict
-from kauppa.handoff.store import ERASURES, LEADS, Roster, identity_doc, identity_from
+from kauppa.handoff.repository import ERASURES, LEADS, Roster, identity_doc, identity_from
 from kauppa.servicekit.emits import emits
 from kauppa.servicekit.http import cached_replies_update
 from kauppa.servicekit.logging import get_logger

@@ -1,20 +1,28 @@
-"""The handoff's own database: leads (one document per lead, state and quality facts
-together) and the seller roster. Mapping between documents and domain objects."""
+"""The handoff's persistence, in one place: its database (``leads``: one document per
+lead, state and quality facts together; ``sellers``: the roster; ``erasures``: erased
+customers' tombstones), indexes and start-up migration, and the mapping between documents
+and the domain (``Lead``, ``Seller``, ``Roster``).
+
+``HandoffRepository`` is what handlers and commands use inside a unit of work
+(``uow.repository(HandoffRepository)``; every call runs in the transaction). The API's
+read paths, outside a unit of work, use the query functions at the end on the runtime's
+database."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from kauppa.handoff.domain.identity import ProspectIdentity
-from kauppa.handoff.domain.routing import Absence, LeadProfile, Rotation, Seller, language_of
+from kauppa.handoff.domain.identity import IDENTITY_KEYS, OpenHandoffs, ProspectIdentity
+from kauppa.handoff.domain.lead import DealOutcome, Lead, profile_of
+from kauppa.handoff.domain.routing import Absence, Roster, Seller
 from kauppa.handoff.domain.source_quality import LeadFacts
 from kauppa.handoff.domain.verdicts import LeadStatus
-from kauppa.handoff.domain.what_if import RoutedLead
+from kauppa.handoff.domain.what_if import QUEUE_DRAIN_LIMIT, RoutedLead
 from kauppa.servicekit.mongo import Indexes
-from pymongo import ASCENDING, IndexModel, UpdateOne
-from pymongo.asynchronous.client_session import AsyncClientSession
+from kauppa.servicekit.unit_of_work import UnitOfWork
+from pymongo import ASCENDING, IndexModel, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
@@ -87,26 +95,6 @@ INDEXES = (
     Indexes(SELLERS, (IndexModel([("organisation_id", ASCENDING)], name="by_org"),)),
 )
 
-ROSTER_FIELDS = (
-    "organisation_id",
-    "name",
-    "team",
-    "regions",
-    "products",
-    "languages",
-    "capacity",
-    "active",
-    "absences",
-)
-
-
-def identity_doc(identity: ProspectIdentity) -> Document:
-    return {
-        "business_id": identity.business_id,
-        "email": identity.email,
-        "domain": identity.domain,
-    }
-
 
 def identity_from(doc: Document) -> ProspectIdentity:
     i = doc.get("identity") or {}
@@ -145,69 +133,6 @@ def seller_view(seller: Seller, now: datetime) -> Document:
         "absent_now": seller.is_absent(now),
         "open_leads": seller.open_leads,
     }
-
-
-class Roster:
-    """The sellers of some organisations, loaded once per transaction; routing changes
-    their counters in memory and ``save`` writes the changed ones in one round trip.
-    Absolute values are safe: a concurrent writer of the same seller makes one of the
-    two transactions conflict and re-run on fresh data."""
-
-    def __init__(self, sellers: Iterable[Seller]) -> None:
-        self.by_org: dict[str, list[Seller]] = {}
-        for s in sellers:
-            self.by_org.setdefault(s.organisation_id, []).append(s)
-        self.by_id = {
-            seller_key(s.organisation_id, s.seller_id): s
-            for org in self.by_org.values()
-            for s in org
-        }
-        self.rotations = {
-            org: Rotation(max((s.last_assigned_seq for s in members), default=0))
-            for org, members in self.by_org.items()
-        }
-        self._dirty: set[str] = set()
-
-    @classmethod
-    async def load(
-        cls, db: AsyncDatabase[Document], session: AsyncClientSession, orgs: Iterable[str]
-    ) -> Roster:
-        docs = db[SELLERS].find({"organisation_id": {"$in": sorted(set(orgs))}}, session=session)
-        return cls([seller_from(d) async for d in docs])
-
-    def sellers(self, org: str) -> list[Seller]:
-        return self.by_org.get(org, [])
-
-    def get(self, org: str, seller_id: str) -> Seller | None:
-        return self.by_id.get(seller_key(org, seller_id))
-
-    def assign(self, seller: Seller) -> None:
-        self.rotations.setdefault(seller.organisation_id, Rotation()).assign(seller)
-        self._dirty.add(seller_key(seller.organisation_id, seller.seller_id))
-
-    def release(self, org: str, seller_id: str | None) -> None:
-        seller = self.get(org, seller_id or "")
-        if seller is not None:
-            Rotation.release(seller)
-            self._dirty.add(seller_key(org, seller.seller_id))
-
-    async def save(self, db: AsyncDatabase[Document], session: AsyncClientSession) -> None:
-        if not self._dirty:
-            return
-        ops = [
-            UpdateOne(
-                {"_id": sid},
-                {
-                    "$set": {
-                        "open_leads": self.by_id[sid].open_leads,
-                        "last_assigned_seq": self.by_id[sid].last_assigned_seq,
-                    }
-                },
-            )
-            for sid in sorted(self._dirty)
-        ]
-        await db[SELLERS].bulk_write(ops, ordered=False, session=session)
-        self._dirty.clear()
 
 
 def lead_facts(doc: Document) -> LeadFacts:
@@ -261,17 +186,6 @@ ROUTING_FIELDS = {
 }
 
 
-def profile_of(doc: Document) -> LeadProfile:
-    """What routing needs to know about a lead."""
-    prospect = doc.get("prospect") or {}
-    return LeadProfile(
-        organisation_id=doc["organisation_id"],
-        region=prospect.get("region"),
-        products=doc.get("product_interest") or [],
-        language=language_of(prospect.get("locale") or ""),
-    )
-
-
 def routed_lead(doc: Document) -> RoutedLead:
     """A lead's routing facts for the what-if replay (project with ``ROUTING_FIELDS``).
     Leads stored before ``routed_at`` was recorded arrive at ``received_at``."""
@@ -321,3 +235,238 @@ def lead_view(doc: Document) -> Document:
         "reassignments",
     )
     return {"lead_id": doc["_id"], **{k: doc.get(k) for k in keep if k in doc}}
+
+
+class HandoffRepository:
+    """Leads and the roster inside one unit of work (``uow.repository(HandoffRepository)``):
+    loads and saves ``Lead`` and ``Roster``, and the few set-wise writes that need no
+    aggregate loaded (a deal's outcome, the customer id, a verdict's credit to linked
+    leads)."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.leads = uow.collection(LEADS)
+        self.sellers = uow.collection(SELLERS)
+
+    # ------------------------------------------------------------------ leads
+
+    async def get(self, lead_id: str) -> Lead | None:
+        doc = await self.leads.find_one({"_id": lead_id})
+        return Lead(doc) if doc is not None else None
+
+    async def owner_of(self, lead_id: str) -> tuple[str, str | None] | None:
+        """The lead's organisation and seller (who may see it), or None."""
+        doc = await self.leads.find_one({"_id": lead_id}, {"organisation_id": 1, "seller_id": 1})
+        return (doc["organisation_id"], doc.get("seller_id")) if doc is not None else None
+
+    async def known_lead_ids(self, ids: list[str]) -> set[str]:
+        return {d["_id"] async for d in self.leads.find({"_id": {"$in": ids}}, {"_id": 1})}
+
+    async def organisations_with_queue(self, orgs: Iterable[str]) -> list[str]:
+        """Of ``orgs``, those with leads in the unassigned queue."""
+        return await self.leads.distinct(
+            "organisation_id",
+            {"organisation_id": {"$in": sorted(set(orgs))}, "status": LeadStatus.QUEUED},
+        )
+
+    async def queued(self, orgs: list[str]) -> list[Lead]:
+        """The organisations' queued leads, oldest first, as many as one pass drains."""
+        docs = (
+            await self.leads.find({"organisation_id": {"$in": orgs}, "status": LeadStatus.QUEUED})
+            .sort("queued_at", 1)
+            .limit(QUEUE_DRAIN_LIMIT)
+            .to_list()
+        )
+        return [Lead(d) for d in docs]
+
+    async def awaiting_verdict(self, ids: Iterable[str]) -> dict[str, Lead]:
+        """The leads of these ids still assigned (awaiting a verdict), by id."""
+        docs = await self.leads.find(
+            {"_id": {"$in": sorted(set(ids))}, "status": LeadStatus.ASSIGNED}
+        ).to_list()
+        return {d["_id"]: Lead(d) for d in docs}
+
+    async def open_handoffs(self, candidates: list[tuple[str, ProspectIdentity]]) -> OpenHandoffs:
+        """Open handoffs that may be the same prospect as one of ``candidates``
+        (organisation, identity), found by the open-handoff indexes."""
+        ors: list[Document] = []
+        for org in sorted({o for o, _ in candidates}):
+            mine = [i for o, i in candidates if o == org]
+            bids = sorted({i.business_id for i in mine if i.business_id})
+            if bids:
+                ors.append({"organisation_id": org, "identity.business_id": {"$in": bids}})
+            for field in IDENTITY_KEYS[1:]:
+                # Two leads that both carry a business id are compared on it alone, so a
+                # lead with one only looks for open handoffs without one.
+                anyone = sorted({v for i in mine if not i.business_id and (v := getattr(i, field))})
+                without_bid = sorted(
+                    {v for i in mine if i.business_id and (v := getattr(i, field))}
+                )
+                if anyone:
+                    ors.append({"organisation_id": org, f"identity.{field}": {"$in": anyone}})
+                if without_bid:
+                    ors.append(
+                        {
+                            "organisation_id": org,
+                            f"identity.{field}": {"$in": without_bid},
+                            "identity.business_id": None,
+                        }
+                    )
+        if not ors:
+            return OpenHandoffs()
+        docs = await self.leads.find(
+            {"open": True, "$or": ors}, {"organisation_id": 1, "identity": 1}
+        ).to_list()
+        return OpenHandoffs((d["organisation_id"], identity_from(d), d["_id"]) for d in docs)
+
+    async def add(self, leads: list[Lead]) -> None:
+        """New leads (their ids are known to be new)."""
+        if leads:
+            await self.leads.insert_many([lead.state for lead in leads], ordered=False)
+
+    async def save(self, leads: list[Lead]) -> None:
+        if leads:
+            await self.leads.bulk_write(
+                [ReplaceOne({"_id": lead.lead_id}, lead.state) for lead in leads], ordered=False
+            )
+
+    async def credit_linked(self, lead: Lead) -> None:
+        """Leads linked to ``lead`` get its verdict (both sources are credited)."""
+        await self.leads.update_many({"linked_to": lead.lead_id}, {"$set": lead.linked_credit()})
+
+    async def record_outcomes(self, outcomes: list[DealOutcome]) -> None:
+        """Deals won or lost: on each lead and the leads linked to it, in order."""
+        if outcomes:
+            await self.leads.bulk_write(
+                [
+                    UpdateMany(
+                        {"$or": [{"_id": o.lead_id}, {"linked_to": o.lead_id}]},
+                        {"$set": o.fields},
+                    )
+                    for o in outcomes
+                ],
+                ordered=True,
+            )
+
+    async def record_customers(self, customers: list[tuple[str, str]]) -> None:
+        """(lead id, customer id): the customer closing gave the lead's company, so an
+        erasure by customer id finds the lead."""
+        if customers:
+            await self.leads.bulk_write(
+                [UpdateOne({"_id": lead}, {"$set": {"customer_id": c}}) for lead, c in customers],
+                ordered=False,
+            )
+
+    # ------------------------------------------------------------------ the roster
+
+    async def roster(self, orgs: Iterable[str]) -> Roster:
+        """The sellers of ``orgs``, loaded once per transaction."""
+        docs = self.sellers.find({"organisation_id": {"$in": sorted(set(orgs))}})
+        return Roster([seller_from(d) async for d in docs])
+
+    async def save_roster(self, roster: Roster) -> None:
+        """The changed sellers' counters, in one round trip."""
+        changed = roster.changed()
+        if not changed:
+            return
+        await self.sellers.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": seller_key(s.organisation_id, s.seller_id)},
+                    {
+                        "$set": {
+                            "open_leads": s.open_leads,
+                            "last_assigned_seq": s.last_assigned_seq,
+                        }
+                    },
+                )
+                for s in changed
+            ],
+            ordered=False,
+        )
+        roster.saved()
+
+    async def put_seller(
+        self, organisation_id: str, seller_id: str, profile: Document, absences: list[Absence]
+    ) -> bool:
+        """Add or change a seller's profile (counters untouched; absences stored in UTC).
+        True when it existed."""
+        key = seller_key(organisation_id, seller_id)
+        existing = await self.sellers.find_one({"_id": key})
+        fields = {**profile, "seller_id": seller_id}
+        fields["absences"] = [
+            {"start": a.start.astimezone(UTC), "end": a.end.astimezone(UTC) if a.end else None}
+            for a in absences
+        ]
+        await self.sellers.update_one(
+            {"_id": key},
+            {"$set": fields, "$setOnInsert": {"open_leads": 0, "last_assigned_seq": 0}},
+            upsert=True,
+        )
+        return existing is not None
+
+
+# ---------------------------------------------------------------------- API read paths
+
+
+async def find_lead(db: AsyncDatabase[Document], lead_id: str) -> Document | None:
+    return await db[LEADS].find_one({"_id": lead_id})
+
+
+async def queued_leads(db: AsyncDatabase[Document], organisation_id: str) -> list[Document]:
+    """The unassigned queue, oldest first (at most 1000)."""
+    return (
+        await db[LEADS]
+        .find({"organisation_id": organisation_id, "status": LeadStatus.QUEUED})
+        .sort("queued_at", 1)
+        .limit(1000)
+        .to_list()
+    )
+
+
+async def sellers_of(
+    db: AsyncDatabase[Document], organisation_id: str, *, by_id: bool = False
+) -> list[Seller]:
+    """The organisation's roster (``by_id``: sorted by seller id)."""
+    docs = db[SELLERS].find({"organisation_id": organisation_id})
+    if by_id:
+        docs = docs.sort("seller_id", 1)
+    return [seller_from(d) async for d in docs]
+
+
+async def lead_facts_received(
+    db: AsyncDatabase[Document],
+    organisation_id: str,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[LeadFacts]:
+    """What became of each lead of the organisation received in [since, until)."""
+    received: Document = {}
+    if since is not None:
+        received["$gte"] = since
+    if until is not None:
+        received["$lt"] = until
+    query: Document = {"organisation_id": organisation_id}
+    if received:
+        query["received_at"] = received
+    return [lead_facts(d) async for d in db[LEADS].find(query, {"prospect": 0, "criteria": 0})]
+
+
+async def routed_leads(
+    db: AsyncDatabase[Document], organisation_id: str, since: datetime, until: datetime, limit: int
+) -> list[Document]:
+    """Leads received in [since, until) that went to routing, most recent first, with
+    their routing facts only (``ROUTING_FIELDS``; see ``routed_lead``)."""
+    return (
+        await db[LEADS]
+        .find(
+            {
+                "organisation_id": organisation_id,
+                "received_at": {"$gte": since, "$lt": until},
+                "status": {"$in": list(ROUTED_STATUSES)},
+            },
+            ROUTING_FIELDS,
+        )
+        .sort("received_at", -1)
+        .limit(limit)
+        .to_list()
+    )

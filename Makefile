@@ -56,20 +56,20 @@ test-fast: setup
 lint: setup
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy contracts/src servicekit/src cli/src services/*/src
+	@$(VENV)/bin/mypy contracts/src servicekit/src cli/src services/*/src bench/src
 
 format: setup
 	@$(VENV)/bin/ruff check --fix .
 	@$(VENV)/bin/ruff format .
 
 typecheck: setup
-	@$(VENV)/bin/mypy contracts/src servicekit/src cli/src services/*/src
+	@$(VENV)/bin/mypy contracts/src servicekit/src cli/src services/*/src bench/src
 
 fuzz: setup
 	@KAUPPA_FUZZ=large $(PY) -m pytest servicekit/tests/test_fuzz_hostile_records_integration.py -q -s -p no:randomly $(PYTEST_ARGS)
 
 bench: setup
-	@$(PY) bench/run.py $(BENCH_ARGS)
+	@$(PY) -m kauppa.bench $(BENCH_ARGS)
 
 schemas: setup
 	@$(PY) -m kauppa.contracts.schemas

@@ -223,6 +223,7 @@ DOCKERIGNORE = f"""\
 !servicekit/
 !services/
 !cli/pyproject.toml
+!bench/pyproject.toml
 **/tests/
 **/__pycache__/
 **/*.pyc

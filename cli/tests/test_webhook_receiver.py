@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from kauppa.cli.webhook_receiver import verify_signature
+from kauppa.cli.demo.webhook_receiver import verify_signature
 from kauppa.webhooks.domain.signing import new_secret
 from standardwebhooks.webhooks import Webhook
 

@@ -30,6 +30,7 @@ COPY services/followup/pyproject.toml services/followup/
 COPY services/handoff/pyproject.toml services/handoff/
 COPY services/webhooks/pyproject.toml services/webhooks/
 COPY cli/pyproject.toml cli/
+COPY bench/pyproject.toml bench/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package kauppa-followup
 # 2. the code: the contracts, the kit and this service, installed non-editable.

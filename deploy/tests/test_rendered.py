@@ -100,11 +100,15 @@ def test_dockerfile_is_multistage_pinned_non_root_and_checks_health(service: str
                 assert (REPO / src).exists(), f"COPY {src}: not in the repository"
     # uv needs every workspace member's pyproject.toml to honour uv.lock.
     root = tomllib.loads((REPO / "pyproject.toml").read_text())
+    ignore = (DEPLOY / f"docker/{service}.Dockerfile.dockerignore").read_text()
     for pattern in root["tool"]["uv"]["workspace"]["members"]:
         for member in REPO.glob(pattern):
             if (member / "pyproject.toml").exists():
                 rel = member.relative_to(REPO).as_posix()
                 assert ("COPY", f"{rel}/pyproject.toml {rel}/") in steps, rel
+                if rel.split("/")[0] not in ("contracts", "servicekit", "services"):
+                    # a member whose code no image installs: only its manifest passes
+                    assert f"!{rel}/pyproject.toml" in ignore.splitlines(), rel
     # The health check asks /health/live on the port the settings listen on.
     port = settings_class(service).model_fields["http_port"].default
     health = next(rest for word, rest in steps if word == "HEALTHCHECK")

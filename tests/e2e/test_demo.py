@@ -111,7 +111,9 @@ async def test_kauppa_demo_plays_the_whole_flow(
         due = [e for e in reader.events("ContactDue") if e.customer_id in customers]
         assert due, output
         assert any(e.kind == "feedback_call" for e in due)
-        assert facts["contact_due"] >= len({e.contact_id for e in due}) > 0
+        # The digest step's call-back falls due after the demo counted.
+        counted = facts["contact_due"] + facts["digest_call_backs"]
+        assert counted >= len({e.contact_id for e in due}) > 0
         assert facts["feedback_calls_completed"] >= 1
         assert [e for e in reader.events("FeedbackCallCompleted") if e.customer_id in customers]
 

@@ -61,7 +61,7 @@ async def test_cards_stored_before_are_migrated_at_start(closing: ClosingFactory
     await db["sellers"].insert_many(
         [{"_id": "seller-1", "card": card}, {"_id": "nobody", "card": card}]
     )
-    from kauppa.closing.deal_store import migrate_seller_cards
+    from kauppa.closing.repository import migrate_seller_cards
 
     await migrate_seller_cards(db)
     await migrate_seller_cards(db)  # idempotent

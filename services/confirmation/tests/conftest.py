@@ -7,12 +7,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from kauppa.confirmation.bootstrap import ConfirmationRuntime, build_runtime
+from kauppa.confirmation.bootstrap import build_runtime
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.common import ContactPerson
-from kauppa.contracts.events.deals import DealClosed
+from kauppa.contracts.events.deals import DealAmended, DealClosed
 from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
 from kauppa.servicekit.testing.smtp import smtp_server
 
@@ -25,7 +26,7 @@ def smtp() -> Iterator[DealSmtp]:
         yield handler
 
 
-StartService = Callable[..., Awaitable[ConfirmationRuntime]]
+StartService = Callable[..., Awaitable[ServiceRuntime]]
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def start_service(settings_for: Any, runtimes: list[Any], smtp: DealSmtp) -> Sta
 
     async def start(
         policies: dict[str, dict[str, Any]], clock: Clock | None = None, **overrides: Any
-    ) -> ConfirmationRuntime:
+    ) -> ServiceRuntime:
         values: dict[str, Any] = {
             "service_name": "confirmation",
             "smtp_port": smtp.port,
@@ -74,3 +75,20 @@ async def schedule_confirmations(bootstrap: str, reader: TopicReader, *deals: De
     await publish_envelopes(bootstrap, [envelope(deal, source="test") for deal in deals])
     for deal in deals:
         await reader.wait_for_events("ConfirmationScheduled", deal_id=deal.deal_id)
+
+
+def amendment(deal: DealClosed, version: int, **overrides: Any) -> DealAmended:
+    """Version ``version`` of the deal, replacing the one before it, agreed at its close."""
+    values: dict[str, Any] = {
+        "deal_id": deal.deal_id,
+        "organisation_id": deal.organisation_id,
+        "customer_id": deal.customer_id,
+        "customer": deal.customer,
+        "seller": deal.seller,
+        "summary": deal.summary,
+        "summary_version": version,
+        "replaces_version": version - 1,
+        "amended_at": deal.closed_at,
+        **overrides,
+    }
+    return DealAmended(**values)

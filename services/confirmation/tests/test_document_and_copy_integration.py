@@ -11,6 +11,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 import pytest
+from kauppa.confirmation.deps import service_of
 from kauppa.confirmation.document import render_pdf
 from kauppa.confirmation.domain.confirmation_content import ConfirmationContent
 from kauppa.confirmation.sender import SELLER_COPY
@@ -109,8 +110,8 @@ async def test_d12_the_sellers_copy_is_sent_once_across_a_crash_between_send_and
     key = f"{deal.deal_id}:v1"
     await publish_envelopes(kafka_settings.bootstrap_servers, [envelope(deal, source="test")])
     await wait_state(first, key, "due")
-    _token, docs = await first.sender.claim()
-    assert (await first.sender.deliver(docs))[0].accepted
+    _token, docs = await service_of(first).sender.claim()
+    assert (await service_of(first).sender.deliver(docs))[0].accepted
     await first.stop()  # dies before recording the send
     second = await start_service(
         policies,
@@ -136,11 +137,11 @@ async def test_d12_a_crash_in_the_copys_own_window_resends_it_with_the_same_mess
     key = f"{deal.deal_id}:v1"
     await publish_envelopes(kafka_settings.bootstrap_servers, [envelope(deal, source="test")])
     await wait_state(first, key, "due")
-    token, docs = await first.sender.claim()
-    await first.sender.record(token, docs, await first.sender.deliver(docs))
-    _token, copies = await first.sender.claim(SELLER_COPY)
+    token, docs = await service_of(first).sender.claim()
+    await service_of(first).sender.record(token, docs, await service_of(first).sender.deliver(docs))
+    _token, copies = await service_of(first).sender.claim(SELLER_COPY)
     assert [d["_id"] for d in copies] == [key]
-    assert (await first.sender.deliver(copies, SELLER_COPY))[0].accepted
+    assert (await service_of(first).sender.deliver(copies, SELLER_COPY))[0].accepted
     await first.stop()  # dies before recording the copy
     second = await start_service(
         policies,
@@ -223,8 +224,8 @@ async def test_d12_an_erasure_before_the_sellers_copy_went_out_stops_the_copy(
     key = f"{deal.deal_id}:v1"
     await publish_envelopes(kafka_settings.bootstrap_servers, [envelope(deal, source="test")])
     await wait_state(rt, key, "due")
-    token, docs = await rt.sender.claim()
-    await rt.sender.record(token, docs, await rt.sender.deliver(docs))
+    token, docs = await service_of(rt).sender.claim()
+    await service_of(rt).sender.record(token, docs, await service_of(rt).sender.deliver(docs))
     assert (await stored(rt, key))["copy_state"] == "due"
     erased = CustomerErased(
         customer_id=deal.customer_id,
@@ -240,5 +241,5 @@ async def test_d12_an_erasure_before_the_sellers_copy_went_out_stops_the_copy(
             break
         await asyncio.sleep(0.1)
     assert doc["state"] == "sent" and doc["copy_state"] == "erased"
-    assert await rt.sender.send_due() == 0  # nothing left to send
+    assert await service_of(rt).sender.send_due() == 0  # nothing left to send
     assert not smtp.copies_for(deal.deal_id) and len(smtp.for_deal(deal.deal_id)) == 1

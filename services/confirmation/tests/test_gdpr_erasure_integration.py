@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from kauppa.confirmation.bootstrap import build_service_app
-from kauppa.confirmation.handlers import timer_key
+from kauppa.confirmation.deps import service_of
+from kauppa.confirmation.domain.confirmation import timer_key
 from kauppa.contracts import envelope, examples, topics
 from kauppa.contracts.events.privacy import CustomerErased
 from kauppa.servicekit.clock import ManualClock
@@ -129,7 +130,7 @@ async def test_gdpr_erasure_anonymises_confirmations_and_stops_the_unsent_one(
         # Monday morning comes: the erased confirmation is never sent.
         clock.set(datetime(2026, 3, 9, 8, 0, tzinfo=HELSINKI) + timedelta(minutes=5))
         await rt.timers.fire_due()
-        rt.sender.wake()
+        service_of(rt).sender.wake()
         await asyncio.sleep(0.5)
         assert not smtp.for_deal(pending_deal.deal_id)
         assert len(smtp.for_deal(sent_deal.deal_id)) == 1

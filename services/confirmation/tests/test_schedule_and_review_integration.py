@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import holidays
 import pytest
 from kauppa.confirmation.bootstrap import build_service_app
+from kauppa.confirmation.deps import service_of
 from kauppa.contracts import envelope, topics
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
@@ -25,7 +26,7 @@ HELSINKI = ZoneInfo("Europe/Helsinki")
 async def sends_nothing_at(rt, clock, smtp, deal_id: str, when: datetime) -> None:
     clock.set(when)
     await rt.timers.fire_due()
-    rt.sender.wake()
+    service_of(rt).sender.wake()
     await asyncio.sleep(0.3)
     assert not smtp.for_deal(deal_id), f"nothing may go at {when}"
 

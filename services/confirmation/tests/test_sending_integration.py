@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import pytest
+from kauppa.confirmation.deps import service_of
 from kauppa.contracts import envelope, topics
 from kauppa.contracts.events.deals import DealAmended
 from kauppa.servicekit.testing import TopicReader, publish_envelopes
@@ -106,7 +107,7 @@ async def test_d11_smtp_451_twice_then_accepted_gives_one_email(
     assert [r for r, _ in smtp.refused].count(deal.customer.contact.email) == 2
     doc = await rt.db["confirmations"].find_one({"_id": f"{deal.deal_id}:v1"})
     assert doc["state"] == "sent" and doc["attempts"] == 3
-    retries = rt.sender.metrics.retries.labels("confirmation")._value.get()
+    retries = service_of(rt).sender.metrics.retries.labels("confirmation")._value.get()
     assert retries >= 2
 
 
@@ -122,7 +123,7 @@ async def test_d11_smtp_550_emits_the_failed_event(start_service, smtp, kafka_se
     assert not smtp.for_deal(deal.deal_id)
     doc = await rt.db["confirmations"].find_one({"_id": f"{deal.deal_id}:v1"})
     assert doc["state"] == "failed"
-    assert rt.sender.metrics.failed.labels("confirmation", "true")._value.get() >= 1
+    assert service_of(rt).sender.metrics.failed.labels("confirmation", "true")._value.get() >= 1
 
 
 async def test_d11_connection_refused_retries_until_exhausted(start_service, smtp, kafka_settings):
@@ -136,7 +137,7 @@ async def test_d11_connection_refused_retries_until_exhausted(start_service, smt
         [failed] = await reader.wait_for_events("ConfirmationFailed", deal_id=deal.deal_id)
     assert not failed.permanent and failed.attempts == 3
     assert "retries exhausted" in failed.reason
-    assert rt.sender.metrics.failed.labels("confirmation", "false")._value.get() == 1
+    assert service_of(rt).sender.metrics.failed.labels("confirmation", "false")._value.get() == 1
 
 
 async def test_d11_crash_between_attempt_and_sent_resends_once_with_the_same_message_id(
@@ -151,9 +152,9 @@ async def test_d11_crash_between_attempt_and_sent_resends_once_with_the_same_mes
         await publish_envelopes(kafka_settings.bootstrap_servers, [envelope(deal, source="test")])
         await wait_state(first, key, "due")
         # The process records the attempt and the SMTP server accepts the mail ...
-        _token, docs = await first.sender.claim()
+        _token, docs = await service_of(first).sender.claim()
         assert [d["_id"] for d in docs] == [key]
-        outcomes = await first.sender.deliver(docs)
+        outcomes = await service_of(first).sender.deliver(docs)
         assert outcomes[0].accepted
         assert len(smtp.for_deal(deal.deal_id)) == 1
         # ... and the process dies before marking it sent.
@@ -176,7 +177,7 @@ async def test_d11_crash_between_attempt_and_sent_resends_once_with_the_same_mes
     assert mails[0].message["Date"] == mails[1].message["Date"]
     doc = await second.db["confirmations"].find_one({"_id": key})
     assert doc["state"] == "sent" and doc["interrupted_attempts"] == 1 and doc["attempts"] == 2
-    assert second.sender.metrics.resumed.labels("confirmation")._value.get() == 1
+    assert service_of(second).sender.metrics.resumed.labels("confirmation")._value.get() == 1
 
 
 async def test_d11_amendment_sends_version_two_marked_as_replacing_version_one(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from kauppa.confirmation.bootstrap import build_service_app
-from kauppa.confirmation.storage import CONFIRMATIONS, INDEXES, POLICIES
+from kauppa.confirmation.repository import CONFIRMATIONS, INDEXES, POLICIES
 from kauppa.contracts import topics
 from kauppa.servicekit.mongo import ensure_indexes
 from kauppa.servicekit.testing import TopicReader

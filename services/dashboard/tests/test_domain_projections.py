@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 from kauppa.contracts import all_event_classes, envelope, examples
-from kauppa.dashboard.projections import (
-    CUSTOMERS,
-    DEALS,
-    LEADS,
-    PROJECTIONS,
-    WEBHOOK_ALERTS,
-    project,
-)
+from kauppa.dashboard.projections import PROJECTIONS, project
+from kauppa.dashboard.repository import CUSTOMERS, DEALS, LEADS, WEBHOOK_ALERTS
 
 from . import scenario
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from kauppa.followup.bench import seed_customers
+from kauppa.bench.scenarios.followup import seed_customers
 from kauppa.followup.bootstrap import FollowupRuntime
 from kauppa.followup.store import CONTACTS, CUSTOMERS, INDEXES, REPORTS
 from kauppa.servicekit.clock import ManualClock

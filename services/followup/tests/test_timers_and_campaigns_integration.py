@@ -8,10 +8,10 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from kauppa.bench.scenarios.followup import seed_customers
 from kauppa.contracts import from_kafka
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import CAMPAIGNS, CONTACTS_DUE
-from kauppa.followup.bench import seed_customers
 from kauppa.followup.store import CONTACTS, CUSTOMERS
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.testing import TopicReader

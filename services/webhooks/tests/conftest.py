@@ -29,8 +29,9 @@ from kauppa.contracts import (
 )
 from kauppa.contracts.events.leads import ReturnReason
 from kauppa.servicekit.embedded.servers import free_port
+from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.testing import publish_envelopes
-from kauppa.webhooks.bootstrap import WebhooksRuntime, build_runtime, build_service_app
+from kauppa.webhooks.bootstrap import build_runtime, build_service_app
 from kauppa.webhooks.settings import WebhooksSettings
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -107,12 +108,12 @@ async def receiver() -> AsyncIterator[Receiver]:
         await asyncio.wait_for(task, 10)
 
 
-StartService = Callable[..., Awaitable[WebhooksRuntime]]
+StartService = Callable[..., Awaitable[ServiceRuntime]]
 
 
 @pytest_asyncio.fixture
 async def start_service(settings_for: Any, runtimes: list[Any]) -> StartService:
-    async def start(**overrides: Any) -> WebhooksRuntime:
+    async def start(**overrides: Any) -> ServiceRuntime:
         values: dict[str, Any] = {
             "service_name": "webhooks",
             "request_timeout_seconds": 1.0,
@@ -133,20 +134,20 @@ def org() -> str:
     return f"org-{uuid.uuid4().hex[:8]}"
 
 
-def http(rt: WebhooksRuntime) -> Any:
+def http(rt: ServiceRuntime) -> Any:
     from kauppa.servicekit.testing.http import asgi_client
 
     return asgi_client(build_service_app(rt, manage_runtime=False))
 
 
-def ops(rt: WebhooksRuntime, organisation_id: str | None = None) -> dict[str, str]:
+def ops(rt: ServiceRuntime, organisation_id: str | None = None) -> dict[str, str]:
     from kauppa.servicekit.testing.http import bearer
 
     return bearer(rt.settings, "ops-1", "ops", organisation_id=organisation_id)
 
 
 async def subscribe(
-    rt: WebhooksRuntime, organisation_id: str, url: str, **body: Any
+    rt: ServiceRuntime, organisation_id: str, url: str, **body: Any
 ) -> dict[str, Any]:
     body.setdefault(
         "event_types",
@@ -215,7 +216,7 @@ def verdicts(
     ]
 
 
-async def publish(rt: WebhooksRuntime, events: list[Event]) -> list[Envelope]:
+async def publish(rt: ServiceRuntime, events: list[Event]) -> list[Envelope]:
     envs = [envelope(e, source="tests") for e in events]
     await publish_envelopes(rt.settings.kafka.bootstrap_servers, envs)
     return envs

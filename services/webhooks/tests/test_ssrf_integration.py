@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kauppa.servicekit.testing import eventually
 from kauppa.webhooks.domain.signing import new_secret
-from kauppa.webhooks.storage import ATTEMPTS, SUBSCRIPTIONS
+from kauppa.webhooks.repository import ATTEMPTS, SUBSCRIPTIONS
 
 from .conftest import Receiver, StartService, http, ops, org, publish, subscribe, verdicts
 

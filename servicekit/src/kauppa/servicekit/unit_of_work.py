@@ -185,6 +185,21 @@ class TimerRequest:
 
 
 @dataclass
+class Effects:
+    """What an aggregate's verb causes beyond its own state: the events to emit (in
+    order) and the timers to arm or cancel. Pure data: domain code returns it, the unit
+    of work carries it out (``UnitOfWork.carry_out``)."""
+
+    events: list[Event] = field(default_factory=list)
+    timers: list[TimerRequest] = field(default_factory=list)
+
+    def __iadd__(self, other: Effects) -> Effects:
+        self.events.extend(other.events)
+        self.timers.extend(other.timers)
+        return self
+
+
+@dataclass
 class UnitOfWork:
     """Everything one transaction will commit. State goes through ``collection(name)``
     (bound to the transaction's session: a service's repository module uses it, and no
@@ -235,6 +250,13 @@ class UnitOfWork:
         return self.emit_prepared(
             emission(event, source=self.source, time=self.now, cause_id=cause_id, n=n, cause=cause)
         )
+
+    def carry_out(self, effects: Effects, cause: Envelope | None = None) -> list[Envelope]:
+        """Emit a verb's events (caused by ``cause``, if any) and arm or cancel its
+        timers, all with this transaction; returns the envelopes, in order."""
+        envelopes = [self.emit(event, cause=cause) for event in effects.events]
+        self.timers.extend(effects.timers)
+        return envelopes
 
     def plan(self, env: Envelope) -> Any:
         """What the handler's ``prepare`` step returned for this event (None without one)."""

@@ -1,6 +1,7 @@
-"""HTTP API: the seller's commands on a deal (each also an event), the deal queries, and
-ops' seller directory and per-organisation sales process. Commands take an
-``Idempotency-Key``: a retried call returns the first answer and changes nothing."""
+"""HTTP API, routes only: the seller's commands on a deal (each also an event, see
+``commands.py``), the deal queries, and ops' seller directory and per-organisation sales
+process. Commands take an ``Idempotency-Key``: a retried call returns the first answer
+and changes nothing. A refusal is answered by the kit's HTTP edge with its status."""
 
 from __future__ import annotations
 
@@ -13,15 +14,13 @@ from kauppa.closing.commands import (
     ContactDraft,
     LossReport,
     OfferDraft,
-    Refused,
     StageMove,
-    Work,
-    accessible_deal,
+    check_access,
     may_act_for,
 )
-from kauppa.closing.deal_store import DEALS, load_processes, load_seller_card
 from kauppa.closing.domain.amendment import AmendmentDraft
 from kauppa.closing.domain.close_summary import CloseTerms
+from kauppa.closing.repository import Deals, Directory
 from kauppa.closing.settings import ClosingSettings, SalesProcessConfig
 from kauppa.contracts import Referral, SellerCard
 from kauppa.servicekit.auth import (
@@ -91,20 +90,6 @@ def _settings(request: Request) -> ClosingSettings:
     return settings
 
 
-async def _run(request: Request, principal: Principal, work: Work) -> JSONResponse:
-    try:
-        return await idempotent_command(request, principal, work)
-    except Refused as refused:
-        return _refusal(refused)
-
-
-def _refusal(refused: Refused) -> JSONResponse:
-    body = refused.body
-    if "detail" not in body:  # a refused close or amendment: what is missing, and why
-        body = {"detail": f"missing or invalid: {', '.join(body.get('missing', []))}", **body}
-    return JSONResponse(body, status_code=refused.status)
-
-
 # ------------------------------------------------------------------ seller commands
 
 
@@ -118,8 +103,9 @@ async def log_contact(
     deal_id: str, body: ContactDraft, request: Request, seller: Seller
 ) -> JSONResponse:
     """Log a contact (in person, remote, phone, email); re-arms the stale-deal reminder."""
-    return await _run(
-        request, seller, commands.log_contact(_settings(request), deal_id, seller, body)
+    settings = _settings(request)
+    return await idempotent_command(
+        request, seller, lambda uow: commands.log_contact(uow, settings, deal_id, seller, body)
     )
 
 
@@ -128,8 +114,9 @@ async def log_contact(
 )
 async def send_offer(deal_id: str, body: OfferDraft, request: Request, seller: Seller) -> Any:
     """Record an offer sent by email: lines priced with the organisation's bundle rules."""
-    return await _run(
-        request, seller, commands.send_offer(_settings(request), deal_id, seller, body)
+    settings = _settings(request)
+    return await idempotent_command(
+        request, seller, lambda uow: commands.send_offer(uow, settings, deal_id, seller, body)
     )
 
 
@@ -138,8 +125,9 @@ async def send_offer(deal_id: str, body: OfferDraft, request: Request, seller: S
 )
 async def move_stage(deal_id: str, body: StageMove, request: Request, seller: Seller) -> Any:
     """Move the deal to another of the organisation's stages."""
-    return await _run(
-        request, seller, commands.move_stage(_settings(request), deal_id, seller, body)
+    settings = _settings(request)
+    return await idempotent_command(
+        request, seller, lambda uow: commands.move_stage(uow, settings, deal_id, seller, body)
     )
 
 
@@ -148,7 +136,9 @@ async def move_stage(deal_id: str, body: StageMove, request: Request, seller: Se
 )
 async def lose_deal(deal_id: str, body: LossReport, request: Request, seller: Seller) -> Any:
     """The deal ends without a sale, with the reason."""
-    return await _run(request, seller, commands.lose_deal(deal_id, seller, body))
+    return await idempotent_command(
+        request, seller, lambda uow: commands.lose_deal(uow, deal_id, seller, body)
+    )
 
 
 @router.post(
@@ -159,7 +149,9 @@ async def lose_deal(deal_id: str, body: LossReport, request: Request, seller: Se
 )
 async def record_referral(deal_id: str, body: Referral, request: Request, seller: Seller) -> Any:
     """D8: a referral, at any time; the booking side gets a ReferralReceived."""
-    return await _run(request, seller, commands.record_referral(deal_id, seller, body))
+    return await idempotent_command(
+        request, seller, lambda uow: commands.record_referral(uow, deal_id, seller, body)
+    )
 
 
 @router.post(
@@ -177,8 +169,9 @@ async def record_referral(deal_id: str, body: Referral, request: Request, seller
 async def close_deal(deal_id: str, body: CloseTerms, request: Request, seller: Seller) -> Any:
     """Close won (D9, D10). Refused with 422 naming every missing item among content,
     delivery_schedule, price, payment_terms, signature (and seller_card)."""
-    return await _run(
-        request, seller, commands.close_deal(_settings(request), deal_id, seller, body)
+    settings = _settings(request)
+    return await idempotent_command(
+        request, seller, lambda uow: commands.close_deal(uow, settings, deal_id, seller, body)
     )
 
 
@@ -190,8 +183,9 @@ async def close_deal(deal_id: str, body: CloseTerms, request: Request, seller: S
 )
 async def amend_deal(deal_id: str, body: AmendmentDraft, request: Request, seller: Seller) -> Any:
     """Change a closed deal's lines, schedule, terms or VAT: DealAmended, version + 1."""
-    return await _run(
-        request, seller, commands.amend_deal(_settings(request), deal_id, seller, body)
+    settings = _settings(request)
+    return await idempotent_command(
+        request, seller, lambda uow: commands.amend_deal(uow, settings, deal_id, seller, body)
     )
 
 
@@ -221,9 +215,8 @@ async def seller_deals(
     if not may_act_for(reader, seller_id):
         raise HTTPException(403, "sellers see their own deals")
     org = organisation_in_scope(reader, organisation_id)
-    db = runtime_of(request).db
-    query: Document = {"organisation_id": org, "seller_id": seller_id, "status": status}
-    docs = await db[DEALS].find(query, {"history": 0}).sort("opened_at", -1).limit(limit).to_list()
+    deals = Deals.reading(runtime_of(request).db)
+    docs = await deals.of_seller(org, seller_id, status, limit)
     return {
         "organisation_id": org,
         "seller_id": seller_id,
@@ -235,11 +228,9 @@ async def seller_deals(
 @router.get("/deals/{deal_id}", response_model=DealOut, responses=errors(404))
 async def deal_with_history(deal_id: str, request: Request, reader: Reader) -> Any:
     """A deal's current state and its full history, oldest first."""
-    found = await runtime_of(request).db[DEALS].find_one({"_id": deal_id})
-    try:
-        deal = accessible_deal(found, deal_id, reader)
-    except Refused as refused:
-        return _refusal(refused)
+    deal = await Deals.reading(runtime_of(request).db).document(deal_id)
+    check_access(reader, deal_id, (deal["organisation_id"], deal["seller_id"]) if deal else None)
+    assert deal is not None
     history = sorted(deal.get("history", []), key=lambda h: h["at"])
     return {"deal": _public(deal), "history": history}
 
@@ -258,7 +249,9 @@ async def put_seller_card(
     """The seller's contact card; DealClosed carries it to the confirmation (D12.3).
     Seller ids are per organisation: a card is the card of (organisation, seller)."""
     org = organisation_in_scope(ops, organisation_id)
-    return await _run(request, ops, commands.put_seller_card(org, seller_id, card))
+    return await idempotent_command(
+        request, ops, lambda uow: commands.put_seller_card(uow, org, seller_id, card)
+    )
 
 
 @router.get("/sellers/{seller_id}/card", response_model=SellerCard, responses=errors(404))
@@ -271,7 +264,7 @@ async def get_seller_card(
     """A seller reads their own card; ops and admin any of their organisation's."""
     org = organisation_in_scope(reader, organisation_id)
     seller_in_scope(reader, seller_id)
-    card = await load_seller_card(runtime_of(request).db, None, org, seller_id)
+    card = await Directory.reading(runtime_of(request).db).seller_card(org, seller_id)
     if card is None:
         raise HTTPException(404, f"no contact card for seller {seller_id}")
     return card
@@ -283,7 +276,9 @@ async def put_sales_process(
 ) -> Any:
     """Stages, stale-deal windows per stage and bundle price rules of one organisation."""
     organisation_in_scope(ops, organisation_id)
-    return await _run(request, ops, commands.put_sales_process(organisation_id, config))
+    return await idempotent_command(
+        request, ops, lambda uow: commands.put_sales_process(uow, organisation_id, config)
+    )
 
 
 @router.get("/organisations/{organisation_id}/sales-process")
@@ -291,7 +286,6 @@ async def get_sales_process(
     organisation_id: OrganisationPath, request: Request, reader: Reader
 ) -> SalesProcessConfig:
     organisation_in_scope(reader, organisation_id)
-    configs = await load_processes(
-        runtime_of(request).db, None, [organisation_id], _settings(request).default_process()
-    )
+    directory = Directory.reading(runtime_of(request).db)
+    configs = await directory.processes([organisation_id], _settings(request).default_process())
     return configs[organisation_id]

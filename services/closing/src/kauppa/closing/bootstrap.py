@@ -1,15 +1,17 @@
-"""The one composition root: settings -> runtime (handlers, timers, indexes) -> app."""
+"""The one composition root: settings -> deps -> runtime (handler tables, indexes,
+migrations) -> app."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from kauppa.closing.api import router
-from kauppa.closing.commands import COMMAND_EMITS
-from kauppa.closing.deal_store import INDEXES, migrate_seller_cards
-from kauppa.closing.handlers import build_handlers, build_timer_handlers
+from kauppa.closing.commands import COMMAND_EMITS, Deps
+from kauppa.closing.handlers import EVENTS, TIMERS
+from kauppa.closing.repository import INDEXES, migrate_seller_cards
 from kauppa.closing.settings import ClosingSettings
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.http import create_app
+from kauppa.servicekit.routes import handlers_from, timers_from
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import ServiceSettings
 
@@ -27,10 +29,11 @@ def build_runtime(
     run_timers: bool = True,
 ) -> ServiceRuntime:
     """``consume``/``run_timers`` off: tests drive events and timers themselves."""
+    deps = Deps(settings=settings, default_process=settings.default_process())
     return ServiceRuntime(
         settings,
-        build_handlers(settings),
-        timer_handlers=build_timer_handlers(settings),
+        handlers_from(EVENTS, deps),
+        timer_handlers=timers_from(TIMERS, deps),
         indexes=INDEXES,
         emits=COMMAND_EMITS,
         migrations=[migrate_seller_cards],
@@ -43,8 +46,4 @@ def build_runtime(
 def build_app(settings: ServiceSettings) -> FastAPI:
     if not isinstance(settings, ClosingSettings):
         settings = ClosingSettings(**settings.model_dump())
-    return create_app(
-        build_runtime(settings),
-        [router],
-        description=DESCRIPTION,
-    )
+    return create_app(build_runtime(settings), [router], description=DESCRIPTION)

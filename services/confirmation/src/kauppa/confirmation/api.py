@@ -1,5 +1,7 @@
-"""HTTP API: the seller's review of a draft (D12.1), a deal's confirmations, and the
-organisations' send policies (ops).
+"""HTTP API (routes only): the seller's review of a draft (D12.1), a deal's
+confirmations, and the organisations' send policies (ops). Changes go through
+``commands.py``, reads through ``repository.ConfirmationReads``; refusals become
+statuses at the kit's HTTP edge.
 
 Tenant scope: a token bound to an organisation (its ``org`` claim) sees and reviews only
 its own organisation's confirmations (another's are 404), lists only those, and reads or
@@ -7,21 +9,22 @@ sets only its own policy (403); a platform token acts in any."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
+from kauppa.confirmation import commands
+from kauppa.confirmation.deps import service_of
 from kauppa.confirmation.document import pdf_file_name, render_pdf
 from kauppa.confirmation.domain.confirmation_content import ConfirmationContent, confirmation_key
-from kauppa.confirmation.domain.delivery_attempts import REVIEWABLE, ConfirmationState
+from kauppa.confirmation.domain.delivery_attempts import ConfirmationState
 from kauppa.confirmation.domain.send_policy import OrganisationPolicy, SellerCopy
-from kauppa.confirmation.handlers import timer_key
-from kauppa.confirmation.storage import CONFIRMATIONS, POLICIES
+from kauppa.confirmation.repository import ConfirmationReads, Document
 from kauppa.contracts.events.confirmations import SendPolicy
 from kauppa.servicekit.auth import (
     Principal,
     organisation_in_scope,
-    owned_by,
     require,
     tenant_filter,
     visible_to,
@@ -29,13 +32,14 @@ from kauppa.servicekit.auth import (
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import OrganisationPath
 from kauppa.servicekit.openapi import api_router, errors
+from kauppa.servicekit.refusals import NotFound
+from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, ConfigDict, Field
 
 router = api_router(tags=["confirmations"])
 Seller = Annotated[Principal, Depends(require("seller", "ops"))]
 Ops = Annotated[Principal, Depends(require("ops"))]
-Document = dict[str, Any]
 
 _PUBLIC_FIELDS = (
     "deal_id",
@@ -101,21 +105,25 @@ def view(doc: Document) -> Document:
     return out
 
 
-def _may_see(principal: Principal, doc: Document) -> None:
-    """The kit's object rule: the deal's seller, or ops and admin of its organisation;
-    to anyone else the confirmation does not exist (404)."""
-    owned_by(principal, doc["organisation_id"], doc["seller_id"], "confirmation")
+async def _visible(
+    runtime: ServiceRuntime, principal: Principal, deal_id: str, version: int
+) -> Document:
+    """One version, if the caller may see it (else, as an unknown one: 404)."""
+    doc = await ConfirmationReads(runtime.db).get(confirmation_key(deal_id, version))
+    if doc is None:
+        raise NotFound("no such confirmation")
+    commands.may_see(principal, doc["organisation_id"], doc["seller_id"])
+    return doc
 
 
 @router.get("/confirmations/{deal_id}", response_model=list[ConfirmationOut], responses=errors(404))
 async def deal_confirmations(deal_id: str, request: Request, principal: Seller) -> list[Document]:
     """Every version of a deal's confirmation and its state."""
-    db = runtime_of(request).db
-    docs = await db[CONFIRMATIONS].find({"deal_id": deal_id}).sort("version", 1).to_list()
+    docs = await ConfirmationReads(runtime_of(request).db).of_deal(deal_id)
     if not docs:  # to a tenant-bound token, a deal unknown here is as unseen as another's
         visible_to(principal, None, "confirmation")
     for doc in docs:
-        _may_see(principal, doc)
+        commands.may_see(principal, doc["organisation_id"], doc["seller_id"])
     return [view(d) for d in docs]
 
 
@@ -127,10 +135,9 @@ async def confirmations_in_state(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Document]:
     """Ops: e.g. every failed confirmation (of the token's organisation, if it is bound)."""
-    db = runtime_of(request).db
     query: Document = {"state": state.value}
     query.update(tenant_filter(principal))
-    docs = await db[CONFIRMATIONS].find(query).limit(limit).to_list()
+    docs = await ConfirmationReads(runtime_of(request).db).in_state(query, limit)
     return [view(d) for d in docs]
 
 
@@ -142,12 +149,9 @@ async def confirmations_in_state(
 async def preview(deal_id: str, version: int, request: Request, principal: Seller) -> Document:
     """D12.1: the checklist and exactly what will be sent."""
     runtime = runtime_of(request)
-    doc = await runtime.db[CONFIRMATIONS].find_one({"_id": confirmation_key(deal_id, version)})
-    if doc is None:
-        raise HTTPException(404, "no such confirmation")
-    _may_see(principal, doc)
+    doc = await _visible(runtime, principal, deal_id, version)
     content = ConfirmationContent.model_validate(doc["content"])
-    rendered = runtime.renderer.render(content, doc.get("note"))  # type: ignore[attr-defined]
+    rendered = service_of(runtime).deps.renderer.render(content, doc.get("note"))
     return {
         **view(doc),
         "subject": rendered.subject,
@@ -166,10 +170,7 @@ async def preview_document(
 ) -> Response:
     """The PDF attached to the email, exactly as it will be (or was) sent."""
     runtime = runtime_of(request)
-    doc = await runtime.db[CONFIRMATIONS].find_one({"_id": confirmation_key(deal_id, version)})
-    if doc is None:
-        raise HTTPException(404, "no such confirmation")
-    _may_see(principal, doc)
+    doc = await _visible(runtime, principal, deal_id, version)
     content = ConfirmationContent.model_validate(doc["content"])
     return Response(
         render_pdf(content, doc.get("note")),
@@ -183,31 +184,13 @@ class NoteBody(BaseModel):
 
 
 async def _review(
-    request: Request,
-    principal: Principal,
-    deal_id: str,
-    version: int,
-    change: Document,
-    allowed: frozenset[ConfirmationState],
-    cancel_timer: bool,
+    request: Request, principal: Principal, command: Callable[[UnitOfWork], Awaitable[Document]]
 ) -> JSONResponse:
-    key = confirmation_key(deal_id, version)
-
     async def work(uow: UnitOfWork) -> Document:
-        doc = await uow.db[CONFIRMATIONS].find_one({"_id": key}, session=uow.session)
-        if doc is None:
-            raise HTTPException(404, "no such confirmation")
-        _may_see(principal, doc)
-        if ConfirmationState(doc["state"]) not in allowed:
-            raise HTTPException(409, f"the confirmation is {doc['state']}; it cannot change now")
-        fields = {k: (uow.now if v == "$now" else v) for k, v in change.items()}
-        await uow.db[CONFIRMATIONS].update_one({"_id": key}, {"$set": fields}, session=uow.session)
-        if cancel_timer:
-            uow.cancel(timer_key(deal_id, version))
-        return view({**doc, **fields})
+        return view(await command(uow))
 
     response = await idempotent_command(request, principal, work)
-    runtime_of(request).sender.wake()  # type: ignore[attr-defined]
+    service_of(runtime_of(request)).sender.wake()  # an approved version is due now
     return response
 
 
@@ -220,20 +203,17 @@ ON_A_CONFIRMATION: dict[str, Any] = {
 @router.post("/confirmations/{deal_id}/versions/{version}/approve", **ON_A_CONFIRMATION)
 async def approve(deal_id: str, version: int, request: Request, principal: Seller) -> JSONResponse:
     """The seller checked the draft: send it now."""
-    change = {
-        "state": ConfirmationState.DUE.value,
-        "next_attempt_at": "$now",
-        "approved_by": principal.subject,
-        "approved_at": "$now",
-    }
-    return await _review(request, principal, deal_id, version, change, REVIEWABLE, True)
+    return await _review(
+        request, principal, lambda uow: commands.approve(uow, principal, deal_id, version)
+    )
 
 
 @router.post("/confirmations/{deal_id}/versions/{version}/hold", **ON_A_CONFIRMATION)
 async def hold(deal_id: str, version: int, request: Request, principal: Seller) -> JSONResponse:
     """Keep it from going out until the seller approves it."""
-    change = {"state": ConfirmationState.HELD.value, "held_by": principal.subject}
-    return await _review(request, principal, deal_id, version, change, REVIEWABLE, True)
+    return await _review(
+        request, principal, lambda uow: commands.hold(uow, principal, deal_id, version)
+    )
 
 
 @router.post("/confirmations/{deal_id}/versions/{version}/note", **ON_A_CONFIRMATION)
@@ -242,7 +222,9 @@ async def add_note(
 ) -> JSONResponse:
     """A personal note from the seller, printed in the email."""
     return await _review(
-        request, principal, deal_id, version, {"note": body.note}, REVIEWABLE, False
+        request,
+        principal,
+        lambda uow: commands.add_note(uow, principal, deal_id, version, body.note),
     )
 
 
@@ -264,7 +246,8 @@ async def get_policy(
 ) -> Document:
     organisation_in_scope(principal, organisation_id)
     runtime = runtime_of(request)
-    policies = await runtime.policies.for_organisations(runtime.db, [organisation_id])  # type: ignore[attr-defined]
+    stored = await ConfirmationReads(runtime.db).stored_policies([organisation_id])
+    policies = service_of(runtime).deps.policies.resolve(stored, [organisation_id])
     return {"organisation_id": organisation_id, **policies[organisation_id].as_mapping()}
 
 
@@ -278,15 +261,10 @@ async def set_policy(
         body.policy,
         body.country,
         body.morning_hour,
-        body.seller_copy or runtime_of(request).policies.default_seller_copy,  # type: ignore[attr-defined]
+        body.seller_copy or service_of(runtime_of(request)).deps.policies.default_seller_copy,
         tuple(h.lower() for h in body.signed_copy_hosts),
     )
 
-    async def work(uow: UnitOfWork) -> Document:
-        doc = {**policy.as_mapping(), "updated_by": principal.subject, "updated_at": uow.now}
-        await uow.db[POLICIES].replace_one(
-            {"_id": organisation_id}, doc, upsert=True, session=uow.session
-        )
-        return {"organisation_id": organisation_id, **policy.as_mapping()}
-
-    return await idempotent_command(request, principal, work)
+    return await idempotent_command(
+        request, principal, lambda uow: commands.set_policy(uow, principal, organisation_id, policy)
+    )

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from kauppa.confirmation.domain.send_policy import OrganisationPolicy, SellerCopy
+from kauppa.confirmation.repository import Document
 from kauppa.confirmation.settings import ConfirmationSettings
-from kauppa.confirmation.storage import POLICIES
 from kauppa.contracts.events.confirmations import SendPolicy
-from pymongo.asynchronous.client_session import AsyncClientSession
-from pymongo.asynchronous.database import AsyncDatabase
-
-Document = dict[str, Any]
 
 
 class PolicyBook:
@@ -32,18 +27,15 @@ class PolicyBook:
     def from_settings(self, organisation_id: str) -> OrganisationPolicy:
         return self.configured.get(organisation_id, self.default)
 
-    async def for_organisations(
-        self,
-        db: AsyncDatabase[Document],
-        organisation_ids: Iterable[str],
-        session: AsyncClientSession | None = None,
+    def resolve(
+        self, stored: Mapping[str, Document], organisation_ids: Iterable[str]
     ) -> dict[str, OrganisationPolicy]:
-        """One query for a whole batch."""
-        orgs = set(organisation_ids)
-        stored = {
-            d["_id"]: OrganisationPolicy.from_mapping(
+        """Each organisation's policy: its stored one (``stored``, read by the repository
+        for a whole batch), else the settings' one."""
+        resolved = {
+            org: OrganisationPolicy.from_mapping(
                 d, default_hour=self.default_hour, default_seller_copy=self.default_seller_copy
             )
-            async for d in db[POLICIES].find({"_id": {"$in": list(orgs)}}, session=session)
+            for org, d in stored.items()
         }
-        return {org: stored.get(org) or self.from_settings(org) for org in orgs}
+        return {org: resolved.get(org) or self.from_settings(org) for org in set(organisation_ids)}

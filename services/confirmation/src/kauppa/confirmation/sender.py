@@ -20,6 +20,10 @@ organisation allowed its host, the signed order fetched at send time
 ``separate`` is its own track (``copy_*`` fields) with the same three steps, started
 only when the customer's send is recorded, so a crash in the customer's window never
 repeats it.
+
+The claim and lease queries are the repository's (``SenderQueue``); what an attempt's
+outcome does to a version is the ``Confirmation`` aggregate's (``record_sent``,
+``record_failed``, ``retry_later``, ``seller_copy_sent``...).
 """
 
 from __future__ import annotations
@@ -28,14 +32,14 @@ import asyncio
 import contextlib
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
 from kauppa.confirmation.document import pdf_file_name, render_pdf
+from kauppa.confirmation.domain.confirmation import Confirmation
 from kauppa.confirmation.domain.confirmation_content import ConfirmationContent
 from kauppa.confirmation.domain.delivery_attempts import (
+    AttemptVerdict,
     ConfirmationState,
     SmtpOutcome,
     judge_attempt,
@@ -44,9 +48,17 @@ from kauppa.confirmation.domain.send_policy import SellerCopy
 from kauppa.confirmation.domain.wording import Wording
 from kauppa.confirmation.mailer import Attachment, OutgoingEmail, SmtpMailer, build_email
 from kauppa.confirmation.rendering import ConfirmationRenderer
+from kauppa.confirmation.repository import (
+    CUSTOMER,
+    SELLER_COPY,
+    Confirmations,
+    Document,
+    SenderQueue,
+    Track,
+    from_document,
+)
 from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.confirmation.signed_copy import SignedCopyFetcher
-from kauppa.confirmation.storage import CONFIRMATIONS
 from kauppa.contracts import Envelope, Event
 from kauppa.contracts.events.confirmations import ConfirmationFailed, ConfirmationSent
 from kauppa.servicekit.clock import Clock
@@ -55,10 +67,8 @@ from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mongo import is_transient
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from pymongo import ASCENDING, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-Document = dict[str, Any]
 log = get_logger(__name__)
 # What the sender loop emits (the runtime's ``emits``: in the AsyncAPI sends).
 SENDER_EMITS = (ConfirmationSent, ConfirmationFailed)
@@ -105,21 +115,6 @@ class SenderMetrics:
         )
 
 
-@dataclass(frozen=True)
-class Track:
-    """The fields one delivery track keeps in a confirmation document: the customer's
-    mail (no prefix) or the seller's separate copy (``copy_``)."""
-
-    prefix: str
-
-    def __call__(self, name: str) -> str:
-        return self.prefix + name
-
-
-CUSTOMER = Track("")
-SELLER_COPY = Track("copy_")
-
-
 class ConfirmationSender:
     def __init__(
         self,
@@ -136,6 +131,7 @@ class ConfirmationSender:
         self.metrics, self.renderer, self.mailer = metrics, renderer, mailer
         self.fetcher = fetcher
         self.owner = f"sender-{uuid.uuid4().hex[:12]}"
+        self.queue = SenderQueue(db, self.owner)
         self.lease = timedelta(seconds=settings.sender_lease_seconds)
         self._wake = asyncio.Event()
 
@@ -145,48 +141,10 @@ class ConfirmationSender:
     # ------------------------------------------------------------------ 1. claim
     async def claim(self, track: Track = CUSTOMER) -> tuple[str, list[Document]]:
         now = self.clock.now()
-        f = track
-        claimable = {
-            "$or": [
-                {f("state"): ConfirmationState.DUE.value, f("next_attempt_at"): {"$lte": now}},
-                {f("state"): ConfirmationState.SENDING.value, f("claim_until"): {"$lt": now}},
-            ]
-        }
-        ids = [
-            d["_id"]
-            async for d in self.db[CONFIRMATIONS]
-            .find(claimable, {"_id": 1})
-            .sort(f("next_attempt_at"), ASCENDING)
-            .limit(self.settings.sender_batch)
-        ]
-        if not ids:
-            return "", []
-        token = f"{self.owner}-{uuid.uuid4().hex[:8]}"
-        was_sending = {"$eq": [f"${f('state')}", ConfirmationState.SENDING.value]}
-        await self.db[CONFIRMATIONS].update_many(
-            {"_id": {"$in": ids}, **claimable},
-            [
-                {
-                    "$set": {
-                        f("state"): ConfirmationState.SENDING.value,
-                        f("claimed_by"): token,
-                        f("claim_until"): now + self.clock.span(self.lease),
-                        f("attempts"): {"$add": [{"$ifNull": [f"${f('attempts')}", 0]}, 1]},
-                        f("first_attempt_at"): {"$ifNull": [f"${f('first_attempt_at')}", now]},
-                        f("interrupted_attempts"): {
-                            "$add": [
-                                {"$ifNull": [f"${f('interrupted_attempts')}", 0]},
-                                {"$cond": [was_sending, 1, 0]},
-                            ]
-                        },
-                        f("resumed"): was_sending,
-                        f("last_attempt_at"): now,
-                    }
-                }
-            ],
+        token, won = await self.queue.claim(
+            track, now, now + self.clock.span(self.lease), self.settings.sender_batch
         )
-        won = await self.db[CONFIRMATIONS].find({f("claimed_by"): token}).to_list()
-        resumed = sum(1 for d in won if d.get(f("resumed")))
+        resumed = sum(1 for d in won if d.get(track("resumed")))
         if resumed:
             self.metrics.resumed.labels(self.metrics.service).inc(resumed)
             log.warning("confirmation_attempt_resumed", count=resumed)
@@ -228,98 +186,49 @@ class ConfirmationSender:
         )
 
     # ------------------------------------------------------------------ 3. record
-    async def record(self, token: str, docs: list[Document], outcomes: list[SmtpOutcome]) -> None:
+    def _retry_at(self, now: datetime, verdict: AttemptVerdict) -> datetime:
+        return now + self.clock.span(verdict.retry_in) if verdict.retry_in else now
+
+    def _judge(self, outcome: SmtpOutcome, attempts: int) -> AttemptVerdict:
         s = self.settings
         base, cap = timedelta(seconds=s.retry_base_seconds), timedelta(seconds=s.retry_max_seconds)
+        return judge_attempt(outcome, attempts, s.max_attempts, base, cap)
+
+    async def record(self, token: str, docs: list[Document], outcomes: list[SmtpOutcome]) -> None:
+        """The customers' mails, in one transaction with their events: sent
+        (``ConfirmationSent``), due again later, or failed (``ConfirmationFailed``)."""
         by_id = {d["_id"]: o for d, o in zip(docs, outcomes, strict=True)}
 
         async def work(uow: UnitOfWork) -> None:
-            current = {
-                d["_id"]: d
-                async for d in uow.db[CONFIRMATIONS].find(
-                    {"_id": {"$in": list(by_id)}}, session=uow.session
-                )
-            }
-            ops: list[UpdateOne] = []
+            repo = uow.repository(Confirmations)
+            current = {c.key: c for c in await repo.get_many(list(by_id))}
+            recorded: list[Confirmation] = []
             for key, outcome in by_id.items():
-                doc = current.get(key)
-                if doc is None or doc["state"] != ConfirmationState.SENDING.value:
+                confirmation = current.get(key)
+                if confirmation is None or confirmation.state is not ConfirmationState.SENDING:
                     continue  # another sender already recorded it
-                if not outcome.accepted and doc.get("claimed_by") != token:
+                if not outcome.accepted and confirmation.get("claimed_by") != token:
                     continue  # our lease ran out; the new holder decides
-                attempts = int(doc.get("attempts", 1))
-                verdict = judge_attempt(outcome, attempts, s.max_attempts, base, cap)
-                content = ConfirmationContent.model_validate(doc["content"])
-                unset = {"claimed_by": "", "claim_until": ""}
-                if verdict.state is ConfirmationState.SENT:
-                    sent: Document = {"state": "sent", "sent_at": uow.now}
-                    copy = doc.get("seller_copy")
-                    if copy == SellerCopy.SEPARATE.value and content.seller.email:
-                        sent.update(copy_state="due", copy_next_attempt_at=uow.now)
-                    elif copy == SellerCopy.BCC.value:  # it went with this very message
-                        sent.update(copy_state="sent", copy_sent_at=uow.now)
-                    ops.append(_set(key, sent, unset))
-                    _emit_caused(
-                        uow,
-                        ConfirmationSent(
-                            deal_id=content.deal_id,
-                            organisation_id=content.organisation_id,
-                            seller_id=content.seller.seller_id,
-                            version=content.version,
-                            message_id=doc["message_id"],
-                            replaces_version=content.replaces_version,
-                            closed_at=content.agreed_at,
-                            sent_at=uow.now,
-                        ),
-                        doc,
-                    )
-                    self.metrics.sent.labels(self.metrics.service).inc()
-                elif verdict.state is ConfirmationState.FAILED:
-                    reason = outcome.reason or "failed"
-                    if not verdict.failed_permanently:
-                        reason = f"retries exhausted after {attempts} attempts: {reason}"
-                    ops.append(
-                        _set(
-                            key,
-                            {"state": "failed", "failed_at": uow.now, "last_error": reason},
-                            unset,
-                        )
-                    )
-                    _emit_caused(
-                        uow,
-                        ConfirmationFailed(
-                            deal_id=content.deal_id,
-                            organisation_id=content.organisation_id,
-                            seller_id=content.seller.seller_id,
-                            version=content.version,
-                            reason=reason,
-                            permanent=verdict.failed_permanently,
-                            attempts=attempts,
-                            failed_at=uow.now,
-                        ),
-                        doc,
-                    )
-                    self.metrics.failed.labels(
-                        self.metrics.service, str(verdict.failed_permanently).lower()
-                    ).inc()
-                else:
-                    assert verdict.retry_in is not None
-                    ops.append(
-                        _set(
-                            key,
-                            {
-                                "state": "due",
-                                "next_attempt_at": uow.now + self.clock.span(verdict.retry_in),
-                                "last_error": outcome.reason,
-                            },
-                            unset,
-                        )
-                    )
-                    self.metrics.retries.labels(self.metrics.service).inc()
-            if ops:
-                await uow.db[CONFIRMATIONS].bulk_write(ops, session=uow.session)
+                verdict = self._judge(outcome, int(confirmation.get("attempts", 1)))
+                effects = confirmation.record_attempt(
+                    verdict, outcome.reason, now=uow.now, retry_at=self._retry_at(uow.now, verdict)
+                )
+                for event in effects.events:
+                    _emit_caused(uow, event, confirmation)
+                recorded.append(confirmation)
+                self._count(verdict)
+            await repo.save(recorded)
 
         await self.committer.commit(work)
+
+    def _count(self, verdict: AttemptVerdict) -> None:
+        m = self.metrics
+        if verdict.state is ConfirmationState.SENT:
+            m.sent.labels(m.service).inc()
+        elif verdict.state is ConfirmationState.FAILED:
+            m.failed.labels(m.service, str(verdict.failed_permanently).lower()).inc()
+        else:
+            m.retries.labels(m.service).inc()
 
     async def record_copies(
         self, token: str, docs: list[Document], outcomes: list[SmtpOutcome]
@@ -327,34 +236,24 @@ class ConfirmationSender:
         """The seller's separate copies: sent, due again later, or failed. Nothing is
         emitted (the copy is the seller's, not an event of the deal); the document keeps
         ``copy_state``, ``copy_attempts``, ``copy_sent_at`` or ``copy_last_error``."""
-        s = self.settings
-        base, cap = timedelta(seconds=s.retry_base_seconds), timedelta(seconds=s.retry_max_seconds)
-        ops: list[UpdateOne] = []
-        unset = {"copy_claimed_by": "", "copy_claim_until": ""}
         now = self.clock.now()
+        recorded: list[tuple[Confirmation, bool]] = []
         for doc, outcome in zip(docs, outcomes, strict=True):
-            mine: Document = {"_id": doc["_id"], "copy_state": ConfirmationState.SENDING.value}
-            if not outcome.accepted:
-                mine["copy_claimed_by"] = token  # our lease ran out: the new holder decides
-            attempts = int(doc.get("copy_attempts", 1))
-            verdict = judge_attempt(outcome, attempts, s.max_attempts, base, cap)
-            fields: Document
+            confirmation = from_document(doc)
+            verdict = self._judge(outcome, int(doc.get("copy_attempts", 1)))
+            confirmation.record_attempt(
+                verdict,
+                outcome.reason,
+                now=now,
+                retry_at=self._retry_at(now, verdict),
+                seller_copy=True,
+            )
             if verdict.state is ConfirmationState.SENT:
-                fields = {"copy_state": "sent", "copy_sent_at": now}
                 self.metrics.seller_copies.labels(self.metrics.service, "sent").inc()
             elif verdict.state is ConfirmationState.FAILED:
-                fields = {"copy_state": "failed", "copy_last_error": outcome.reason or "failed"}
                 self.metrics.seller_copies.labels(self.metrics.service, "failed").inc()
-            else:
-                assert verdict.retry_in is not None
-                fields = {
-                    "copy_state": "due",
-                    "copy_next_attempt_at": now + self.clock.span(verdict.retry_in),
-                    "copy_last_error": outcome.reason,
-                }
-            ops.append(UpdateOne(mine, {"$set": fields, "$unset": unset}))
-        if ops:
-            await self.db[CONFIRMATIONS].bulk_write(ops, ordered=False)
+            recorded.append((confirmation, outcome.accepted))
+        await self.queue.record_copies(token, recorded)
 
     # ------------------------------------------------------------------ the loop
     async def send_due(self) -> int:
@@ -377,16 +276,7 @@ class ConfirmationSender:
         return attempted
 
     async def next_due(self) -> datetime | None:
-        times = []
-        for f in (CUSTOMER, SELLER_COPY):
-            doc = await self.db[CONFIRMATIONS].find_one(
-                {f("state"): ConfirmationState.DUE.value},
-                {f("next_attempt_at"): 1},
-                sort=[(f("next_attempt_at"), ASCENDING)],
-            )
-            if doc is not None and doc.get(f("next_attempt_at")) is not None:
-                times.append(doc[f("next_attempt_at")])
-        return min(times) if times else None
+        return await self.queue.next_due()
 
     async def run(self, stop: asyncio.Event) -> None:
         poll = self.settings.sender_poll_seconds
@@ -413,21 +303,17 @@ async def _none() -> None:
     return None
 
 
-def _set(key: str, fields: Document, unset: Document) -> UpdateOne:
-    return UpdateOne({"_id": key}, {"$set": fields, "$unset": unset})
-
-
-def _emit_caused(uow: UnitOfWork, event: Event, doc: Document) -> None:
+def _emit_caused(uow: UnitOfWork, event: Event, confirmation: Confirmation) -> None:
     """The deal event that asked for this version: the outcome event continues its
     correlation and gets an id derived from it (one ``ConfirmationSent`` id per version,
     even if recording were ever repeated)."""
-    cause_id = doc.get("caused_by") or doc["_id"]
+    cause_id = confirmation.get("caused_by") or confirmation.key
     cause = Envelope(
         event=event,
         id=str(cause_id),
         source="kauppa/confirmation",
-        time=doc["created_at"],
-        correlation_id=str(doc.get("correlation_id") or cause_id),
-        traceparent=doc.get("traceparent"),
+        time=confirmation.get("created_at"),
+        correlation_id=str(confirmation.get("correlation_id") or cause_id),
+        traceparent=confirmation.get("traceparent"),
     )
     uow.emit(event, cause=cause)

@@ -14,15 +14,15 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, Template, select_autoescape
 from kauppa.contracts.bounds import ID_MAX
-from kauppa.dashboard import queries
+from kauppa.dashboard import repository
 from kauppa.dashboard.deadletter_desk import (
     list_dead_letters,
     replay_dead_letters,
     visible_dead_letter,
 )
 from kauppa.dashboard.domain.periods import Period, period_start
-from kauppa.dashboard.health import own_health
-from kauppa.dashboard.runtime import DashboardRuntime
+from kauppa.dashboard.health import health_board_of, own_health
+from kauppa.dashboard.settings import DashboardSettings
 from kauppa.dashboard.what_if import (
     WHAT_IF_MAX_LEADS,
     WHAT_IF_MAX_WEEKS,
@@ -74,10 +74,10 @@ class ReplayOut(BaseModel):
     replayed: list[str]
 
 
-def _runtime(request: Request) -> DashboardRuntime:
-    runtime = runtime_of(request)
-    assert isinstance(runtime, DashboardRuntime)
-    return runtime
+def _settings(request: Request) -> DashboardSettings:
+    settings = runtime_of(request).settings
+    assert isinstance(settings, DashboardSettings)
+    return settings
 
 
 def _organisation(principal: Principal, org: str | None) -> str | None:
@@ -105,7 +105,7 @@ def _asset_bytes(name: str) -> bytes:
 @router.get("/", response_class=HTMLResponse, tags=["ui"])
 async def index(request: Request) -> HTMLResponse:
     """The single page; it logs in with a token and polls the JSON API."""
-    s = _runtime(request).settings
+    s = _settings(request)
     return HTMLResponse(_index_template().render(poll_interval_ms=s.poll_interval_ms))
 
 
@@ -160,13 +160,12 @@ async def overview(
 ) -> dict[str, Any]:
     """Funnel, lead quality, handoff SLA, stale deals, confirmations, contacts per
     seller and customers without a next contact, for the chosen period."""
-    runtime = _runtime(request)
-    s = runtime.settings
+    runtime, s = runtime_of(request), _settings(request)
     now = runtime.clock.now()
-    view = queries.View(
+    view = repository.View(
         _organisation(principal, org), period_start(period, now, s.display_timezone), now
     )
-    result = await queries.overview(
+    result = await repository.overview(
         runtime.db,
         view,
         stale_days=stale_days or s.stale_deal_days,
@@ -179,15 +178,14 @@ async def overview(
 @router.get("/api/health", tags=["dashboard"], response_model=HealthOut, responses=AUTHENTICATED)
 async def health(request: Request, principal: Ops) -> dict[str, Any]:
     """Per service: readiness, consumer lag, dead letters, outbox backlog."""
-    runtime = _runtime(request)
-    services = await runtime.health_board.services()
+    runtime = runtime_of(request)
+    services = await health_board_of(runtime).services()
     mine = await own_health(runtime)
     return {"services": [h.as_dict() for h in [*services, mine]]}
 
 
 def _known_service(request: Request, service: str) -> str:
-    runtime = _runtime(request)
-    if service != runtime.name and service not in runtime.settings.service_urls:
+    if service != runtime_of(request).name and service not in _settings(request).service_urls:
         raise HTTPException(404, f"unknown service {service!r}")
     return service
 
@@ -202,7 +200,7 @@ async def dead_letters(request: Request, service: str, principal: Ops) -> dict[s
     """The records in the service's dead-letter topic, with the reason of each: those of
     the token's organisation (its event names it); letters whose organisation cannot be
     read, to platform admins only."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     letters = await list_dead_letters(
         runtime, _known_service(request, service), visible_dead_letter(principal)
     )
@@ -229,7 +227,7 @@ async def replay(
     concurrent) never send it twice; with an ``Idempotency-Key`` a retry gets the first
     answer. A tenant-bound admin replays its organisation's letters only (other ids are
     ignored as unknown); letters whose organisation cannot be read, platform admins."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     _known_service(request, service)
     return await replay_dead_letters(
         runtime,
@@ -268,7 +266,7 @@ async def what_if(request: Request, principal: Ops, proposal: WhatIfProposal) ->
     ``POST /what-if`` with the caller's own token, and its answer comes back (leads per
     seller, actual beside proposed; leads that change owner; leads nobody could take and
     why). Handoff's refusals (401, 403, 422) are passed on; 503 when it does not answer."""
-    runtime = _runtime(request)
+    settings = _settings(request)
     body = proposal.model_dump(mode="json", exclude_unset=True)
     body["sellers"] = {
         k: v.model_dump(mode="json", exclude_unset=True) for k, v in proposal.sellers.items()
@@ -276,10 +274,10 @@ async def what_if(request: Request, principal: Ops, proposal: WhatIfProposal) ->
     body["organisation_id"] = organisation_in_scope(principal, proposal.organisation_id)
     try:
         return await forward_what_if(
-            runtime.settings.service_urls.get("handoff"),
+            settings.service_urls.get("handoff"),
             request.headers["authorization"],
             body,
-            runtime.settings.what_if_timeout_seconds,
+            settings.what_if_timeout_seconds,
         )
     except Upstream as exc:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)

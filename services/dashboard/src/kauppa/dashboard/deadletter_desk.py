@@ -5,18 +5,18 @@ raw bytes that would be dead-lettered again); it reads them when ops asks."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from kauppa.dashboard.projections import CUSTOMERS, ERASED_IDENTITIES
+from kauppa.dashboard import repository
+from kauppa.dashboard.erasure import erasures_named
+from kauppa.dashboard.repository import Replays
 from kauppa.servicekit.auth import Principal, Role
 from kauppa.servicekit.deadletters import DeadLetter, read_dead_letters, republish
-from kauppa.servicekit.erasures import CUSTOMER, ErasureIndex, kind_of
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
 
-REPLAYS = "dlq_replays"
 LIST_TIMEOUT_SECONDS = 3.0
 
 T = TypeVar("T")
@@ -53,7 +53,7 @@ async def list_dead_letters(
         if visible(d)
     ]
     ids = [dead_letter_id(service, d) for d in letters]
-    replayed = {doc["_id"]: doc async for doc in runtime.db[REPLAYS].find({"_id": {"$in": ids}})}
+    replayed = await repository.replays(runtime.db, ids)
     out = []
     for d, did in zip(letters, ids, strict=True):
         r = replayed.get(did)
@@ -66,26 +66,6 @@ async def list_dead_letters(
             }
         )
     return out
-
-
-async def erasures_named(runtime: ServiceRuntime, letters: Iterable[DeadLetter]) -> ErasureIndex:
-    """The erasures among the identities these letters name: from the erased identities
-    the projection keeps, and from the erased customer rows (erasures projected before
-    identities were kept)."""
-    identities = sorted({i for d in letters for i in d.identities})
-    index = ErasureIndex()
-    if not identities:
-        return index
-    async for doc in runtime.db[ERASED_IDENTITIES].find({"_id": {"$in": identities}}):
-        for org in doc.get("organisation_ids", []):
-            index.add_identity(doc["_id"], org)
-    customers = [i.split(":", 1)[1] for i in identities if kind_of(i) == CUSTOMER]
-    if customers:
-        for cid in await runtime.db[CUSTOMERS].distinct(
-            "_id", {"_id": {"$in": customers}, "erased": True}
-        ):
-            index.add(None, customer_id=cid)
-    return index
 
 
 async def replay_dead_letters(
@@ -121,7 +101,7 @@ async def replay_dead_letters(
     # The erasure tombstones: a letter naming a customer erased since (its id, business
     # id or email, anywhere in the body) would bring the person's data back; it is
     # refused, never replayed.
-    erasures = await erasures_named(runtime, chosen.values())
+    erasures = await erasures_named(runtime.db, chosen.values())
     refused = sorted(
         did for did, d in chosen.items() if erasures.matches(d.organisation_id, d.identities)
     )
@@ -130,15 +110,11 @@ async def replay_dead_letters(
     token = uuid.uuid4().hex
 
     async def claim(uow: UnitOfWork) -> dict[str, Any]:
-        marked = {
-            doc["_id"]
-            async for doc in uow.db[REPLAYS].find(
-                {"_id": {"$in": list(chosen)}}, {"_id": 1}, session=uow.session
-            )
-        }
+        replays = uow.repository(Replays)
+        marked = await replays.marked(list(chosen))
         fresh = [did for did in chosen if did not in marked]
         if fresh:
-            await uow.db[REPLAYS].insert_many(
+            await replays.mark(
                 [
                     {
                         "_id": did,
@@ -150,15 +126,13 @@ async def replay_dead_letters(
                         "claim": token,
                     }
                     for did in fresh
-                ],
-                session=uow.session,
+                ]
             )
         return {"service": service, "replayed": fresh, "refused_erased": refused}
 
     answer = await commit(claim)
     if chosen:
-        mine = runtime.db[REPLAYS].find({"_id": {"$in": list(chosen)}, "claim": token}, {"_id": 1})
-        claimed = [doc["_id"] async for doc in mine]
+        claimed = await repository.claimed_by(runtime.db, list(chosen), token)
         if claimed:
             await _publish_claimed(runtime, service, [(did, chosen[did]) for did in claimed])
     return answer
@@ -176,5 +150,5 @@ async def _publish_claimed(
     except BaseException:
         unsent = [did for did, _ in claimed]
         log.warning("dead_letter_replay_unsent", service=service, unsent=unsent)
-        await runtime.db[REPLAYS].delete_many({"_id": {"$in": unsent}})
+        await repository.unmark(runtime.db, unsent)
         raise

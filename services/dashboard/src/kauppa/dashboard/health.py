@@ -1,5 +1,7 @@
 """Scrape the services' own /health/ready and /metrics over HTTP. A service that does
-not answer shows as down; the dashboard never fails because another service is away."""
+not answer shows as down; the dashboard never fails because another service is away.
+The runtime's board is kept with it by bootstrap (``attach_board``) and found by the
+API through ``health_board_of``."""
 
 from __future__ import annotations
 
@@ -99,3 +101,18 @@ class HealthBoard:
             client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+
+_BOARD = "_health_board"
+
+
+def attach_board(runtime: ServiceRuntime, board: HealthBoard) -> None:
+    """Keep the board with the runtime (bootstrap); its client closes at the runtime's stop."""
+    setattr(runtime, _BOARD, board)
+    runtime.on_stop(board.aclose)
+
+
+def health_board_of(runtime: ServiceRuntime) -> HealthBoard:
+    board = getattr(runtime, _BOARD, None)
+    assert isinstance(board, HealthBoard), "a dashboard runtime has a health board"
+    return board

@@ -1,5 +1,7 @@
 """How each event changes the dashboard's read models: pure functions from an event to
-MongoDB write operations (no I/O here; the handler writes them in bulk).
+MongoDB write operations (no I/O here; the handler writes them in bulk through
+``repository.ReadModels``; the collections are named there, the erasure's part is in
+``erasure.py``).
 
 Events of one aggregate arrive in order, but a lead's, a deal's and a customer's events
 travel on different topics, so these writes must not depend on order across topics:
@@ -52,32 +54,25 @@ from kauppa.contracts import (
     WebhookSubscriptionDisabled,
 )
 from kauppa.dashboard.domain.contacts import REGULAR_KINDS, STATE_ORDER, ContactState
-from kauppa.servicekit.erasures import erased_identities
+from kauppa.dashboard.erasure import customer_erased, scrubbed
+from kauppa.dashboard.repository import (
+    CAMPAIGNS,
+    CONFIRMATION_FAILURES,
+    CONTACTS,
+    CUSTOMERS,
+    DEALS,
+    FEEDBACK_CALLS,
+    LEADS,
+    PROBLEMS,
+    REFERRALS,
+    SLA_BREACHES,
+    WEBHOOK_ALERTS,
+    Write,
+    upsert,
+)
 from pymongo import UpdateMany, UpdateOne
 
-LEADS = "leads"
-DEALS = "deals"
-CUSTOMERS = "customers"
-CONTACTS = "contacts"
-SLA_BREACHES = "sla_breaches"
-CONFIRMATION_FAILURES = "confirmation_failures"
-FEEDBACK_CALLS = "feedback_calls"
-PROBLEMS = "problems"
-REFERRALS = "referrals"
-CAMPAIGNS = "campaigns"
-WEBHOOK_ALERTS = "webhook_alerts"
-"""One row per disabling of a webhook subscription (``WebhookSubscriptionDisabled``)."""
-ERASED_IDENTITIES = "erased_identities"
-"""Digests of what erasures named (customer id, business id, email; see
-``kauppa.servicekit.erasures``) and the organisations they were erased in: what a dead
-letter is checked against before it is replayed."""
-
-Write = tuple[str, UpdateOne | UpdateMany]
 Projection = Callable[[Any, Envelope], list[Write]]
-
-
-def _upsert(collection: str, key: str, update: dict[str, Any]) -> Write:
-    return collection, UpdateOne({"_id": key}, update, upsert=True)
 
 
 def _lead(lead_id: str, org: str, source: LeadSource | None, **update: Any) -> Write:
@@ -86,7 +81,7 @@ def _lead(lead_id: str, org: str, source: LeadSource | None, **update: Any) -> W
     on_insert: dict[str, Any] = {"organisation_id": org}
     if source is not None:
         on_insert["source"] = source.model_dump()
-    return _upsert(LEADS, lead_id, {**update, "$setOnInsert": on_insert})
+    return upsert(LEADS, lead_id, {**update, "$setOnInsert": on_insert})
 
 
 def _customer(customer_id: str, org: str, seen_at: datetime, seller_id: str | None) -> Write:
@@ -96,7 +91,7 @@ def _customer(customer_id: str, org: str, seen_at: datetime, seller_id: str | No
     }
     if seller_id and seller_id != "unassigned":
         update["$set"] = {"seller_id": seller_id}
-    return _upsert(CUSTOMERS, customer_id, update)
+    return upsert(CUSTOMERS, customer_id, update)
 
 
 def _state_expr(new: ContactState) -> dict[str, Any]:
@@ -128,7 +123,7 @@ def _contact(contact_id: str, new: ContactState, fields: dict[str, Any]) -> Writ
 
 def lead_qualified(e: LeadQualified, env: Envelope) -> list[Write]:
     return [
-        _upsert(
+        upsert(
             LEADS,
             e.lead_id,
             {
@@ -219,7 +214,7 @@ def handoff_reminder(e: HandoffReminderDue, env: Envelope) -> list[Write]:
             None,
             **{"$inc": {"reminders": 1}, "$max": {"last_reminded_at": e.reminded_at}},
         ),
-        _upsert(
+        upsert(
             SLA_BREACHES,
             env.id,
             {
@@ -247,7 +242,7 @@ def lead_reassigned(e: LeadReassigned, env: Envelope) -> list[Write]:
         _lead(
             e.lead_id, e.organisation_id, None, **{"$inc": {"reassignments": 1}, "$set": lead_set}
         ),
-        _upsert(
+        upsert(
             SLA_BREACHES,
             env.id,
             {
@@ -299,7 +294,7 @@ def lead_returned(e: LeadReturned, env: Envelope) -> list[Write]:
 
 def _deal(deal_id: str, org: str, **update: Any) -> Write:
     update.setdefault("$setOnInsert", {})["organisation_id"] = org
-    return _upsert(DEALS, deal_id, update)
+    return upsert(DEALS, deal_id, update)
 
 
 def deal_opened(e: DealOpened, env: Envelope) -> list[Write]:
@@ -420,7 +415,7 @@ def deal_amended(e: DealAmended, env: Envelope) -> list[Write]:
 
 def referral(e: ReferralReceived, env: Envelope) -> list[Write]:
     return [
-        _upsert(
+        upsert(
             REFERRALS,
             e.referral_id,
             {
@@ -457,7 +452,7 @@ def confirmation_sent(e: ConfirmationSent, env: Envelope) -> list[Write]:
 def confirmation_failed(e: ConfirmationFailed, env: Envelope) -> list[Write]:
     return [
         _deal(e.deal_id, e.organisation_id, **{"$max": {"confirmation_failed_at": e.failed_at}}),
-        _upsert(
+        upsert(
             CONFIRMATION_FAILURES,
             env.id,
             {
@@ -545,7 +540,7 @@ def contact_due(e: ContactDue, env: Envelope) -> list[Write]:
 
 def customer_contact_logged(e: CustomerContactLogged, env: Envelope) -> list[Write]:
     writes: list[Write] = [
-        _upsert(
+        upsert(
             CUSTOMERS,
             e.customer_id,
             {
@@ -573,7 +568,7 @@ def customer_contact_logged(e: CustomerContactLogged, env: Envelope) -> list[Wri
 def feedback_call_completed(e: FeedbackCallCompleted, env: Envelope) -> list[Write]:
     key = e.deal_id or f"customer:{e.customer_id}"
     writes = [
-        _upsert(
+        upsert(
             FEEDBACK_CALLS,
             key,
             {
@@ -592,7 +587,7 @@ def feedback_call_completed(e: FeedbackCallCompleted, env: Envelope) -> list[Wri
 
 def problem_reported(e: ProblemReported, env: Envelope) -> list[Write]:
     return [
-        _upsert(
+        upsert(
             PROBLEMS,
             e.problem_id,
             {
@@ -609,7 +604,7 @@ def problem_reported(e: ProblemReported, env: Envelope) -> list[Write]:
 
 def problem_resolved(e: ProblemResolved, env: Envelope) -> list[Write]:
     return [
-        _upsert(
+        upsert(
             PROBLEMS,
             e.problem_id,
             {"$set": {"organisation_id": e.organisation_id, "resolved_at": e.resolved_at}},
@@ -619,7 +614,7 @@ def problem_resolved(e: ProblemResolved, env: Envelope) -> list[Write]:
 
 def campaign_started(e: SegmentCampaignStarted, env: Envelope) -> list[Write]:
     return [
-        _upsert(
+        upsert(
             CAMPAIGNS,
             e.campaign_id,
             {
@@ -636,7 +631,7 @@ def campaign_started(e: SegmentCampaignStarted, env: Envelope) -> list[Write]:
 
 def campaign_completed(e: SegmentCampaignCompleted, env: Envelope) -> list[Write]:
     return [
-        _upsert(
+        upsert(
             CAMPAIGNS,
             e.campaign_id,
             {
@@ -650,49 +645,6 @@ def campaign_completed(e: SegmentCampaignCompleted, env: Envelope) -> list[Write
     ]
 
 
-def customer_erased(e: CustomerErased, env: Envelope) -> list[Write]:
-    """GDPR: the dashboard keeps no personal data, only ids, company names and reasons;
-    the customer stops counting, its company name and its deals' lost reasons go, and
-    its customer row stays as the tombstone later events are checked against; the
-    identities it names (digests only) are kept for the dead-letter desk's replay check.
-    (Confirmation failures of its deals are blanked by the handler, which knows the
-    customer's deals.)"""
-    identities = erased_identities(
-        customer_id=e.customer_id, business_id=e.business_id, email=e.email
-    )
-    return [
-        *(
-            _upsert(ERASED_IDENTITIES, i, {"$addToSet": {"organisation_ids": e.organisation_id}})
-            for i in identities
-        ),
-        _upsert(
-            CUSTOMERS,
-            e.customer_id,
-            {"$set": {"erased": True}, "$setOnInsert": {"organisation_id": e.organisation_id}},
-        ),
-        (
-            CONTACTS,
-            UpdateMany(
-                {"customer_id": e.customer_id},
-                {"$set": {"state": ContactState.ERASED.value}},
-            ),
-        ),
-        (
-            DEALS,
-            UpdateMany(
-                {"customer_id": e.customer_id}, {"$set": {"company": ERASED, "erased": True}}
-            ),
-        ),
-        (
-            DEALS,
-            UpdateMany(
-                {"customer_id": e.customer_id, "lost_reason": {"$exists": True}},
-                {"$set": {"lost_reason": ERASED}},
-            ),
-        ),
-    ]
-
-
 # -------------------------------------------------------------------------- webhooks
 
 
@@ -700,7 +652,7 @@ def webhook_subscription_disabled(e: WebhookSubscriptionDisabled, env: Envelope)
     """An alert: the subscription stopped sending after failing too long (issue 19). One
     row per disabling (keyed by the event), so a redelivered event changes nothing."""
     return [
-        _upsert(
+        upsert(
             WEBHOOK_ALERTS,
             env.id,
             {
@@ -715,26 +667,6 @@ def webhook_subscription_disabled(e: WebhookSubscriptionDisabled, env: Envelope)
             },
         )
     ]
-
-
-ERASED = "(erased)"
-
-
-def scrubbed(event: Event) -> Event:
-    """An event of an erased customer as the dashboard may keep it: what it would store
-    of the person (company name, free-text reasons) replaced by ``(erased)``. For events
-    processed after the erasure (another topic, a replay)."""
-    if isinstance(event, DealOpened):
-        return event.model_copy(
-            update={"prospect": event.prospect.model_copy(update={"company_name": ERASED})}
-        )
-    if isinstance(event, DealClosed | DealAmended):
-        return event.model_copy(
-            update={"customer": event.customer.model_copy(update={"company_name": ERASED})}
-        )
-    if isinstance(event, DealLost | ConfirmationFailed):
-        return event.model_copy(update={"reason": ERASED})
-    return event
 
 
 PROJECTIONS: dict[type[Event], Projection] = {

@@ -1,4 +1,5 @@
-"""HTTP API (ops/admin): subscriptions, their secrets, deliveries and redelivery.
+"""HTTP API (ops/admin): subscriptions, their secrets, deliveries and redelivery. Routes
+only: what they change is in ``commands.py``, what they read in ``repository.py``.
 
 Tenant scope: a token bound to an organisation (its ``org`` claim) sees and changes only
 its own organisation's subscriptions (another's are 404); a platform token acts in any.
@@ -6,12 +7,9 @@ The signing secret is shown once, when created or rotated."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
-from fastapi import Depends, HTTPException, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from kauppa.servicekit.auth import (
     Principal,
@@ -23,13 +21,14 @@ from kauppa.servicekit.auth import (
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.openapi import Timestamp, api_router, errors, not_a_boolean
+from kauppa.servicekit.refusals import NotFound
 from kauppa.servicekit.unit_of_work import UnitOfWork
-from kauppa.webhooks.domain import signing
+from kauppa.webhooks import commands, repository
+from kauppa.webhooks.commands import check_target, sub_view
 from kauppa.webhooks.domain.catalogue import DELIVERABLE_BY_NAME
-from kauppa.webhooks.domain.targets import TargetRefused, check_addresses, check_url
+from kauppa.webhooks.sender import sender_of
 from kauppa.webhooks.settings import WebhooksSettings
 from kauppa.webhooks.stats import subscription_stats
-from kauppa.webhooks.storage import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
 from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
 # Every route declares 401, 403 and 422 (the kit's ``api_router``); those naming a
@@ -52,22 +51,6 @@ EventTypeName = Annotated[
 Ops = Annotated[Principal, Depends(require("ops"))]
 Document = dict[str, Any]
 
-_SUB_FIELDS = (
-    "organisation_id",
-    "url",
-    "description",
-    "event_types",
-    "filters",
-    "state",
-    "created_at",
-    "created_by",
-    "failing_since",
-    "last_success_at",
-    "last_failure_at",
-    "last_error",
-    "disabled_at",
-    "disabled_reason",
-)
 _DELIVERY_FIELDS = (
     "subscription_id",
     "event_id",
@@ -84,15 +67,6 @@ _DELIVERY_FIELDS = (
     "last_error",
     "redelivered_at",
 )
-
-
-def sub_view(doc: Document) -> Document:
-    out = {"subscription_id": doc["_id"], **{k: doc.get(k) for k in _SUB_FIELDS}}
-    out["secrets"] = [
-        {"created_at": s.get("created_at"), "expires_at": s.get("expires_at")}
-        for s in doc.get("secrets", [])
-    ]
-    return out
 
 
 def delivery_view(doc: Document) -> Document:
@@ -137,25 +111,6 @@ class SubscriptionBody(BaseModel):
         return sorted(set(value))
 
 
-async def check_target(settings: WebhooksSettings, url: str) -> None:
-    """Refuse a URL that may not be a target (422), resolving its host in the
-    production profile (the sender checks again before every attempt)."""
-    from kauppa.webhooks.sender import resolve
-
-    try:
-        host = check_url(url, local=settings.local)
-        if not settings.local:
-            parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            try:
-                addresses = await resolve(host, port)
-            except OSError as exc:
-                raise TargetRefused(f"{host} does not resolve: {exc}") from exc
-            check_addresses(host, addresses, local=False)
-    except (TargetRefused, ValueError) as exc:
-        raise HTTPException(422, f"url refused: {exc}") from exc
-
-
 def _settings(request: Request) -> WebhooksSettings:
     settings = runtime_of(request).settings
     assert isinstance(settings, WebhooksSettings)
@@ -163,17 +118,9 @@ def _settings(request: Request) -> WebhooksSettings:
 
 
 def _wake(request: Request) -> None:
-    sender = getattr(runtime_of(request), "sender", None)
+    sender = sender_of(runtime_of(request))
     if sender is not None:
         sender.wake()
-
-
-async def _load(uow: UnitOfWork, principal: Principal, sub_id: str) -> Document:
-    doc = await uow.db[SUBSCRIPTIONS].find_one({"_id": sub_id}, session=uow.session)
-    if doc is None:
-        raise HTTPException(404, "no such subscription")
-    visible_to(principal, doc["organisation_id"], "subscription")
-    return doc
 
 
 @router.get("/event-types")
@@ -193,22 +140,17 @@ async def create_subscription(
     organisation_id = organisation_in_scope(principal, body.organisation_id)
     await check_target(_settings(request), body.url)
 
+    fields = {
+        "url": body.url,
+        "description": body.description,
+        "event_types": body.event_types,
+        "filters": body.filters.model_dump(),
+    }
+
     async def work(uow: UnitOfWork) -> Document:
-        secret = signing.new_secret()
-        doc: Document = {
-            "_id": f"whsub_{uuid.uuid4().hex[:20]}",
-            "organisation_id": organisation_id,
-            "url": body.url,
-            "description": body.description,
-            "event_types": body.event_types,
-            "filters": body.filters.model_dump(),
-            "state": "active" if body.active else "paused",
-            "secrets": [{"secret": secret, "created_at": uow.now, "expires_at": None}],
-            "created_at": uow.now,
-            "created_by": principal.subject,
-        }
-        await uow.db[SUBSCRIPTIONS].insert_one(doc, session=uow.session)
-        return {**sub_view(doc), "secret": secret, "_status": 201}
+        return await commands.create_subscription(
+            uow, principal, organisation_id, fields, active=body.active
+        )
 
     return await idempotent_command(request, principal, work)
 
@@ -216,15 +158,15 @@ async def create_subscription(
 @router.get("/subscriptions")
 async def list_subscriptions(request: Request, principal: Ops) -> list[Document]:
     db = runtime_of(request).db
-    docs = await db[SUBSCRIPTIONS].find(tenant_filter(principal)).sort("created_at", 1).to_list()
+    docs = await repository.subscriptions(db, tenant_filter(principal), oldest_first=True)
     return [sub_view(d) for d in docs]
 
 
 @router.get("/subscriptions/{sub_id}", responses=ON_A_SUBSCRIPTION)
 async def get_subscription(sub_id: SubscriptionId, request: Request, principal: Ops) -> Document:
-    doc = await runtime_of(request).db[SUBSCRIPTIONS].find_one({"_id": sub_id})
+    doc = await repository.subscription(runtime_of(request).db, sub_id)
     if doc is None:
-        raise HTTPException(404, "no such subscription")
+        raise NotFound("no such subscription")
     visible_to(principal, doc["organisation_id"], "subscription")
     return sub_view(doc)
 
@@ -244,20 +186,7 @@ async def rotate_secret(
     hours = asked if asked is not None else _settings(request).rotation_overlap_hours
 
     async def work(uow: UnitOfWork) -> Document:
-        doc = await _load(uow, principal, sub_id)
-        until = uow.now + timedelta(hours=hours)
-        kept = []
-        for s in doc.get("secrets", []):
-            expires = s.get("expires_at")
-            if expires is not None and expires.replace(tzinfo=expires.tzinfo or UTC) <= uow.now:
-                continue  # already out of its overlap
-            kept.append({**s, "expires_at": min(expires, until) if expires else until})
-        secret = signing.new_secret()
-        kept.append({"secret": secret, "created_at": uow.now, "expires_at": None})
-        await uow.db[SUBSCRIPTIONS].update_one(
-            {"_id": sub_id}, {"$set": {"secrets": kept}}, session=uow.session
-        )
-        return {**sub_view({**doc, "secrets": kept}), "secret": secret}
+        return await commands.rotate_secret(uow, principal, sub_id, hours)
 
     return await idempotent_command(request, principal, work)
 
@@ -266,22 +195,7 @@ async def _set_state(
     request: Request, principal: Principal, sub_id: str, state: str
 ) -> JSONResponse:
     async def work(uow: UnitOfWork) -> Document:
-        doc = await _load(uow, principal, sub_id)
-        change: Document = {"state": state}
-        unset: Document = {}
-        if state == "active":
-            unset = {"failing_since": "", "disabled_at": "", "disabled_reason": ""}
-            # What waited (paused, disabled, backing off) goes now.
-            await uow.db[DELIVERIES].update_many(
-                {"subscription_id": sub_id, "open": True, "state": "pending"},
-                {"$set": {"next_attempt_at": uow.now}},
-                session=uow.session,
-            )
-        update: Document = {"$set": change}
-        if unset:
-            update["$unset"] = unset
-        await uow.db[SUBSCRIPTIONS].update_one({"_id": sub_id}, update, session=uow.session)
-        return sub_view({**doc, **change, **dict.fromkeys(unset)})
+        return await commands.set_state(uow, principal, sub_id, state)
 
     response = await idempotent_command(request, principal, work)
     _wake(request)
@@ -311,10 +225,7 @@ async def deliveries(
     """The subscription's deliveries, newest first (optionally in one state)."""
     db = runtime_of(request).db
     await get_subscription(sub_id, request, principal)
-    query: Document = {"subscription_id": sub_id}
-    if state:
-        query["state"] = state
-    docs = await db[DELIVERIES].find(query).sort("created_at", -1).limit(limit).to_list()
+    docs = await repository.deliveries_of(db, sub_id, state, limit)
     return [delivery_view(d) for d in docs]
 
 
@@ -325,23 +236,16 @@ async def delivery(
     """One delivery and every attempt at it (status, latency, error)."""
     db = runtime_of(request).db
     await get_subscription(sub_id, request, principal)
-    doc = await db[DELIVERIES].find_one({"_id": delivery_id, "subscription_id": sub_id})
+    doc = await repository.delivery(db, sub_id, delivery_id)
     if doc is None:
-        raise HTTPException(404, "no such delivery")
-    attempts = await db[ATTEMPTS].find({"delivery_id": delivery_id}).sort("at", 1).to_list()
+        raise NotFound("no such delivery")
+    attempts = await repository.attempts_of(db, delivery_id)
     return {
         **delivery_view(doc),
         "attempt_log": [
             {k: a.get(k) for k in ("attempt", "at", "status", "latency_ms", "error", "result")}
             for a in attempts
         ],
-    }
-
-
-def _redeliver_update(now: datetime) -> Document:
-    return {
-        "$set": {"state": "pending", "open": True, "next_attempt_at": now, "redelivered_at": now},
-        "$unset": {"expires_at": "", "claimed_by": "", "claim_until": ""},
     }
 
 
@@ -354,15 +258,7 @@ async def redeliver_one(
     """Send one delivery again (same webhook-id), delivered or not."""
 
     async def work(uow: UnitOfWork) -> Document:
-        await _load(uow, principal, sub_id)
-        result = await uow.db[DELIVERIES].update_one(
-            {"_id": delivery_id, "subscription_id": sub_id, "state": {"$ne": "delivering"}},
-            _redeliver_update(uow.now),
-            session=uow.session,
-        )
-        if not result.matched_count:
-            raise HTTPException(404, "no such delivery, or it is being delivered now")
-        return {"delivery_id": delivery_id, "redelivering": 1}
+        return await commands.redeliver_one(uow, principal, sub_id, delivery_id)
 
     response = await idempotent_command(request, principal, work)
     _wake(request)
@@ -380,22 +276,12 @@ async def redeliver_range(
     sub_id: SubscriptionId, body: RangeBody, request: Request, principal: Ops
 ) -> JSONResponse:
     """Send again every delivery of the subscription created in [since, until)."""
-    if body.since.tzinfo is None or body.until.tzinfo is None:
-        raise HTTPException(422, "since and until need a timezone")
+    commands.check_range(body.since, body.until)
 
     async def work(uow: UnitOfWork) -> Document:
-        await _load(uow, principal, sub_id)
-        query: Document = {
-            "subscription_id": sub_id,
-            "created_at": {"$gte": body.since, "$lt": body.until},
-            "state": {"$ne": "delivering"},
-        }
-        if body.only_failed:
-            query["last_error"] = {"$ne": None}
-        result = await uow.db[DELIVERIES].update_many(
-            query, _redeliver_update(uow.now), session=uow.session
+        return await commands.redeliver_range(
+            uow, principal, sub_id, body.since, body.until, only_failed=body.only_failed
         )
-        return {"subscription_id": sub_id, "redelivering": result.modified_count}
 
     response = await idempotent_command(request, principal, work)
     _wake(request)

@@ -44,7 +44,9 @@ from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.committer import Committer
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mongo import is_transient
+from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
+from kauppa.webhooks import repository
 from kauppa.webhooks.domain import signing
 from kauppa.webhooks.domain.retries import (
     AttemptOutcome,
@@ -55,10 +57,10 @@ from kauppa.webhooks.domain.retries import (
 )
 from kauppa.webhooks.domain.targets import TargetRefused, check_addresses, check_url
 from kauppa.webhooks.http1 import HttpError, Pool, ResponseTimeout
+from kauppa.webhooks.repository import Webhooks
 from kauppa.webhooks.settings import WebhooksSettings
-from kauppa.webhooks.storage import ATTEMPTS, DELIVERIES, SUBSCRIPTIONS
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from pymongo import ReturnDocument, UpdateMany, UpdateOne
+from pymongo import UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 Document = dict[str, Any]
@@ -162,52 +164,17 @@ class WebhookSender:
         self._wake.set()
 
     # ------------------------------------------------------------------ 1. claim
-    def _claimable(self, now: datetime) -> Document:
-        return {
-            "$or": [
-                {"state": "pending", "next_attempt_at": {"$lte": now}},
-                {"state": "delivering", "claim_until": {"$lt": now}},
-            ]
-        }
-
-    @staticmethod
-    def _followers(doc: Document) -> Document:
-        return {
-            "subscription_id": doc["subscription_id"],
-            "key": doc["key"],
-            "open": True,
-            "state": "pending",
-            "seq": {"$gt": doc["seq"]},
-        }
-
     async def heads(self, sub_id: str, now: datetime, limit: int) -> list[str]:
         """Up to ``limit`` due heads of the subscription's keys, oldest first; keys this
         sender has in flight are left out. Due candidates are read in ``seq`` order
         (a key's head comes before its followers), then each kept only if no older
         undelivered delivery of its key exists."""
         busy = self.in_flight.get(sub_id, set())
-        deliveries = self.db[DELIVERIES]
-        candidates = await (
-            deliveries.find(
-                {"subscription_id": sub_id, "open": True, **self._claimable(now)},
-                {"key": 1, "seq": 1},
-            )
-            .sort("seq", 1)
-            .limit(limit * 4)
-            .to_list()
-        )
+        candidates = await repository.due_candidates(self.db, sub_id, now, limit * 4)
         candidates = [c for c in candidates if c["key"] not in busy]
         if not candidates:
             return []
-        keys = list({c["key"] for c in candidates})
-        oldest: dict[str, int] = {}
-        async for row in await deliveries.aggregate(
-            [
-                {"$match": {"subscription_id": sub_id, "open": True, "key": {"$in": keys}}},
-                {"$group": {"_id": "$key", "seq": {"$min": "$seq"}}},
-            ]
-        ):
-            oldest[row["_id"]] = row["seq"]
+        oldest = await repository.oldest_open(self.db, sub_id, list({c["key"] for c in candidates}))
         heads = [c["_id"] for c in candidates if oldest.get(c["key"]) == c["seq"]]
         return heads[:limit]
 
@@ -215,23 +182,8 @@ class WebhookSender:
         """Claim the deliveries under one lease token; those another sender took are
         left out. A delivery found ``delivering`` with its lease over is resumed."""
         token = f"{self.owner}-{uuid.uuid4().hex[:8]}"
-        was_delivering = {"$eq": ["$state", "delivering"]}
-        await self.db[DELIVERIES].update_many(
-            {"_id": {"$in": ids}, "open": True, **self._claimable(now)},
-            [
-                {
-                    "$set": {
-                        "state": "delivering",
-                        "claimed_by": token,
-                        "claim_until": now + self.clock.span(self.lease),
-                        "last_attempt_at": now,
-                        "attempts": {"$add": [{"$ifNull": ["$attempts", 0]}, 1]},
-                        "resumed": was_delivering,
-                    }
-                }
-            ],
-        )
-        won = await self.db[DELIVERIES].find({"claimed_by": token}).sort("seq", 1).to_list()
+        lease_until = now + self.clock.span(self.lease)
+        won = await repository.claim(self.db, ids, token, now, lease_until)
         for doc in won:
             if doc.get("resumed"):
                 self.metrics.resumed.labels(self.metrics.service).inc()
@@ -343,34 +295,8 @@ class WebhookSender:
                 "error": out.error,
             }
             if out.delivered:
-                updates.append(
-                    UpdateOne(
-                        {"_id": doc["_id"], "state": "delivering"},
-                        {
-                            "$set": {
-                                "state": "delivered",
-                                "delivered_at": now,
-                                "last_status": out.status,
-                                "last_error": None,
-                                "expires_at": now + timedelta(days=s.retention_days),
-                            },
-                            "$unset": {
-                                "open": "",
-                                "claimed_by": "",
-                                "claim_until": "",
-                                "resumed": "",
-                            },
-                        },
-                    )
-                )
-                if doc["attempts"] > 1 or doc.get("resumed"):
-                    # The key's followers held back behind this one may go now.
-                    updates.append(
-                        UpdateMany(
-                            {**self._followers(doc), "held": True},
-                            {"$set": {"next_attempt_at": now}, "$unset": {"held": ""}},
-                        )
-                    )
+                retention = timedelta(days=s.retention_days)
+                updates.extend(repository.delivered_writes(doc, out.status, now, retention))
                 event_time = _aware(doc["event_time"])
                 self.metrics.delivered_after.labels(service).observe(
                     max(self.clock.real_seconds(now - event_time), 0.0)
@@ -379,28 +305,7 @@ class WebhookSender:
                 continue
             wait = next_try(out, doc["attempts"], self.base, self.cap, self.retry_after_cap)
             retry_at = now + self.clock.span(wait)
-            updates.append(
-                UpdateOne(
-                    {"_id": doc["_id"], "claimed_by": token},
-                    {
-                        "$set": {
-                            "state": "pending",
-                            "next_attempt_at": retry_at,
-                            "last_status": out.status,
-                            "last_error": out.error,
-                        },
-                        "$unset": {"claimed_by": "", "claim_until": ""},
-                    },
-                )
-            )
-            # The key's followers cannot go before it: keep them out of the due
-            # candidates (they would crowd out other keys' heads) until it is delivered.
-            updates.append(
-                UpdateMany(
-                    {**self._followers(doc), "next_attempt_at": {"$lt": retry_at}},
-                    {"$set": {"next_attempt_at": retry_at, "held": True}},
-                )
-            )
+            updates.extend(repository.retry_writes(doc, token, out.status, out.error, retry_at))
             log.warning(
                 "webhook_attempt_failed", retry_in_s=round(wait.total_seconds(), 2), **log_fields
             )
@@ -419,8 +324,7 @@ class WebhookSender:
             return 0
         try:
             attempts, updates = self._outcome_writes(done, now)
-            await self.db[ATTEMPTS].insert_many(attempts, ordered=False)
-            await self.db[DELIVERIES].bulk_write(updates, ordered=False)
+            await repository.record_outcomes(self.db, attempts, updates)
             await self._note_subscriptions(done, now)
         except Exception as exc:
             if is_transient(exc):
@@ -442,14 +346,7 @@ class WebhookSender:
                 continue
             self.success_noted[sub_id] = time.monotonic()
             self.delivered_unnoted[sub_id] = 0
-            await self.db[SUBSCRIPTIONS].update_one(
-                {"_id": sub_id},
-                {
-                    "$set": {"last_success_at": now},
-                    "$unset": {"failing_since": ""},
-                    "$inc": {"delivered": count},
-                },
-            )
+            await repository.note_successes(self.db, sub_id, now, count)
 
     async def _note_subscriptions(self, done: list[Done], now: datetime) -> None:
         """A success ends a failing streak; a failure starts or extends one and may
@@ -468,19 +365,7 @@ class WebhookSender:
                 urgent.add(sub_id)
         await self._note_successes(now, urgent)
         for sub_id, out in failed.items():
-            after = await self.db[SUBSCRIPTIONS].find_one_and_update(
-                {"_id": sub_id},
-                [
-                    {
-                        "$set": {
-                            "failing_since": {"$ifNull": ["$failing_since", now]},
-                            "last_failure_at": now,
-                            "last_error": out.error,
-                        }
-                    }
-                ],
-                return_document=ReturnDocument.AFTER,
-            )
+            after = await repository.note_failure(self.db, sub_id, now, out.error)
             self.success_noted.pop(sub_id, None)
             if after is None or after.get("state") != "active":
                 continue
@@ -511,18 +396,7 @@ class WebhookSender:
         )
 
         async def work(uow: UnitOfWork) -> bool:
-            changed = await uow.db[SUBSCRIPTIONS].update_one(
-                {"_id": sub["_id"], "state": "active"},
-                {
-                    "$set": {
-                        "state": "disabled",
-                        "disabled_at": now,
-                        "disabled_reason": notice.reason,
-                    }
-                },
-                session=uow.session,
-            )
-            if not changed.modified_count:
+            if not await uow.repository(Webhooks).disable(sub["_id"], now, notice.reason):
                 return False
             uow.emit(notice)
             return True
@@ -547,7 +421,7 @@ class WebhookSender:
         now = self.clock.now()
         s = self.settings
         started = 0
-        subs = await self.db[SUBSCRIPTIONS].find({"state": "active"}).to_list()
+        subs = await repository.active_subscriptions(self.db)
         for sub in subs:
             sub_id = sub["_id"]
             room = min(
@@ -610,8 +484,20 @@ class WebhookSender:
         for sub_id, count in list(self.delivered_unnoted.items()):
             if count:
                 with contextlib.suppress(Exception):
-                    await self.db[SUBSCRIPTIONS].update_one(
-                        {"_id": sub_id},
-                        {"$set": {"last_success_at": now}, "$inc": {"delivered": count}},
-                    )
+                    await repository.note_successes(self.db, sub_id, now, count, end_streak=False)
         self.delivered_unnoted.clear()
+
+
+_SENDER = "_webhook_sender"
+
+
+def attach_sender(runtime: ServiceRuntime, sender: WebhookSender) -> None:
+    """Keep the runtime's sender with it (bootstrap), for ``sender_of``."""
+    setattr(runtime, _SENDER, sender)
+
+
+def sender_of(runtime: ServiceRuntime) -> WebhookSender | None:
+    """The runtime's sender (the API wakes it after a change; tests drive it), None for
+    a runtime bootstrap did not build."""
+    sender = getattr(runtime, _SENDER, None)
+    return sender if isinstance(sender, WebhookSender) else None

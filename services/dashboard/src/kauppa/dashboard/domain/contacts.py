@@ -5,8 +5,8 @@ A newer regular next contact supersedes an older one still waiting; erasure ends
 Events arrive from several topics in any order, so a contact never moves backwards.
 
 The rules themselves run in MongoDB: the forward-only state in
-``projections._state_expr``, upcoming/due/overdue in ``queries.contacts_per_seller`` and
-the missing next contact in ``queries.customers_without_next_contact``.
+``projections._state_expr``, upcoming/due/overdue in ``repository.contacts_per_seller`` and
+the missing next contact in ``repository.customers_without_next_contact``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,3 @@
+from kauppa.bench.run import main
+
+main()

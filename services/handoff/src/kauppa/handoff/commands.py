@@ -19,7 +19,7 @@ from kauppa.contracts import (
     ReturnReason,
     Verdict,
 )
-from kauppa.handoff.domain.lead import ROSTER_CHANGED, Desk, Effects, Lead
+from kauppa.handoff.domain.lead import ROSTER_CHANGED, Desk, Lead
 from kauppa.handoff.domain.routing import Absence, Roster, Seller
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import UnknownLead
@@ -34,19 +34,6 @@ VERDICT_EMITS = (LeadAccepted, LeadReturned, LeadAssigned, LeadQueued)
 COMMAND_EMITS = VERDICT_EMITS
 
 
-def record(uow: UnitOfWork, effects: Effects, cause: Envelope | None = None) -> None:
-    """Queue what a verb caused: its events (caused by ``cause``, else by the unit of
-    work's own cause) and its timer requests, in order."""
-    for event in effects.events:
-        uow.emit(event, cause=cause)
-    for t in effects.timers:
-        if t.cancel:
-            uow.cancel(t.key)
-        else:
-            assert t.due_at is not None
-            uow.schedule(t.key, t.due_at, t.kind, t.payload, replace=t.replace, new=t.new)
-
-
 async def drain_queue(
     uow: UnitOfWork, desk: Desk, orgs: Iterable[str], cause: Envelope | None = None
 ) -> list[Lead]:
@@ -57,7 +44,7 @@ async def drain_queue(
         return []
     repo = uow.repository(HandoffRepository)
     assigned, effects = desk.drain(await repo.queued(org_list))
-    record(uow, effects, cause)
+    uow.carry_out(effects, cause)
     await repo.save(assigned)
     return assigned
 
@@ -83,7 +70,7 @@ async def take_verdict(
         raise UnknownLead()
     roster = await repo.roster([lead.organisation_id])
     desk = Desk(roster, policy, uow.now)
-    record(uow, lead.record_verdict(desk, seller_id, verdict, reason_code, reason_text), cause)
+    uow.carry_out(lead.record_verdict(desk, seller_id, verdict, reason_code, reason_text), cause)
     await repo.save([lead])
     await repo.credit_linked(lead)
     await drain_queue(uow, desk, [lead.organisation_id], cause)

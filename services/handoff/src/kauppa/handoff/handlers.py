@@ -22,7 +22,7 @@ from kauppa.contracts import (
     LeadRejected,
     LeadVerdictSubmitted,
 )
-from kauppa.handoff.commands import VERDICT_EMITS, drain_queue, move_queue, record, take_verdict
+from kauppa.handoff.commands import VERDICT_EMITS, drain_queue, move_queue, take_verdict
 from kauppa.handoff.domain.gate import check_lead
 from kauppa.handoff.domain.identity import ProspectIdentity, identity_of
 from kauppa.handoff.domain.lead import (
@@ -30,7 +30,6 @@ from kauppa.handoff.domain.lead import (
     SLA_REASSIGN,
     SLA_REMINDER,
     Desk,
-    Effects,
     Lead,
     State,
     deal_outcome,
@@ -43,7 +42,7 @@ from kauppa.handoff.repository import HandoffRepository
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.routes import Every, On
 from kauppa.servicekit.timers import DueTimer
-from kauppa.servicekit.unit_of_work import Emission, Preparation, UnitOfWork
+from kauppa.servicekit.unit_of_work import Effects, Emission, Preparation, UnitOfWork
 
 log = get_logger(__name__)
 
@@ -128,7 +127,7 @@ async def hand_off_leads(batch: list[Envelope], uow: UnitOfWork, deps: Deps) -> 
             effects = lead.route(desk, routed, plan.profile)
             routed += 1
             open_handoffs.add(event.organisation_id, plan.identity, event.lead_id)
-        record(uow, effects, cause=env)
+        uow.carry_out(effects, env)
         fresh.append(lead)
     await repo.add(fresh)
     await repo.save_roster(roster)
@@ -188,7 +187,7 @@ async def remind_seller(timers: list[DueTimer], uow: UnitOfWork, deps: Deps) -> 
         lead = leads.get(timer.payload["lead_id"])
         if lead is None or not lead.awaits_verdict(timer.payload["attempt"]):
             continue
-        record(uow, lead.remind(uow.now))
+        uow.carry_out(lead.remind(uow.now))
         reminded.append(lead)
     await repo.save(reminded)
 
@@ -204,7 +203,7 @@ async def reassign_lead(timers: list[DueTimer], uow: UnitOfWork, deps: Deps) -> 
         lead = leads.get(timer.payload["lead_id"])
         if lead is None or not lead.awaits_verdict(timer.payload["attempt"]):
             continue
-        record(uow, lead.reassign_after_sla(desk))
+        uow.carry_out(lead.reassign_after_sla(desk))
         changed.append(lead)
     await repo.save(changed)
     await repo.save_roster(roster)

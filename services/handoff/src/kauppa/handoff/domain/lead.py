@@ -4,14 +4,14 @@ and what became of it (D4), and the desk that routes leads at one moment.
 Where is a lead assigned? ``Lead.assign_or_queue``: routing (``domain/routing.py``) picks
 the seller or says why nobody can take it, and the lead is assigned (``LeadAssigned``, its
 SLA reminder) or queued (``LeadQueued``, once per stay). Every verb returns what it
-causes (``Effects``: events to emit, timers to arm or cancel) or raises a refusal; none
-reads or writes anything. The state is the lead's fields as the repository stores them
-(one document per lead), changed only by these verbs."""
+causes (the kit's ``Effects``: events to emit, timers to arm or cancel) or raises a
+refusal; none reads or writes anything. The state is the lead's fields as the repository
+stores them (one document per lead), changed only by these verbs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -40,7 +40,7 @@ from kauppa.handoff.domain.identity import ProspectIdentity
 from kauppa.handoff.domain.routing import LeadProfile, NoSeller, Roster, Seller, language_of, route
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused, judge_verdict
-from kauppa.servicekit.unit_of_work import TimerRequest
+from kauppa.servicekit.unit_of_work import Effects, TimerRequest
 
 State = dict[str, Any]
 
@@ -55,19 +55,6 @@ def reminder_key(lead_id: str, attempt: int) -> str:
 
 def reassign_key(lead_id: str, attempt: int) -> str:
     return f"sla-reassign:{lead_id}:{attempt}"
-
-
-@dataclass
-class Effects:
-    """What a verb caused, in order: events to emit and timer requests."""
-
-    events: list[Event] = field(default_factory=list)
-    timers: list[TimerRequest] = field(default_factory=list)
-
-    def add(self, other: Effects) -> Effects:
-        self.events.extend(other.events)
-        self.timers.extend(other.timers)
-        return self
 
 
 def profile_of(state: State) -> LeadProfile:
@@ -104,7 +91,7 @@ class Desk:
         never to a seller who let the lead's SLA lapse. Returns the leads assigned."""
         effects, assigned = Effects(), []
         for lead in queued:
-            effects.add(lead.assign_or_queue(self, exclude=lead.sla_expired_sellers))
+            effects += lead.assign_or_queue(self, exclude=lead.sla_expired_sellers)
             if lead.status == LeadStatus.ASSIGNED:
                 assigned.append(lead)
         return assigned, effects

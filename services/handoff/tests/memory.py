@@ -7,16 +7,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
 
 from kauppa.handoff.domain.identity import OpenHandoffs, ProspectIdentity
 from kauppa.handoff.domain.lead import DealOutcome, Lead
 from kauppa.handoff.domain.routing import Absence, Roster, Seller
 from kauppa.handoff.domain.verdicts import LeadStatus
 from kauppa.handoff.domain.what_if import QUEUE_DRAIN_LIMIT
-from kauppa.handoff.repository import identity_from
-
-Document = dict[str, Any]
+from kauppa.handoff.repository import Document, identity_from
 
 
 class InMemoryHandoffRepository:

@@ -25,6 +25,7 @@ from kauppa.handoff.domain.routing import Seller as RosterSeller
 from kauppa.handoff.domain.source_quality import DIMENSIONS, source_quality
 from kauppa.handoff.domain.what_if import what_if
 from kauppa.handoff.repository import (
+    Document,
     HandoffRepository,
     find_lead,
     lead_facts_received,
@@ -51,7 +52,6 @@ from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 router = api_router()
-Document = dict[str, Any]
 
 Intake = Annotated[Principal, Depends(require("intake", "admin"))]
 Ops = Annotated[Principal, Depends(require("ops"))]

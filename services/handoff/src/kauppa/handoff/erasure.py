@@ -7,15 +7,11 @@ quality statistics stay true. Nothing is emitted."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from kauppa.contracts import Criterion, CustomerErased, DealClosed, DealOpened, Envelope
 from kauppa.contracts.identity import normalise_business_id, normalise_email
-from kauppa.handoff.repository import ERASURES, LEADS
+from kauppa.handoff.repository import ERASURES, LEADS, Document
 from kauppa.servicekit.http import cached_replies_update
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, UnitOfWork
-
-Document = dict[str, Any]
 
 # What erasure removes from a lead: the contact person (name, title, email, phone), the
 # normalised email kept for duplicate detection, and free text that may name the person

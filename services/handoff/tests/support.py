@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kauppa.contracts import LeadVerdictSubmitted, Verdict
-from kauppa.handoff.store import SELLERS, seller_key
+from kauppa.handoff.repository import SELLERS, seller_key
 from kauppa.servicekit.runtime import ServiceRuntime
 
 

@@ -19,7 +19,7 @@ from kauppa.contracts import (
     examples,
     topics,
 )
-from kauppa.handoff.store import LEADS
+from kauppa.handoff.repository import LEADS
 from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 from kauppa.servicekit.testing.http import bearer

@@ -155,7 +155,7 @@ async def test_d4_a_closed_deal_is_credited_to_both_sources_of_a_duplicate(
 ):
     from kauppa.contracts import LeadVerdictSubmitted, Verdict
     from kauppa.handoff.domain.source_quality import source_quality
-    from kauppa.handoff.store import lead_facts
+    from kauppa.handoff.repository import lead_facts
 
     org = new_org()
     rt = await start_handoff()

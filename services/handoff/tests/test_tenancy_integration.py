@@ -4,7 +4,7 @@ shadow or block A's seller; roster entries stored before are migrated at start."
 from __future__ import annotations
 
 import pytest
-from kauppa.handoff.store import migrate_roster
+from kauppa.handoff.repository import migrate_roster
 from kauppa.servicekit.testing.http import bearer
 
 from .support import new_org
@@ -59,7 +59,7 @@ async def test_a_deal_opened_after_the_erasure_erases_its_lead(service):
     from datetime import UTC, datetime
 
     from kauppa.contracts import CustomerErased, DealOpened, envelope, examples
-    from kauppa.handoff.store import LEADS
+    from kauppa.handoff.repository import LEADS
 
     from .support import seed_sellers, seller_doc
 

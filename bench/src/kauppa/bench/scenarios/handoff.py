@@ -8,8 +8,8 @@ from typing import Any
 from kauppa.bench.harness import Scenario
 from kauppa.contracts import Envelope, envelope, examples, topics
 from kauppa.handoff.bootstrap import build_runtime
+from kauppa.handoff.repository import SELLERS, seller_key
 from kauppa.handoff.settings import HandoffSettings
-from kauppa.handoff.store import SELLERS, seller_key
 from kauppa.servicekit.runtime import ServiceRuntime
 
 BENCH_ORG = "org-bench"

@@ -19,27 +19,24 @@ from kauppa.contracts import (
     from_http,
 )
 from kauppa.contracts.bounds import SHORT_TEXT_MAX, URL_MAX
-from kauppa.handoff.desk import ROSTER_CHANGED, HandoffDesk
+from kauppa.handoff.commands import change_seller, hand_in_lead, take_verdict
 from kauppa.handoff.domain.routing import Absence
 from kauppa.handoff.domain.routing import Seller as RosterSeller
 from kauppa.handoff.domain.source_quality import DIMENSIONS, source_quality
-from kauppa.handoff.domain.verdicts import LeadStatus, VerdictRefused
 from kauppa.handoff.domain.what_if import what_if
-from kauppa.handoff.handlers import submit_verdict
-from kauppa.handoff.settings import HandoffSettings
-from kauppa.handoff.store import (
-    LEADS,
-    ROUTED_STATUSES,
-    ROUTING_FIELDS,
-    SELLERS,
-    Roster,
-    lead_facts,
+from kauppa.handoff.repository import (
+    Document,
+    HandoffRepository,
+    find_lead,
+    lead_facts_received,
     lead_view,
+    queued_leads,
     routed_lead,
-    seller_from,
-    seller_key,
+    routed_leads,
     seller_view,
+    sellers_of,
 )
+from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.auth import (
     Principal,
     organisation_in_scope,
@@ -49,12 +46,12 @@ from kauppa.servicekit.auth import (
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import OrganisationQuery, SafeId
 from kauppa.servicekit.openapi import Timestamp, api_router, errors, request_body
+from kauppa.servicekit.refusals import NotFound
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 router = api_router()
-Document = dict[str, Any]
 
 Intake = Annotated[Principal, Depends(require("intake", "admin"))]
 Ops = Annotated[Principal, Depends(require("ops"))]
@@ -185,8 +182,8 @@ async def _take_in(
         organisation_in_scope(principal, env.event.organisation_id)
     except HTTPException as exc:
         return exc.status_code, {"id": env.id, "detail": exc.detail}
-    outcome = await runtime.pipeline.process_envelopes([env])
-    return 202, {"id": env.id, "lead_id": env.event.lead_id, "duplicate": outcome.duplicates > 0}
+    duplicate = await hand_in_lead(runtime, env)
+    return 202, {"id": env.id, "lead_id": env.event.lead_id, "duplicate": duplicate}
 
 
 # ------------------------------------------------------------------------------ roster
@@ -292,35 +289,18 @@ async def put_seller(
     organisation_in_scope(principal, profile.organisation_id)
 
     async def work(uow: UnitOfWork) -> Document:
-        key = seller_key(profile.organisation_id, seller_id)
-        existing = await uow.db[SELLERS].find_one({"_id": key}, session=uow.session)
-        fields = {**profile.model_dump(), "seller_id": seller_id}
-        fields["absences"] = [
-            {"start": a.start.astimezone(UTC), "end": a.end.astimezone(UTC) if a.end else None}
-            for a in profile.absences
-        ]
-        await uow.db[SELLERS].update_one(
-            {"_id": key},
-            {"$set": fields, "$setOnInsert": {"open_leads": 0, "last_assigned_seq": 0}},
-            upsert=True,
-            session=uow.session,
+        change = await change_seller(
+            uow,
+            policy,
+            profile.organisation_id,
+            seller_id,
+            profile.model_dump(),
+            [Absence(a.start, a.end) for a in profile.absences],
         )
-        for absence in profile.absences:
-            if absence.end is not None and absence.end > uow.now:
-                uow.schedule(
-                    f"absence-end:{key}:{absence.end.isoformat()}",
-                    absence.end,
-                    ROSTER_CHANGED,
-                    {"organisation_id": profile.organisation_id},
-                )
-        roster = await Roster.load(uow.db, uow.session, [profile.organisation_id])
-        assigned = await HandoffDesk(uow, roster, policy).drain_queue([profile.organisation_id])
-        await roster.save(uow.db, uow.session)
-        seller = roster.by_id[key]
         return {
-            **seller_view(seller, uow.now),
-            "queued_leads_assigned": [d["_id"] for d in assigned],
-            "_status": 200 if existing else 201,
+            **seller_view(change.seller, uow.now),
+            "queued_leads_assigned": change.assigned,
+            "_status": 201 if change.added else 200,
         }
 
     return await idempotent_command(request, principal, work)
@@ -334,8 +314,8 @@ async def list_sellers(
     organisation_id = organisation_in_scope(principal, organisation_id)
     runtime = runtime_of(request)
     now = runtime.clock.now()
-    docs = runtime.db[SELLERS].find({"organisation_id": organisation_id}).sort("seller_id", 1)
-    return [seller_view(seller_from(d), now) async for d in docs]
+    sellers = await sellers_of(runtime.db, organisation_id, by_id=True)
+    return [seller_view(s, now) for s in sellers]
 
 
 # ------------------------------------------------------------------------------ leads
@@ -347,23 +327,15 @@ async def unassigned_queue(
 ) -> Document:
     """Leads waiting for an eligible seller, oldest first."""
     organisation_id = organisation_in_scope(principal, organisation_id)
-    db = runtime_of(request).db
-    docs = (
-        await db[LEADS]
-        .find({"organisation_id": organisation_id, "status": LeadStatus.QUEUED})
-        .sort("queued_at", 1)
-        .limit(1000)
-        .to_list()
-    )
-    leads = [lead_view(d) for d in docs]
+    leads = [lead_view(d) for d in await queued_leads(runtime_of(request).db, organisation_id)]
     return {"organisation_id": organisation_id, "count": len(leads), "leads": leads}
 
 
 @router.get("/leads/{lead_id}", tags=["leads"], response_model=LeadOut, responses=errors(404))
 async def get_lead(lead_id: str, request: Request, principal: SellerOrOps) -> Document:
-    doc = await runtime_of(request).db[LEADS].find_one({"_id": lead_id})
+    doc = await find_lead(runtime_of(request).db, lead_id)
     if doc is None:
-        raise HTTPException(404, "no such lead")
+        raise NotFound("no such lead")
     owned_by(principal, doc["organisation_id"], doc.get("seller_id"), "lead")
     return lead_view(doc)
 
@@ -394,13 +366,11 @@ async def give_verdict(
     policy = _settings(request).sla_policy()
 
     async def work(uow: UnitOfWork) -> Document:
-        lead = await uow.db[LEADS].find_one(
-            {"_id": lead_id}, {"organisation_id": 1, "seller_id": 1}, session=uow.session
-        )
-        if lead is None:
-            raise HTTPException(404, "no such lead")
-        owned_by(principal, lead["organisation_id"], lead.get("seller_id"), "lead")
-        outcome = await submit_verdict(
+        owner = await uow.repository(HandoffRepository).owner_of(lead_id)
+        if owner is None:
+            raise NotFound("no such lead")
+        owned_by(principal, *owner, "lead")
+        lead = await take_verdict(
             uow,
             policy,
             lead_id=lead_id,
@@ -411,9 +381,7 @@ async def give_verdict(
             cause=None,
             organisation_id=principal.organisation_id,
         )
-        if isinstance(outcome, VerdictRefused):
-            raise HTTPException(404 if outcome.reason == "unknown lead" else 409, outcome.reason)
-        return lead_view(outcome)
+        return lead_view(lead.state)
 
     return await idempotent_command(request, principal, work)
 
@@ -437,16 +405,12 @@ async def source_quality_report(
     returned and why, what closed; rates and time to verdict."""
     organisation_id = organisation_in_scope(principal, organisation_id)
     dims: list[str] = list(by or DIMENSIONS)
-    received: Document = {}
-    if since is not None:
-        received["$gte"] = since.astimezone(UTC)
-    if until is not None:
-        received["$lt"] = until.astimezone(UTC)
-    query: Document = {"organisation_id": organisation_id}
-    if received:
-        query["received_at"] = received
-    db = runtime_of(request).db
-    facts = [lead_facts(d) async for d in db[LEADS].find(query, {"prospect": 0, "criteria": 0})]
+    facts = await lead_facts_received(
+        runtime_of(request).db,
+        organisation_id,
+        since.astimezone(UTC) if since is not None else None,
+        until.astimezone(UTC) if until is not None else None,
+    )
     rows = source_quality(facts, dims)
     return {
         "organisation_id": organisation_id,
@@ -566,22 +530,9 @@ async def routing_what_if(body: WhatIfIn, request: Request, principal: Ops) -> D
     until = runtime.clock.now()
     since = until - timedelta(weeks=body.weeks)
     db = runtime.db
-    current = [seller_from(d) async for d in db[SELLERS].find({"organisation_id": org})]
+    current = await sellers_of(db, org)
     proposed = _proposed_roster(org, current, body)
-    docs = (
-        await db[LEADS]
-        .find(
-            {
-                "organisation_id": org,
-                "received_at": {"$gte": since, "$lt": until},
-                "status": {"$in": list(ROUTED_STATUSES)},
-            },
-            ROUTING_FIELDS,
-        )
-        .sort("received_at", -1)
-        .limit(body.max_leads + 1)
-        .to_list()
-    )
+    docs = await routed_leads(db, org, since, until, limit=body.max_leads + 1)
     truncated = len(docs) > body.max_leads
     if truncated:  # the most recent max_leads: the window starts at the oldest of them
         docs = docs[: body.max_leads]

@@ -219,3 +219,50 @@ class Rotation:
     @staticmethod
     def release(seller: Seller) -> None:
         seller.open_leads = max(seller.open_leads - 1, 0)
+
+
+class Roster:
+    """The sellers of some organisations as one transaction sees them: routing takes and
+    frees their capacity and turns each organisation's rotation in memory; ``changed``
+    names the sellers whose counters the repository must write back (absolute values are
+    safe: a concurrent writer of the same seller makes one transaction re-run)."""
+
+    def __init__(self, sellers: Iterable[Seller]) -> None:
+        self.by_org: dict[str, list[Seller]] = {}
+        for s in sellers:
+            self.by_org.setdefault(s.organisation_id, []).append(s)
+        self.by_id = {
+            (s.organisation_id, s.seller_id): s for org in self.by_org.values() for s in org
+        }
+        self.rotations = {
+            org: Rotation(max((s.last_assigned_seq for s in members), default=0))
+            for org, members in self.by_org.items()
+        }
+        self._changed: set[tuple[str, str]] = set()
+
+    def sellers(self, org: str) -> list[Seller]:
+        return self.by_org.get(org, [])
+
+    def get(self, org: str, seller_id: str) -> Seller | None:
+        return self.by_id.get((org, seller_id))
+
+    def could_take_a_lead(self, org: str) -> bool:
+        """Some active seller of ``org`` has room (a queue nobody can serve is not read)."""
+        return any(s.active and s.has_room() for s in self.sellers(org))
+
+    def assign(self, seller: Seller) -> None:
+        self.rotations.setdefault(seller.organisation_id, Rotation()).assign(seller)
+        self._changed.add((seller.organisation_id, seller.seller_id))
+
+    def release(self, org: str, seller_id: str | None) -> None:
+        seller = self.get(org, seller_id or "")
+        if seller is not None:
+            Rotation.release(seller)
+            self._changed.add((org, seller.seller_id))
+
+    def changed(self) -> list[Seller]:
+        """The sellers whose counters changed since the last ``saved``, in key order."""
+        return [self.by_id[k] for k in sorted(self._changed)]
+
+    def saved(self) -> None:
+        self._changed.clear()

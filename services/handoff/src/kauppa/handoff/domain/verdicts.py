@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kauppa.contracts import ReturnReason, Verdict
+from kauppa.servicekit.refusals import Conflict, NotFound
 
 
 class LeadStatus:
@@ -20,9 +21,21 @@ class LeadStatus:
     OPEN = (QUEUED, ASSIGNED, ACCEPTED)
 
 
-@dataclass(frozen=True)
-class VerdictRefused:
-    reason: str
+class VerdictRefused(Conflict):
+    """The lead's state or the verdict itself says no (the lead is not awaiting this
+    seller's verdict, a return without its reason)."""
+
+    @property
+    def reason(self) -> str:
+        return self.detail
+
+
+class UnknownLead(NotFound, VerdictRefused):
+    """No such lead (in the caller's organisation). NotFound first: the nearest class
+    decides the status at the HTTP edge."""
+
+    def __init__(self) -> None:
+        super().__init__("unknown lead")
 
 
 @dataclass(frozen=True)
@@ -44,7 +57,7 @@ def judge_verdict(
     """Whether this seller may give this verdict now. Only the seller holding an assigned
     lead may; a return needs a reason code, and 'other' needs the free text."""
     if status is None:
-        return VerdictRefused("unknown lead")
+        return UnknownLead()
     if status != LeadStatus.ASSIGNED:
         return VerdictRefused(f"lead is {status}, not awaiting a verdict")
     if assigned_seller != seller_id:

@@ -56,7 +56,7 @@ test-fast: setup
 lint: setup
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
-	@$(VENV)/bin/mypy contracts/src servicekit/src cli/src services/*/src bench/src
+	@$(VENV)/bin/mypy contracts/src servicekit/src devkit/src cli/src services/*/src bench/src
 
 format: setup
 	@$(VENV)/bin/ruff check --fix .

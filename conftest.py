@@ -1,3 +1,3 @@
 """Repository-wide pytest setup: real infrastructure fixtures from the service kit."""
 
-pytest_plugins = ["kauppa.servicekit.testing.fixtures"]
+pytest_plugins = ["kauppa.devkit.testing.fixtures"]

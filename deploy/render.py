@@ -224,6 +224,7 @@ DOCKERIGNORE = f"""\
 !services/
 !cli/pyproject.toml
 !bench/pyproject.toml
+!devkit/pyproject.toml
 **/tests/
 **/__pycache__/
 **/*.pyc

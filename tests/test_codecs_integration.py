@@ -42,13 +42,13 @@ from kauppa.contracts.events.customers import ContactKind, CustomerAttributes, S
 from kauppa.contracts.events.leads import Verdict
 from kauppa.dashboard.bootstrap import build_runtime as build_dashboard
 from kauppa.dashboard.settings import DashboardSettings
+from kauppa.devkit.testing import eventually
 from kauppa.followup.bootstrap import build_runtime as build_followup
 from kauppa.followup.settings import FollowupSettings
 from kauppa.handoff.bootstrap import build_runtime as build_handoff
 from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import eventually
 from kauppa.webhooks.bootstrap import build_runtime as build_webhooks
 from kauppa.webhooks.settings import WebhooksSettings
 

@@ -14,10 +14,10 @@ import pytest
 from kauppa.cli import main as cli
 from kauppa.contracts import CustomerErased, envelope, examples, to_kafka
 from kauppa.contracts.topics import PRIVACY, Topic, dead_letter_topic
+from kauppa.devkit.embedded import Infrastructure
+from kauppa.devkit.testing import TopicReader, publish_raw
 from kauppa.servicekit.deadletters import RawRecord, dead_letter_record
-from kauppa.servicekit.embedded import Infrastructure
 from kauppa.servicekit.kafka_admin import create_topics
-from kauppa.servicekit.testing import TopicReader, publish_raw
 from rich.console import Console
 from typer.testing import CliRunner, Result
 

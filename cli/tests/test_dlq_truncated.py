@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from kauppa.cli import main as cli
 from kauppa.contracts.topics import Topic
+from kauppa.devkit.embedded import Infrastructure
+from kauppa.devkit.testing import TopicReader
 from kauppa.servicekit.deadletters import RawRecord
-from kauppa.servicekit.embedded import Infrastructure
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader
 from rich.console import Console
 from typer.testing import CliRunner, Result
 

@@ -11,8 +11,8 @@ import pytest
 from kauppa.cli import main as cli
 from kauppa.contracts import envelope, examples, to_structured
 from kauppa.contracts import topics as T
-from kauppa.servicekit.embedded import Infrastructure
-from kauppa.servicekit.testing import TopicReader
+from kauppa.devkit.embedded import Infrastructure
+from kauppa.devkit.testing import TopicReader
 from typer.testing import CliRunner, Result
 
 

@@ -23,6 +23,7 @@ WORKDIR /src
 COPY pyproject.toml uv.lock ./
 COPY contracts/pyproject.toml contracts/
 COPY servicekit/pyproject.toml servicekit/
+COPY devkit/pyproject.toml devkit/
 COPY services/closing/pyproject.toml services/closing/
 COPY services/confirmation/pyproject.toml services/confirmation/
 COPY services/dashboard/pyproject.toml services/dashboard/

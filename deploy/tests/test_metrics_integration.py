@@ -28,6 +28,7 @@ import pytest
 from deploy_support import DEPLOY, service_names, settings_class
 from kauppa.contracts import Envelope, LeadQualified, LeadRejected, envelope, examples, to_kafka
 from kauppa.contracts.topics import Topic
+from kauppa.devkit.testing import eventually, publish_raw
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.kafka_admin import create_topics
@@ -35,7 +36,6 @@ from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import ServiceSettings
-from kauppa.servicekit.testing import eventually, publish_raw
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from prometheus_client.parser import text_string_to_metric_families

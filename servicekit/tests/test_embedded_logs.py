@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kauppa.servicekit.embedded.servers import prune_rotated_logs
+from kauppa.devkit.embedded.servers import prune_rotated_logs
 
 
 def test_only_the_newest_rotated_log_is_kept(tmp_path: Path) -> None:

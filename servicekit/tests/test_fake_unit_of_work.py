@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 from kauppa.contracts import LeadQueued, envelope, examples
+from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.emits import UndeclaredEmit
-from kauppa.servicekit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.unit_of_work import TimerRequest, UnitOfWork
 
 NOW = datetime(2027, 2, 1, 8, 0, tzinfo=UTC)

@@ -32,11 +32,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from confluent_kafka import Producer
 from hypothesis import HealthCheck, Phase, given, settings
 from kauppa.contracts.topics import Topic, dead_letter_topic
+from kauppa.devkit.testing import TopicReader
 from kauppa.servicekit.deadletters import parse_dead_letter
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings, ServiceSettings
-from kauppa.servicekit.testing import TopicReader
 
 from .hostile import (
     BAD_KINDS,

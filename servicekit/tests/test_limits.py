@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import APIRouter, Depends
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.servicekit.auth import Principal, require
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.limits import json_depth
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, ServiceSettings
-from kauppa.servicekit.testing.http import asgi_client, bearer
 from pydantic import BaseModel
 
 router = APIRouter()

@@ -9,12 +9,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from kauppa.contracts import envelope, examples, to_kafka
 from kauppa.contracts.topics import LEADS_HANDOFF, LEADS_QUALIFIED, Topic
+from kauppa.devkit.testing import TopicReader
 from kauppa.servicekit import unit_of_work
 from kauppa.servicekit.deadletters import RawRecord
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader
 
 from .tally_service import handlers
 

@@ -8,10 +8,10 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from kauppa.contracts import LeadQualified, envelope, examples, to_kafka
 from kauppa.contracts.topics import LEADS_HANDOFF, LEADS_QUALIFIED, dead_letter_topic
+from kauppa.devkit.testing import TopicReader, eventually, publish_envelopes, publish_raw
 from kauppa.servicekit.deadletters import RawRecord, read_dead_letters, replay
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.tail import open_groupless_consumer
-from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes, publish_raw
 
 from .tally_service import TIMER_HANDLERS, handlers
 

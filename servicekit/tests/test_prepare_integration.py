@@ -17,11 +17,11 @@ from kauppa.contracts import (
     to_kafka,
 )
 from kauppa.contracts.topics import LEADS_HANDOFF, LEADS_QUALIFIED, dead_letter_topic
+from kauppa.devkit.testing import TopicReader, publish_raw
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.deadletters import RawRecord, read_dead_letters
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader, publish_raw
 from kauppa.servicekit.unit_of_work import Emission, Preparation, UnitOfWork
 from pymongo import UpdateOne
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kauppa.servicekit.embedded.servers import start_mongod
+from kauppa.devkit.embedded.servers import start_mongod
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import MongoSettings

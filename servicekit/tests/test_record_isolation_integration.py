@@ -14,11 +14,11 @@ import uuid
 import pytest
 from kauppa.contracts import envelope, examples, to_kafka
 from kauppa.contracts.topics import Topic, dead_letter_topic
+from kauppa.devkit.testing import TopicReader, eventually, publish_raw
 from kauppa.servicekit.deadletters import read_dead_letters
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.pipeline import was_handled
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader, eventually, publish_raw
 
 from .tally_service import TIMER_HANDLERS, handlers
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from kauppa.devkit.testing.http import asgi_client
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, ServiceSettings
-from kauppa.servicekit.testing.http import asgi_client
 
 
 class CloseRefused(Invalid):

@@ -16,9 +16,9 @@ from kauppa.contracts import (
     envelope,
     examples,
 )
+from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.emits import declared
 from kauppa.servicekit.routes import Every, On, handlers_from, timers_from
-from kauppa.servicekit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import UnitOfWork
 

@@ -13,6 +13,8 @@ import pytest
 from fastapi import APIRouter, Depends, Request
 from kauppa.contracts import Envelope, LeadQualified, LeadRejected, envelope, examples, to_kafka
 from kauppa.contracts.topics import LEADS_HANDOFF, LEADS_QUALIFIED, Topic, dead_letter_topic
+from kauppa.devkit.testing import TopicReader, eventually, publish_raw
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.servicekit.auth import Principal, require
 from kauppa.servicekit.deadletters import (
     BODIES,
@@ -26,8 +28,6 @@ from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.producer import ProducerRecord
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader, eventually, publish_raw
-from kauppa.servicekit.testing.http import asgi_client, bearer
 from kauppa.servicekit.unit_of_work import OUTBOX, OversizedEvent, UnitOfWork, outbox_document
 
 pytestmark = pytest.mark.integration

@@ -14,12 +14,12 @@ import pytest
 import structlog
 from kauppa.contracts import Envelope, LeadQualified, envelope, examples, to_kafka
 from kauppa.contracts.topics import Topic
+from kauppa.devkit.testing import eventually, publish_raw
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.pipeline import Handlers
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import ServiceSettings
-from kauppa.servicekit.testing import eventually, publish_raw
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from prometheus_client.parser import text_string_to_metric_families
 

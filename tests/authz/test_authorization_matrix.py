@@ -33,10 +33,10 @@ import jwt
 import pytest
 from fastapi import APIRouter
 from kauppa.contracts import LeadAccepted, LeadAssigned, LeadSource, envelope, examples
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import ServiceSettings
-from kauppa.servicekit.testing.http import asgi_client, bearer
 
 pytestmark = pytest.mark.integration
 

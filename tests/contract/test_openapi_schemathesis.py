@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kauppa.devkit.testing.served import served
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
-from kauppa.servicekit.testing.served import served
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CONFIG = Path(__file__).with_name("schemathesis.toml")  # 413 is a refusal too

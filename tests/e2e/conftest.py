@@ -30,10 +30,10 @@ from kauppa.cli.system import (
     wait_ready,
     write_run_state,
 )
+from kauppa.devkit.embedded import Infrastructure
+from kauppa.devkit.embedded.servers import free_port
 from kauppa.servicekit.auth import issue_token
 from kauppa.servicekit.clock import Clock, clock_from_settings
-from kauppa.servicekit.embedded import Infrastructure
-from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.settings import ClockSettings, ServiceSettings
 
 # The business clock: a Monday morning in a week with no Finnish public holidays nearby,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from kauppa.contracts import topics as T
 from kauppa.dashboard.domain.health import webhook_subscriptions
-from kauppa.servicekit.testing import TopicReader, eventually
+from kauppa.devkit.testing import TopicReader, eventually
 
 from .conftest import KauppaSystem
 

@@ -17,8 +17,8 @@ import pytest
 from babel.numbers import format_decimal
 from kauppa.contracts import DeliveredItem, envelope, examples
 from kauppa.contracts import topics as T
-from kauppa.servicekit.testing import TopicReader
-from kauppa.servicekit.testing.kafka import publish_envelopes
+from kauppa.devkit.testing import TopicReader
+from kauppa.devkit.testing.kafka import publish_envelopes
 
 from .conftest import KauppaSystem
 

@@ -12,13 +12,13 @@ import pytest
 from kauppa.closing.bootstrap import build_runtime as build_closing
 from kauppa.closing.settings import ClosingSettings
 from kauppa.contracts import envelope, examples, to_structured, topics
+from kauppa.devkit.testing import TopicReader, eventually
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.handoff.api import router as handoff_router
 from kauppa.handoff.bootstrap import build_runtime as build_handoff
 from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit import tracing
 from kauppa.servicekit.http import create_app
-from kauppa.servicekit.testing import TopicReader, eventually
-from kauppa.servicekit.testing.http import asgi_client, bearer
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

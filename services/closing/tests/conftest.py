@@ -14,10 +14,10 @@ from kauppa.closing.bootstrap import build_runtime
 from kauppa.closing.domain.identity import deal_id_for
 from kauppa.closing.settings import ClosingSettings
 from kauppa.contracts import Envelope, LeadAccepted, LeadSource, envelope, examples
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing.http import asgi_client, bearer
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 from kauppa.contracts.topics import DEALS, REFERRALS
-from kauppa.servicekit.testing import TopicReader
-from kauppa.servicekit.testing.http import bearer
+from kauppa.devkit.testing import TopicReader
+from kauppa.devkit.testing.http import bearer
 
 from .conftest import ClosingFactory, close_body
 

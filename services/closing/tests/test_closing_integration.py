@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kauppa.contracts import DealClosed, envelope
 from kauppa.contracts.topics import DEALS, REFERRALS
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.devkit.testing import TopicReader, publish_envelopes
 
 from .conftest import ClosingFactory, close_body, lead_accepted
 

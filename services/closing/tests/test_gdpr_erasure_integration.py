@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from kauppa.contracts import ContactPerson, CustomerErased, envelope, examples
+from kauppa.devkit.testing import eventually, publish_envelopes
 from kauppa.servicekit.pipeline import was_handled
-from kauppa.servicekit.testing import eventually, publish_envelopes
 
 from .conftest import T0, Closing, ClosingFactory, close_body, lead_accepted
 

@@ -21,8 +21,8 @@ from kauppa.contracts import (
     envelope,
     examples,
 )
+from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.auth import Principal
-from kauppa.servicekit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import Preparation
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from kauppa.contracts import examples
-from kauppa.servicekit.testing.http import bearer
+from kauppa.devkit.testing.http import bearer
 
 from .conftest import ClosingFactory, close_body
 

@@ -12,10 +12,10 @@ from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.common import ContactPerson
 from kauppa.contracts.events.deals import DealAmended, DealClosed
+from kauppa.devkit.testing import TopicReader, publish_envelopes
+from kauppa.devkit.testing.smtp import smtp_server
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
-from kauppa.servicekit.testing.smtp import smtp_server
 
 from .smtp_server import DealSmtp
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kauppa.servicekit.testing.smtp import Received, ScriptedSmtp
+from kauppa.devkit.testing.smtp import Received, ScriptedSmtp
 
 
 def _is_copy(mail: Received) -> bool:

@@ -18,7 +18,7 @@ from kauppa.confirmation.sender import SELLER_COPY
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.deals import SignatureEvidence, SignatureMethod
 from kauppa.contracts.events.privacy import CustomerErased
-from kauppa.servicekit.testing import publish_envelopes
+from kauppa.devkit.testing import publish_envelopes
 
 from .conftest import deal_for, new_org
 from .https_server import FileServer

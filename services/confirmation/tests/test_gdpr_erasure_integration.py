@@ -16,10 +16,10 @@ from kauppa.confirmation.deps import service_of
 from kauppa.confirmation.domain.confirmation import timer_key
 from kauppa.contracts import envelope, examples, topics
 from kauppa.contracts.events.privacy import CustomerErased
+from kauppa.devkit.testing import TopicReader, eventually, publish_envelopes
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.pipeline import was_handled
-from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
-from kauppa.servicekit.testing.http import asgi_client, bearer
 
 from .conftest import deal_for, new_org, schedule_confirmations
 

@@ -16,7 +16,7 @@ from kauppa.confirmation.settings import ConfirmationSettings
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.confirmations import ConfirmationScheduled
 from kauppa.contracts.events.privacy import CustomerErased
-from kauppa.servicekit.testing.fake_uow import FakeUnitOfWork
+from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.timers import DueTimer
 
 from .conftest import amendment

@@ -12,9 +12,9 @@ import pytest
 from kauppa.confirmation.bootstrap import build_service_app
 from kauppa.confirmation.deps import service_of
 from kauppa.contracts import envelope, topics
+from kauppa.devkit.testing import TopicReader, publish_envelopes
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.servicekit.clock import ManualClock
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
-from kauppa.servicekit.testing.http import asgi_client, bearer
 
 from .conftest import deal_for, new_org
 from .test_domain_document import pdf_text

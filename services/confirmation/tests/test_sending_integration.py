@@ -10,7 +10,7 @@ import pytest
 from kauppa.confirmation.deps import service_of
 from kauppa.contracts import envelope, topics
 from kauppa.contracts.events.deals import DealAmended
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
+from kauppa.devkit.testing import TopicReader, publish_envelopes
 
 from .conftest import deal_for, new_org
 
@@ -128,7 +128,7 @@ async def test_d11_smtp_550_emits_the_failed_event(start_service, smtp, kafka_se
 
 async def test_d11_connection_refused_retries_until_exhausted(start_service, smtp, kafka_settings):
     org = new_org()
-    from kauppa.servicekit.embedded.servers import free_port
+    from kauppa.devkit.embedded.servers import free_port
 
     rt = await start_service({org: {"policy": "immediate"}}, smtp_port=free_port(), max_attempts=3)
     deal = deal_for(org)

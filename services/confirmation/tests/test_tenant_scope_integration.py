@@ -9,9 +9,9 @@ import pytest
 from kauppa.confirmation.bootstrap import build_service_app
 from kauppa.confirmation.repository import CONFIRMATIONS, INDEXES, POLICIES
 from kauppa.contracts import topics
+from kauppa.devkit.testing import TopicReader
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.servicekit.mongo import ensure_indexes
-from kauppa.servicekit.testing import TopicReader
-from kauppa.servicekit.testing.http import asgi_client, bearer
 
 from .conftest import deal_for, new_org, schedule_confirmations
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from kauppa.contracts import envelope, examples
 from kauppa.dashboard.api import router
+from kauppa.devkit.embedded.servers import free_port
+from kauppa.devkit.testing import publish_envelopes
+from kauppa.devkit.testing.http import asgi_client
 from kauppa.handoff.api import router as handoff_router
 from kauppa.servicekit.auth import issue_token
-from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.http import create_app
-from kauppa.servicekit.testing import publish_envelopes
-from kauppa.servicekit.testing.http import asgi_client
 from playwright.async_api import Page, async_playwright, expect
 
 from . import scenario

@@ -21,14 +21,14 @@ from kauppa.contracts import (
 )
 from kauppa.contracts.topics import LEADS_QUALIFIED, dead_letter_topic
 from kauppa.dashboard.api import router
+from kauppa.devkit.embedded.servers import free_port
+from kauppa.devkit.testing import TopicReader, eventually, publish_envelopes, publish_raw
+from kauppa.devkit.testing.http import asgi_client
+from kauppa.devkit.testing.http import bearer as kit_bearer
 from kauppa.servicekit.deadletters import RawRecord, dead_letter_record
-from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.kafka_admin import create_topics
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes, publish_raw
-from kauppa.servicekit.testing.http import asgi_client
-from kauppa.servicekit.testing.http import bearer as kit_bearer
 
 from . import scenario
 

@@ -17,10 +17,10 @@ from kauppa.contracts import (
     to_kafka,
 )
 from kauppa.contracts.topics import dead_letter_topic
+from kauppa.devkit.embedded.servers import free_port
+from kauppa.devkit.testing import publish_raw
 from kauppa.servicekit.deadletters import RawRecord, dead_letter_record
-from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.kafka_admin import create_topics
-from kauppa.servicekit.testing import publish_raw
 
 from .test_dashboard_integration import bearer, client_for
 

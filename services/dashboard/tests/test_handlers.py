@@ -11,7 +11,7 @@ from kauppa.contracts import CustomerErased, DealLost, envelope, examples
 from kauppa.dashboard.erasure import ERASED
 from kauppa.dashboard.handlers import EVENTS, Deps, update_read_models
 from kauppa.dashboard.repository import CONFIRMATION_FAILURES, DEALS, ReadModels, Write
-from kauppa.servicekit.testing.fake_uow import FakeUnitOfWork
+from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 
 NOW = datetime(2027, 2, 1, 8, 0, tzinfo=UTC)
 

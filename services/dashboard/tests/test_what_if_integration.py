@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 from kauppa.dashboard.api import router
+from kauppa.devkit.embedded.servers import free_port
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.handoff.api import router as handoff_router
-from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.http import create_app
-from kauppa.servicekit.testing.http import asgi_client, bearer
 
 from .browser import serving
 from .what_if_support import PROPOSAL, seed_routing_history

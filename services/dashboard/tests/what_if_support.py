@@ -9,8 +9,8 @@ import uuid
 
 import httpx
 from kauppa.contracts import LeadQualified, examples
+from kauppa.devkit.testing.http import bearer
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing.http import bearer
 
 SELLERS = {"fi-a": {"languages": ["fi"]}, "sv-b": {"languages": ["sv"]}}
 LOCALES = ["fi-FI", "fi-FI", "sv-FI"]

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.followup.api import router
 from kauppa.followup.bootstrap import build_runtime
 from kauppa.followup.settings import FollowupSettings
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing.http import asgi_client, bearer
 
 START = datetime(2026, 3, 5, 12, 0, tzinfo=UTC)  # a Thursday
 

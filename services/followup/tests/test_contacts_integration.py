@@ -13,10 +13,10 @@ from kauppa.contracts.events.customers import (
     CustomerContactReported,
 )
 from kauppa.contracts.topics import CONTACTS_DUE, CUSTOMERS
+from kauppa.devkit.testing import TopicReader, eventually, publish_envelopes
 from kauppa.followup.domain.calendar import add_months
 from kauppa.followup.repository import CUSTOMERS as CUSTOMER_RECORDS
 from kauppa.servicekit.clock import ManualClock
-from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
 from .support import START, http, started, token
 

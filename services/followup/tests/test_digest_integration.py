@@ -16,12 +16,12 @@ from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.common import LeadSource
 from kauppa.contracts.events.leads import LeadAssigned
 from kauppa.contracts.topics import CUSTOMERS
+from kauppa.devkit.testing import TopicReader, eventually, publish_envelopes
+from kauppa.devkit.testing.smtp import ScriptedSmtp, smtp_server
 from kauppa.followup.bootstrap import build_runtime
 from kauppa.followup.digest import DIGESTS, LEADS, SELLERS
 from kauppa.followup.domain.digest import message_id
 from kauppa.servicekit.clock import ManualClock
-from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
-from kauppa.servicekit.testing.smtp import ScriptedSmtp, smtp_server
 
 from .support import http, started, token
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.topics import CONTACTS_DUE, CUSTOMERS
+from kauppa.devkit.testing import TopicReader, publish_envelopes
 from kauppa.followup.repository import CONTACTS
 from kauppa.servicekit.clock import ManualClock
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
 
 from .support import START, started
 

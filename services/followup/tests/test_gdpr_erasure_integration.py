@@ -13,11 +13,11 @@ import pytest
 from kauppa.contracts import envelope, examples
 from kauppa.contracts.events.privacy import CustomerErased
 from kauppa.contracts.topics import CONTACTS_DUE, CUSTOMERS
+from kauppa.devkit.testing import TopicReader, eventually, publish_envelopes
 from kauppa.followup.repository import CONTACTS, REPORTS
 from kauppa.followup.repository import CUSTOMERS as CUSTOMER_RECORDS
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.pipeline import was_handled
-from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 from kauppa.servicekit.unit_of_work import TIMERS
 
 from .support import START, http, started, token

@@ -16,6 +16,7 @@ from kauppa.contracts.events.customers import (
     NextContactScheduled,
     ProblemReported,
 )
+from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 from kauppa.followup.audit import AuditGauge
 from kauppa.followup.commands import rules_of
 from kauppa.followup.digest import DigestSender
@@ -30,7 +31,6 @@ from kauppa.followup.handlers import (
 )
 from kauppa.followup.repository import Relationships
 from kauppa.followup.settings import FollowupSettings
-from kauppa.servicekit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.timers import DueTimer
 
 from .fakes import InMemoryRelationships

@@ -12,9 +12,9 @@ from kauppa.bench.scenarios.followup import seed_customers
 from kauppa.contracts import from_kafka
 from kauppa.contracts.cloudevents import header_map
 from kauppa.contracts.topics import CAMPAIGNS, CONTACTS_DUE
+from kauppa.devkit.testing import TopicReader
 from kauppa.followup.repository import CONTACTS, CUSTOMERS
 from kauppa.servicekit.clock import ManualClock
-from kauppa.servicekit.testing import TopicReader
 from kauppa.servicekit.unit_of_work import TIMERS
 
 from .support import START, http, started, token

@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from kauppa.devkit.testing.http import asgi_client
 from kauppa.handoff.api import router
 from kauppa.handoff.bootstrap import build_runtime
 from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing.http import asgi_client
 
 StartHandoff = Callable[..., Awaitable[ServiceRuntime]]
 

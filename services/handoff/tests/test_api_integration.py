@@ -7,9 +7,9 @@ import asyncio
 
 import pytest
 from kauppa.contracts import envelope, examples, to_structured, topics
+from kauppa.devkit.testing import TopicReader, eventually, publish_envelopes
+from kauppa.devkit.testing.http import bearer
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
-from kauppa.servicekit.testing.http import bearer
 
 from .support import new_org, seed_sellers, seller_doc
 

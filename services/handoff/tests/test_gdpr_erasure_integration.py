@@ -19,10 +19,10 @@ from kauppa.contracts import (
     examples,
     topics,
 )
+from kauppa.devkit.testing import TopicReader, eventually, publish_envelopes
+from kauppa.devkit.testing.http import bearer
 from kauppa.handoff.repository import LEADS
 from kauppa.servicekit.pipeline import was_handled
-from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
-from kauppa.servicekit.testing.http import bearer
 
 from .support import new_org, seed_sellers, seller_doc, verdict
 

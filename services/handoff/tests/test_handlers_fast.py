@@ -17,6 +17,7 @@ from kauppa.contracts import (
     envelope,
     examples,
 )
+from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 from kauppa.handoff.domain.lead import SLA_REASSIGN, SLA_REMINDER, reassign_key
 from kauppa.handoff.domain.routing import Seller
 from kauppa.handoff.domain.sla import SlaPolicy
@@ -29,7 +30,6 @@ from kauppa.handoff.handlers import (
     take_submitted_verdict,
 )
 from kauppa.handoff.repository import HandoffRepository
-from kauppa.servicekit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import Preparation
 

@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 from kauppa.contracts import ContactPerson, Criterion, envelope, examples, topics
+from kauppa.devkit.testing import TopicReader, eventually, publish_envelopes
 from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.mongo import connect
 from kauppa.servicekit.pipeline import was_handled
-from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
 from .support import new_org, seed_sellers, seller_doc
 

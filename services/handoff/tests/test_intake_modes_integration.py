@@ -14,8 +14,8 @@ from cloudevents.v1.conversion import to_binary, to_structured
 from cloudevents.v1.http import CloudEvent
 from kauppa.contracts import LeadQualified, examples, topics
 from kauppa.contracts.cloudevents import BATCH_CONTENT_TYPE
-from kauppa.servicekit.testing import TopicReader
-from kauppa.servicekit.testing.http import bearer
+from kauppa.devkit.testing import TopicReader
+from kauppa.devkit.testing.http import bearer
 
 from .support import new_org, seed_sellers, seller_doc
 

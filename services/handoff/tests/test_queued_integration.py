@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 from kauppa.contracts import QueueReason, envelope, examples, topics
-from kauppa.servicekit.testing import TopicReader, publish_envelopes
-from kauppa.servicekit.testing.http import bearer
+from kauppa.devkit.testing import TopicReader, publish_envelopes
+from kauppa.devkit.testing.http import bearer
 
 from .support import new_org, seed_sellers, seller_doc
 

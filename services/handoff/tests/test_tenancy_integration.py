@@ -4,8 +4,8 @@ shadow or block A's seller; roster entries stored before are migrated at start."
 from __future__ import annotations
 
 import pytest
+from kauppa.devkit.testing.http import bearer
 from kauppa.handoff.repository import migrate_roster
-from kauppa.servicekit.testing.http import bearer
 
 from .support import new_org
 

@@ -15,9 +15,9 @@ from kauppa.contracts import (
     examples,
     topics,
 )
+from kauppa.devkit.testing import TopicReader, eventually, publish_envelopes
 from kauppa.handoff.settings import HandoffSettings
 from kauppa.servicekit.clock import ManualClock
-from kauppa.servicekit.testing import TopicReader, eventually, publish_envelopes
 
 from .support import new_org, seed_sellers, seller_doc, verdict
 

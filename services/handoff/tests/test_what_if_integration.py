@@ -13,11 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from kauppa.contracts import LeadQualified, examples
+from kauppa.devkit.testing.http import asgi_client, bearer
 from kauppa.handoff.api import router
 from kauppa.servicekit.clock import ManualClock
 from kauppa.servicekit.http import create_app
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing.http import asgi_client, bearer
 
 from .support import new_org
 

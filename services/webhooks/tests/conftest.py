@@ -28,9 +28,9 @@ from kauppa.contracts import (
     examples,
 )
 from kauppa.contracts.events.leads import ReturnReason
-from kauppa.servicekit.embedded.servers import free_port
+from kauppa.devkit.embedded.servers import free_port
+from kauppa.devkit.testing import publish_envelopes
 from kauppa.servicekit.runtime import ServiceRuntime
-from kauppa.servicekit.testing import publish_envelopes
 from kauppa.webhooks.bootstrap import build_runtime, build_service_app
 from kauppa.webhooks.settings import WebhooksSettings
 from starlette.applications import Starlette
@@ -135,13 +135,13 @@ def org() -> str:
 
 
 def http(rt: ServiceRuntime) -> Any:
-    from kauppa.servicekit.testing.http import asgi_client
+    from kauppa.devkit.testing.http import asgi_client
 
     return asgi_client(build_service_app(rt, manage_runtime=False))
 
 
 def ops(rt: ServiceRuntime, organisation_id: str | None = None) -> dict[str, str]:
-    from kauppa.servicekit.testing.http import bearer
+    from kauppa.devkit.testing.http import bearer
 
     return bearer(rt.settings, "ops-1", "ops", organisation_id=organisation_id)
 

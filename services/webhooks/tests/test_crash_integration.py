@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 from kauppa.cli.system import ServiceSpec, spawn_service
+from kauppa.devkit.embedded import Infrastructure
+from kauppa.devkit.embedded.servers import free_port
+from kauppa.devkit.testing import eventually
 from kauppa.servicekit.auth import issue_token
-from kauppa.servicekit.embedded import Infrastructure
-from kauppa.servicekit.embedded.servers import free_port
 from kauppa.servicekit.settings import ServiceSettings
-from kauppa.servicekit.testing import eventually
 from standardwebhooks.webhooks import Webhook
 
 from .conftest import Receiver, org, verdicts
@@ -47,7 +47,7 @@ async def test_kill_9_during_deliveries_loses_nothing(
     infra: Infrastructure, receiver: Receiver, tmp_path: Path
 ) -> None:
     from kauppa.contracts import envelope
-    from kauppa.servicekit.testing import publish_envelopes
+    from kauppa.devkit.testing import publish_envelopes
 
     tag = uuid.uuid4().hex[:8]
     spec = ServiceSpec("webhooks", free_port(), "kauppa.webhooks")

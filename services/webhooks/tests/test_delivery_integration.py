@@ -11,7 +11,7 @@ import pytest
 from kauppa.contracts import WebhookSubscriptionDisabled
 from kauppa.contracts.topics import WEBHOOKS
 from kauppa.dashboard.domain.health import service_health, webhook_subscriptions
-from kauppa.servicekit.testing import TopicReader, eventually
+from kauppa.devkit.testing import TopicReader, eventually
 from kauppa.servicekit.unit_of_work import OUTBOX
 from standardwebhooks.webhooks import Webhook
 

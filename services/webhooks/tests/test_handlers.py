@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from kauppa.contracts import DealLost, LeadAssigned, LeadSource, envelope, examples
+from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.auth import Principal
 from kauppa.servicekit.refusals import NotFound
-from kauppa.servicekit.testing.fake_uow import FakeUnitOfWork
 from kauppa.webhooks import commands
 from kauppa.webhooks.handlers import EVENTS, Deps, body_of, fan_out
 from kauppa.webhooks.repository import COLLECTING, Webhooks

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from kauppa.servicekit.testing import eventually
+from kauppa.devkit.testing import eventually
 from kauppa.webhooks.domain.signing import new_secret
 from kauppa.webhooks.repository import ATTEMPTS, SUBSCRIPTIONS
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kauppa.bench import harness as b
-from kauppa.servicekit.embedded import provide_infrastructure
+from kauppa.devkit.embedded import provide_infrastructure
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 
 ROOT = Path(__file__).resolve().parents[4]  # bench/src/kauppa/bench/run.py: the repository

@@ -90,8 +90,8 @@ def run(
 ) -> None:
     """Start the whole system on embedded infrastructure (or the cluster named by
     KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI) and keep it running until Ctrl-C."""
-    from kauppa.servicekit.embedded.infrastructure import resolve
-    from kauppa.servicekit.embedded.servers import InfrastructureError
+    from kauppa.devkit.embedded.infrastructure import resolve
+    from kauppa.devkit.embedded.servers import InfrastructureError
     from kauppa.servicekit.kafka_admin import create_topics
 
     pid = running_pid()
@@ -294,7 +294,7 @@ def emit(
     """Validate a contract event (JSON: the event's fields, or a structured CloudEvent)
     and send it to its topic."""
     from kauppa.contracts import DecodeError, envelope, event_class_by_name, from_structured
-    from kauppa.servicekit.testing.kafka import publish_envelopes
+    from kauppa.devkit.testing.kafka import publish_envelopes
 
     try:
         doc = json.loads(file.read_text())

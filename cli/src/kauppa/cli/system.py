@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from kauppa.servicekit.embedded.infrastructure import Infrastructure, write_state
-from kauppa.servicekit.embedded.servers import free_port
+from kauppa.devkit.embedded.infrastructure import Infrastructure, write_state
+from kauppa.devkit.embedded.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[4]
 RUN_DIR = ROOT / ".local" / "run"

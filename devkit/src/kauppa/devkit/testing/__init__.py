@@ -2,9 +2,9 @@
 isolated databases, a reader that waits for events on a topic, ``eventually``, and an
 in-process HTTP client with bearer tokens."""
 
-from kauppa.servicekit.testing.http import asgi_client, bearer
-from kauppa.servicekit.testing.kafka import TopicReader, publish_envelopes, publish_raw
-from kauppa.servicekit.testing.waiting import eventually
+from kauppa.devkit.testing.http import asgi_client, bearer
+from kauppa.devkit.testing.kafka import TopicReader, publish_envelopes, publish_raw
+from kauppa.devkit.testing.waiting import eventually
 
 __all__ = [
     "TopicReader",

@@ -14,7 +14,7 @@ from email.policy import default as default_policy
 from typing import Any, TypeVar
 
 from aiosmtpd.controller import Controller
-from kauppa.servicekit.embedded.servers import free_port
+from kauppa.devkit.embedded.servers import free_port
 
 
 @dataclass

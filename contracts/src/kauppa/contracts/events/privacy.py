@@ -20,7 +20,7 @@ class CustomerErased(Event):
     key_field = "customer_id"
     emitted_by = "privacy / admin tooling"
     external_producer = True
-    consumed_by = ("handoff", "closing", "confirmation", "followup", "dashboard")
+    consumed_by = ("handoff", "closing", "confirmation", "followup", "dashboard", "webhooks")
     meaning = "GDPR erasure: every service removes or anonymises the person's data."
 
     customer_id: DerivedId

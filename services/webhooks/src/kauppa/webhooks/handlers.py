@@ -10,10 +10,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from kauppa.contracts import Envelope, to_structured
+from kauppa.contracts import CustomerErased, Envelope, to_structured
 from kauppa.servicekit.routes import On
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks.domain.catalogue import DELIVERABLE, EventFacts, Filters, facts_of, matches
+from kauppa.webhooks.erasure import erase_customers
 from kauppa.webhooks.repository import Webhooks
 
 Document = dict[str, Any]
@@ -115,4 +116,7 @@ async def fan_out(batch: list[Envelope], uow: UnitOfWork, deps: Deps) -> None:
     await repo.add_deliveries(deliveries)
 
 
-EVENTS = [On(cls, fan_out) for cls in DELIVERABLE]
+EVENTS = [
+    *(On(cls, fan_out) for cls in DELIVERABLE),
+    On(CustomerErased, erase_customers),  # erasure.py
+]

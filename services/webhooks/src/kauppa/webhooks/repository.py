@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from kauppa.servicekit.erasures import identities_in_bytes
 from kauppa.servicekit.mongo import Indexes
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateMany, UpdateOne
@@ -162,6 +163,33 @@ class Webhooks:
         return bool(changed.modified_count)
 
     # -------------------------------------------------------------- deliveries
+    async def erase_deliveries(self, organisation_id: str, names: set[str]) -> int:
+        """Drop the body of every delivery of the organisation whose event names one
+        of ``names`` (erased identities); close the undelivered ones as ``erased``."""
+        deliveries = self.uow.collection(DELIVERIES)
+        found = [
+            doc["_id"]
+            async for doc in deliveries.find(
+                {"organisation_id": organisation_id, "body": {"$ne": None}}, {"body": 1}
+            )
+            if identities_in_bytes(doc["body"].encode()) & names
+        ]
+        if found:
+            await deliveries.update_many(
+                {"_id": {"$in": found}},
+                [
+                    {
+                        "$set": {
+                            "state": {"$cond": ["$open", "erased", "$state"]},
+                            "open": False,
+                            "body": None,
+                            "erased": True,
+                        }
+                    }
+                ],
+            )
+        return len(found)
+
     async def send_waiting_now(self, sub_id: str) -> None:
         """What waited (paused, disabled, backing off) is due now."""
         await self.uow.collection(DELIVERIES).update_many(
@@ -172,7 +200,12 @@ class Webhooks:
     async def redeliver_one(self, sub_id: str, delivery_id: str) -> bool:
         """Send one delivery again (not while it is being delivered); False: none such."""
         result = await self.uow.collection(DELIVERIES).update_one(
-            {"_id": delivery_id, "subscription_id": sub_id, "state": {"$ne": "delivering"}},
+            {
+                "_id": delivery_id,
+                "subscription_id": sub_id,
+                "state": {"$ne": "delivering"},
+                "erased": {"$ne": True},
+            },
             _redeliver_update(self.uow.now),
         )
         return bool(result.matched_count)
@@ -185,6 +218,7 @@ class Webhooks:
             "subscription_id": sub_id,
             "created_at": {"$gte": since, "$lt": until},
             "state": {"$ne": "delivering"},
+            "erased": {"$ne": True},  # an erased delivery has no body to send
         }
         if only_failed:
             query["last_error"] = {"$ne": None}

@@ -11,18 +11,20 @@ from kauppa.closing import commands
 from kauppa.closing.commands import Deps
 from kauppa.closing.domain.close_summary import CloseTerms
 from kauppa.closing.domain.deal import CloseRefused, stale_timer_key
-from kauppa.closing.handlers import open_deals, prepare_deal, remind_stale_deals
+from kauppa.closing.handlers import EVENTS, open_deals, remind_stale_deals
 from kauppa.closing.repository import Deals, Directory
 from kauppa.closing.settings import ClosingSettings, SalesProcessConfig
 from kauppa.contracts import (
     DealClosed,
     DealOpened,
+    LeadAccepted,
     StaleDealReminder,
     envelope,
     examples,
 )
 from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.auth import Principal
+from kauppa.servicekit.routes import handlers_from
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import Preparation
 
@@ -34,6 +36,7 @@ from .test_domain_deal import a_deal
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SETTINGS = ClosingSettings()
 DEPS = Deps(settings=SETTINGS, default_process=SETTINGS.default_process())
+PREPARE = handlers_from(EVENTS, DEPS).prepares[LeadAccepted.ce_type()]
 SELLER = Principal("seller-1", frozenset({"seller"}), "org-1")
 
 
@@ -52,7 +55,7 @@ async def test_d5_an_accepted_lead_opens_one_deal_at_the_organisations_first_sta
     uow = fake(deals, directory)
     prep = Preparation("test", NOW)
     for env in envs:
-        prep.run(prepare_deal, env)
+        prep.run(PREPARE, env)
     uow.adopt(prep)
 
     await open_deals(envs, uow, DEPS)
@@ -72,7 +75,7 @@ async def test_a_customer_erased_before_the_deal_opens_is_left_out_of_it():
     deals = InMemoryDeals()
     env = envelope(lead_accepted(lead_id="lead-9", organisation_id="org-1"), source="t")
     prep = Preparation("test", NOW)
-    prep.run(prepare_deal, env)
+    prep.run(PREPARE, env)
     deals.tombstones.add(("org-1", prep.plans[env.id].opened.customer_id))
     uow = fake(deals)
     uow.adopt(prep)
@@ -122,3 +125,23 @@ async def test_d5_due_timers_remind_open_deals_only_and_rearm():
         (stale_timer_key("deal-a"), later + timedelta(days=14))
     ]
     assert deals.history == {"deal-a": ["StaleDealReminder"], "deal-b": []}
+
+
+async def test_the_prepared_deal_starts_at_the_configured_first_stage():
+    """CLOSING_STAGES reaches the prepare step (the table binds it to the deps), so the
+    prepared DealOpened is the one that goes out: emitted as caused number 0."""
+    settings = ClosingSettings(stages=["discovery", "closing"])
+    deps = Deps(settings=settings, default_process=settings.default_process())
+    env = envelope(lead_accepted(lead_id="lead-7", organisation_id="org-1"), source="t")
+    prep = Preparation("test", NOW)
+    prep.run(handlers_from(EVENTS, deps).prepares[LeadAccepted.ce_type()], env)
+    assert prep.plans[env.id].opened.stage == "discovery"
+    deals = InMemoryDeals()
+    uow = fake(deals)
+    uow.adopt(prep)
+
+    await open_deals([env], uow, deps)
+
+    [out] = uow.outgoing
+    assert out.id == prep.plans[env.id].emission.envelope.id  # the prepared one went out
+    assert deals.deals["deal-lead-7"].stage == "discovery"

@@ -23,13 +23,14 @@ from kauppa.handoff.domain.routing import Seller
 from kauppa.handoff.domain.sla import SlaPolicy
 from kauppa.handoff.domain.verdicts import LeadStatus
 from kauppa.handoff.handlers import (
+    EVENTS,
     Deps,
     hand_off_leads,
-    plan_lead,
     remind_seller,
     take_submitted_verdict,
 )
 from kauppa.handoff.repository import HandoffRepository
+from kauppa.servicekit.routes import handlers_from
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import Preparation
 
@@ -50,7 +51,7 @@ async def take_in(repo: InMemoryHandoffRepository, *leads: LeadQualified) -> Fak
     batch = [envelope(lead, source="upstream") for lead in leads]
     prep = Preparation("handoff", NOW)
     for env in batch:
-        prep.run(plan_lead, env)
+        prep.run(handlers_from(EVENTS, DEPS).prepares[LeadQualified.ce_type()], env)
     uow = uow_at(NOW, repo)
     uow.adopt(prep)
     await hand_off_leads(batch, uow, DEPS)

@@ -29,22 +29,24 @@ from kauppa.contracts import Envelope, Event
 from kauppa.servicekit.emits import guarded
 from kauppa.servicekit.pipeline import Handlers, Prepare, per_event
 from kauppa.servicekit.timers import DueTimer, TimerHandler
-from kauppa.servicekit.unit_of_work import UnitOfWork
+from kauppa.servicekit.unit_of_work import Preparation, UnitOfWork
 
 BatchFn = Callable[[list[Envelope], UnitOfWork, Any], Awaitable[None]]
 EventFn = Callable[[Envelope, UnitOfWork, Any], Awaitable[None]]
 TimerFn = Callable[[list[DueTimer], UnitOfWork, Any], Awaitable[None]]
+PrepareFn = Callable[[Envelope, Preparation, Any], Any]
 
 
 @dataclass(frozen=True)
 class On:
     """``handler(batch, uow, deps)`` takes events of ``event`` (with ``one=True``:
-    ``handler(env, uow, deps)``, one event at a time)."""
+    ``handler(env, uow, deps)``, one event at a time). ``prepare(env, preparation,
+    deps)``: its pure step ahead of the transaction, with the same deps."""
 
     event: type[Event]
     handler: BatchFn | EventFn
     emits: Sequence[type[Event]] = ()
-    prepare: Prepare | None = None
+    prepare: PrepareFn | None = None
     one: bool = False
 
 
@@ -78,8 +80,17 @@ def handlers_from(table: Iterable[On], deps: Any) -> Handlers:
         if key not in bound:
             fn = _bind(route.handler, deps)
             bound[key] = per_event(fn) if route.one else fn
-        handlers.add(route.event, bound[key], route.prepare, emits=route.emits)
+        prepare = _bind_prepare(route.prepare, deps) if route.prepare else None
+        handlers.add(route.event, bound[key], prepare, emits=route.emits)
     return handlers
+
+
+def _bind_prepare(fn: PrepareFn, deps: Any) -> Prepare:
+    def bound(env: Envelope, prep: Preparation) -> Any:
+        return fn(env, prep, deps)
+
+    bound.__name__ = getattr(fn, "__name__", "prepare")
+    return bound
 
 
 def timers_from(table: Iterable[Every], deps: Any) -> dict[str, TimerHandler]:

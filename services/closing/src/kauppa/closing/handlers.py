@@ -13,7 +13,6 @@ from kauppa.closing.domain.deal import STALE_DEAL, Deal, opening_event
 from kauppa.closing.domain.identity import customer_id_for, deal_id_for
 from kauppa.closing.erasure import erase_customer, erased_before
 from kauppa.closing.repository import Deals, Directory, history_entry
-from kauppa.closing.settings import SalesProcessConfig
 from kauppa.contracts import (
     CustomerErased,
     DealOpened,
@@ -32,7 +31,6 @@ Document = dict[str, Any]
 
 # The first stage a deal is prepared with: that of the default process (organisations
 # and deployments with stages of their own get the event built afresh in the handler).
-PREPARED_FIRST_STAGE = SalesProcessConfig().stages[0]
 
 
 @dataclass(frozen=True)
@@ -46,11 +44,11 @@ class DealPlan:
     business_key: str | None
 
 
-def prepare_deal(env: Envelope, prep: Preparation) -> DealPlan:
+def prepare_deal(env: Envelope, prep: Preparation, deps: Deps) -> DealPlan:
     """The pure part of opening a deal, done while the batch before commits: ids, the
     ``DealOpened`` wrapped and encoded, and its JSON form for the deal's history. The
-    first stage is the default process's; ``open_deals`` checks it against the
-    organisation's process and builds the event afresh if it differs."""
+    first stage is the default process's (``CLOSING_STAGES``); ``open_deals`` checks it
+    against the organisation's process and builds the event afresh if it differs."""
     lead = env.event
     assert isinstance(lead, LeadAccepted)
     opened = DealOpened(
@@ -61,7 +59,7 @@ def prepare_deal(env: Envelope, prep: Preparation) -> DealPlan:
         seller_id=lead.seller_id,
         prospect=lead.prospect,
         source=lead.source,
-        stage=PREPARED_FIRST_STAGE,
+        stage=deps.default_process.stages[0],
         opened_at=lead.accepted_at,
     )
     return DealPlan(

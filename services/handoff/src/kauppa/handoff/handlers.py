@@ -74,7 +74,7 @@ class LeadPlan:
         return Lead(dict(self.state), qualified)
 
 
-def plan_lead(env: Envelope, prep: Preparation) -> LeadPlan:
+def plan_lead(env: Envelope, prep: Preparation, _deps: Deps) -> LeadPlan:
     event = env.event
     assert isinstance(event, LeadQualified)
     identity = identity_of(event.prospect)

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from kauppa.closing.domain.deal import Deal
 from kauppa.closing.settings import SalesProcessConfig
 from kauppa.contracts import Envelope, SellerCard
-
-Document = dict[str, Any]
+from kauppa.servicekit.repository import Document
 
 
 class InMemoryDeals:

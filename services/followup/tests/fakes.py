@@ -4,12 +4,10 @@ methods the handlers and commands use, on dicts."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from kauppa.followup.domain.relationship import Caused, ContactUpdate, CustomerRelationship
 from kauppa.followup.repository import contact_document
-
-Document = dict[str, Any]
+from kauppa.servicekit.repository import Document
 
 
 class InMemoryRelationships:

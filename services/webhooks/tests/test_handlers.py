@@ -6,20 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from kauppa.contracts import CustomerErased, DealLost, LeadAssigned, LeadSource, envelope, examples
 from kauppa.devkit.testing.fake_uow import FakeUnitOfWork
 from kauppa.servicekit.auth import Principal
 from kauppa.servicekit.refusals import NotFound
+from kauppa.servicekit.repository import Document
 from kauppa.webhooks import commands
 from kauppa.webhooks.erasure import erase_customers
 from kauppa.webhooks.handlers import EVENTS, Deps, body_of, fan_out
 from kauppa.webhooks.repository import COLLECTING, Webhooks
 
 NOW = datetime(2027, 2, 1, 8, 0, tzinfo=UTC)
-Document = dict[str, Any]
 
 
 class InMemoryWebhooks(Webhooks):

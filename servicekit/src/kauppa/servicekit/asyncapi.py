@@ -12,11 +12,9 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
 
 from kauppa.contracts import Event
-
-Document = dict[str, Any]
+from kauppa.servicekit.repository import Document
 
 CE_HEADERS = "CloudEventsKafkaHeaders"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from kauppa.contracts import Envelope, Event
 from kauppa.servicekit import tracing
@@ -17,13 +17,13 @@ from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import in_transaction, is_transient
 from kauppa.servicekit.outbox import OutboxPublisher
 from kauppa.servicekit.producer import ProducerRecord
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 T = TypeVar("T")
-Document = dict[str, Any]
 log = get_logger(__name__)
 
 

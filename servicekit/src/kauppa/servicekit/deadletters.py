@@ -30,6 +30,7 @@ from kauppa.servicekit.erasures import ErasureIndex, identities_in_bytes
 from kauppa.servicekit.ids import is_safe_id
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.settings import KafkaSettings
 from kauppa.servicekit.tail import open_groupless_consumer
 from kauppa.servicekit.unit_of_work import RECORD_FRAMING, record_bytes
@@ -43,7 +44,6 @@ FULL_SIZE = "dlq_full_size"
 KEY_KEPT = 256  # bytes of an oversized key kept on a truncated letter
 BODY_MAX = 15 * 1024 * 1024  # a MongoDB document holds 16 MB: a larger value is cut there too
 
-Document = dict[str, Any]
 log = get_logger(__name__)
 
 

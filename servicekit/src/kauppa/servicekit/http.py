@@ -22,6 +22,7 @@ from kauppa.servicekit.auth import Principal, TokenVerifier
 from kauppa.servicekit.limits import RequestLimits
 from kauppa.servicekit.openapi import finish_openapi
 from kauppa.servicekit.refusals import Conflict, Forbidden, Invalid, NotFound, Refusal
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, OversizedEvent, UnitOfWork
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict
@@ -30,8 +31,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 if TYPE_CHECKING:
     from kauppa.servicekit.runtime import ServiceRuntime
-
-Document = dict[str, Any]
 
 
 class Liveness(BaseModel):

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError
 from kauppa.servicekit.logging import get_logger
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.settings import MongoSettings
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -26,7 +27,6 @@ from pymongo.errors import (
 from pymongo.read_concern import ReadConcern
 from pymongo.write_concern import WriteConcern
 
-Document = dict[str, Any]
 T = TypeVar("T")
 log = get_logger(__name__)
 

@@ -24,7 +24,6 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from kauppa.contracts import Envelope
 from kauppa.servicekit.clock import Clock
@@ -33,10 +32,10 @@ from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import OUTBOX, OversizedEvent, record_bytes
 from pymongo.asynchronous.database import AsyncDatabase
 
-Document = dict[str, Any]
 log = get_logger(__name__)
 
 

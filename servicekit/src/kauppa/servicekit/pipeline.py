@@ -41,6 +41,7 @@ from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import is_transient
 from kauppa.servicekit.producer import EventProducer, ProducerRecord
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import INBOX, Preparation, UnitOfWork
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -49,7 +50,6 @@ from pymongo.errors import DuplicateKeyError
 BatchHandler = Callable[[list[Envelope], UnitOfWork], Awaitable[None]]
 EventHandler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
 Prepare = Callable[[Envelope, Preparation], Any]
-Document = dict[str, Any]
 log = get_logger(__name__)
 
 

@@ -27,9 +27,12 @@ Filter = Mapping[str, Any]
 
 
 class BoundCollection:
-    """The operations repositories use, each run in ``session``."""
+    """The operations repositories use, each run in ``session`` (None: outside any
+    transaction, for an HTTP query's reads, so a repository's read methods serve both)."""
 
-    def __init__(self, collection: AsyncCollection[Document], session: AsyncClientSession) -> None:
+    def __init__(
+        self, collection: AsyncCollection[Document], session: AsyncClientSession | None
+    ) -> None:
         self.raw = collection
         self.session = session
 

@@ -20,18 +20,17 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.committer import Committer
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.metrics import ServiceMetrics
 from kauppa.servicekit.mongo import Indexes, is_transient
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import TIMERS, UnitOfWork
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-Document = dict[str, Any]
 log = get_logger(__name__)
 
 TIMER_INDEXES = Indexes(

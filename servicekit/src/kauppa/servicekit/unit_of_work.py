@@ -14,7 +14,7 @@ from kauppa.contracts import Envelope, Event, derived_event_id, envelope, to_kaf
 from kauppa.servicekit import tracing
 from kauppa.servicekit.emits import check as check_declared
 from kauppa.servicekit.producer import ProducerRecord
-from kauppa.servicekit.repository import BoundCollection
+from kauppa.servicekit.repository import BoundCollection, Document
 from pymongo import DeleteOne, InsertOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -27,7 +27,6 @@ OUTBOX_ROW_BYTES = 4 * 1024 * 1024
 RECORD_ALLOWANCE = 2048  # bytes per record beyond its value: key, headers, framing
 RECORD_FRAMING = 128  # a record's own framing in a batch, and the batch's header (61 bytes)
 
-Document = dict[str, Any]
 R = TypeVar("R")
 
 

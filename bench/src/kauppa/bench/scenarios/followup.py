@@ -26,11 +26,10 @@ from kauppa.followup.domain.next_contact import ContactPolicy
 from kauppa.followup.domain.relationship import CONTACT_DUE
 from kauppa.followup.repository import CONTACTS, CUSTOMERS
 from kauppa.followup.settings import FollowupSettings
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.settings import KafkaSettings, MongoSettings
 from kauppa.servicekit.unit_of_work import TIMERS
 from pymongo.asynchronous.database import AsyncDatabase
-
-Document = dict[str, Any]
 
 
 def _deliveries(n: int) -> list[Any]:

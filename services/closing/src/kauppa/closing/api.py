@@ -32,9 +32,9 @@ from kauppa.servicekit.auth import (
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import OrganisationPath, OrganisationQuery, SafeId
 from kauppa.servicekit.openapi import ErrorResponse, api_router, errors
+from kauppa.servicekit.repository import Document
 from pydantic import BaseModel, ConfigDict, Field
 
-Document = dict[str, Any]
 Seller = Annotated[Principal, Depends(require("seller"))]
 Ops = Annotated[Principal, Depends(require("ops"))]
 Reader = Annotated[Principal, Depends(require("seller", "ops"))]

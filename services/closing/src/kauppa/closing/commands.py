@@ -34,10 +34,9 @@ from kauppa.contracts.bounds import Percent
 from kauppa.servicekit.auth import Principal
 from kauppa.servicekit.ids import ID_PATTERN
 from kauppa.servicekit.refusals import Forbidden, Invalid, NotFound
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import Effects, UnitOfWork
 from pydantic import AwareDatetime, Field
-
-Document = dict[str, Any]
 
 # What the HTTP commands emit (the service runtime's ``emits``, in its AsyncAPI sends).
 COMMAND_EMITS = (

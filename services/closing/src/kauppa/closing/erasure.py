@@ -5,20 +5,20 @@ anonymised, are the pure rules of ``domain/erasure.py``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kauppa.closing.domain.erasure import erase_customer_deal, erase_referrals_of, same_email
 from kauppa.closing.repository import Deals
 from kauppa.contracts import CustomerErased, Envelope
 from kauppa.contracts.identity import normalise_business_id
 from kauppa.servicekit.logging import get_logger
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
     from kauppa.closing.commands import Deps
 
 log = get_logger(__name__)
-Document = dict[str, Any]
 
 
 async def erase_customer(env: Envelope, uow: UnitOfWork, deps: Deps) -> None:

@@ -6,7 +6,6 @@ deal's verb, save, emit and arm what it caused."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from kauppa.closing.commands import Deps, emit
 from kauppa.closing.domain.deal import STALE_DEAL, Deal, opening_event
@@ -22,12 +21,12 @@ from kauppa.contracts import (
 )
 from kauppa.contracts.identity import normalise_business_id
 from kauppa.servicekit.logging import get_logger
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.routes import Every, On
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import Emission, Preparation, UnitOfWork
 
 log = get_logger(__name__)
-Document = dict[str, Any]
 
 # The first stage a deal is prepared with: that of the default process (organisations
 # and deployments with stages of their own get the event built afresh in the handler).

@@ -13,18 +13,16 @@ every call runs in its transaction. The HTTP queries read outside one
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from kauppa.closing.domain.deal import Deal
 from kauppa.closing.domain.sales_process import DealStatus
 from kauppa.closing.settings import SalesProcessConfig
 from kauppa.contracts import Envelope, SellerCard
 from kauppa.servicekit.mongo import Indexes, equals_ignoring_case
-from kauppa.servicekit.repository import BoundCollection
+from kauppa.servicekit.repository import BoundCollection, Document
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-
-Document = dict[str, Any]
 
 DEALS = "deals"
 SELLERS = "sellers"
@@ -65,7 +63,7 @@ class Reading:
         self.db = db
 
     def collection(self, name: str) -> BoundCollection:
-        return BoundCollection(self.db[name], cast(Any, None))
+        return BoundCollection(self.db[name], None)
 
 
 def erasure_key(organisation_id: str, customer_or_business_key: str) -> str:

@@ -25,11 +25,10 @@ from kauppa.confirmation.domain.delivery_attempts import SUPERSEDABLE, Confirmat
 from kauppa.contracts import Envelope
 from kauppa.servicekit.http import cached_replies_update
 from kauppa.servicekit.mongo import Indexes, equals_ignoring_case
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import IDEMPOTENCY, Effects, UnitOfWork
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-
-Document = dict[str, Any]
 
 CONFIRMATIONS = "confirmations"  # one document per (deal, version)
 POLICIES = "policies"  # per-organisation send policy set through the ops API

@@ -22,13 +22,11 @@ from kauppa.dashboard.domain.latency import summarise
 from kauppa.dashboard.domain.periods import BEGINNING
 from kauppa.dashboard.domain.quality import COUNTS, DIMENSIONS, quality_row, rank
 from kauppa.servicekit.mongo import Indexes
-from kauppa.servicekit.repository import BoundCollection
+from kauppa.servicekit.repository import BoundCollection, Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-
-Document = dict[str, Any]
 
 LEADS = "leads"
 DEALS = "deals"

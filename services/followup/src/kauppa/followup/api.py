@@ -38,11 +38,11 @@ from kauppa.servicekit.auth import (
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.openapi import Day, Integer, Timestamp, api_router, errors, not_a_boolean
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 router = api_router(tags=["followup"])
-Document = dict[str, Any]
 Seller = Annotated[Principal, Depends(require("seller"))]
 Ops = Annotated[Principal, Depends(require("ops"))]
 Reader = Annotated[Principal, Depends(require("seller", "ops"))]

@@ -21,11 +21,11 @@ from kauppa.followup.domain.invariant import Violation
 from kauppa.followup.domain.relationship import CustomerRelationship
 from kauppa.followup.repository import AUDITS, CUSTOMERS, Relationships
 from kauppa.followup.settings import FollowupSettings
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import TIMERS, UnitOfWork
 from prometheus_client import Gauge
 
-Document = dict[str, Any]
 AUDIT = "invariant_audit"  # timer kind
 AUDIT_TIMER_KEY = "audit:invariant"
 

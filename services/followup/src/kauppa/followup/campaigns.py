@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from kauppa.contracts.events.customers import (
     ContactKind,
@@ -18,10 +17,10 @@ from kauppa.followup.domain.relationship import UNASSIGNED, ScheduledContact, co
 from kauppa.followup.domain.segments import segment_filter, spread_due_at
 from kauppa.followup.repository import CAMPAIGNS, CONTACTS, CUSTOMERS, contact_document
 from kauppa.followup.settings import FollowupSettings
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, UpdateOne
 
-Document = dict[str, Any]
 STEP = "campaign_step"  # timer kind
 
 

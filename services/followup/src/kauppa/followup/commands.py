@@ -6,8 +6,6 @@ loads through the repository, asks the aggregate, and leaves the writes to the c
 
 from __future__ import annotations
 
-from typing import Any
-
 from kauppa.contracts import Envelope
 from kauppa.contracts.events.customers import (
     CustomerContactLogged,
@@ -29,9 +27,8 @@ from kauppa.followup.domain.relationship import (
 )
 from kauppa.followup.repository import Relationships
 from kauppa.followup.settings import FollowupSettings
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
-
-Document = dict[str, Any]
 
 # A reported contact: the contact itself, what it found, and the next contact (D15).
 CONTACT_REPORT_EMITS = (

@@ -28,7 +28,6 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, parseaddr
 from functools import partial
-from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from kauppa.contracts import Envelope
@@ -59,13 +58,13 @@ from kauppa.servicekit.ids import header_safe
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mail import OutgoingEmail, SmtpMailer, SmtpOutcome, address
 from kauppa.servicekit.mongo import Indexes
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.timers import DueTimer
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-Document = dict[str, Any]
 log = get_logger(__name__)
 
 SELLERS = "sellers"

@@ -31,12 +31,12 @@ from kauppa.servicekit.auth import Principal, organisation_in_scope, require, se
 from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.openapi import Integer, api_router
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pydantic import AfterValidator, BaseModel, Field
 from pymongo import ReturnDocument
 
 router = api_router(tags=["digest"])
-Document = dict[str, Any]
 Ops = Annotated[Principal, Depends(require("ops"))]
 Reader = Annotated[Principal, Depends(require("seller", "ops"))]
 Locale = Literal["fi", "sv", "en"]

@@ -12,7 +12,6 @@ second run changes nothing."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 from kauppa.contracts.events.privacy import ERASED, ERASED_REFERRAL, CustomerErased
 from kauppa.followup.campaigns import count_outcomes
@@ -20,10 +19,10 @@ from kauppa.followup.domain.identities import contact_timer_key
 from kauppa.followup.domain.relationship import CustomerRelationship
 from kauppa.followup.repository import CONTACTS, REPORTS, Relationships
 from kauppa.servicekit.mongo import equals_ignoring_case
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import UpdateOne
 
-Document = dict[str, Any]
 REDACTED = ERASED
 
 

@@ -10,7 +10,6 @@ service always wrote: a relationship's record is its customer document."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from kauppa.followup.domain.relationship import (
     Caused,
@@ -19,10 +18,9 @@ from kauppa.followup.domain.relationship import (
     ScheduledContact,
 )
 from kauppa.servicekit.mongo import Indexes
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReplaceOne, UpdateOne
-
-Document = dict[str, Any]
 
 CUSTOMERS = "customers"  # one relationship per customer account
 CONTACTS = "contacts"  # one per scheduled contact (feedback, next, campaign)

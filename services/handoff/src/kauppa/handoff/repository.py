@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from kauppa.handoff.domain.identity import IDENTITY_KEYS, OpenHandoffs, ProspectIdentity
 from kauppa.handoff.domain.lead import DealOutcome, Lead, profile_of
@@ -21,11 +20,10 @@ from kauppa.handoff.domain.source_quality import LeadFacts
 from kauppa.handoff.domain.verdicts import LeadStatus
 from kauppa.handoff.domain.what_if import QUEUE_DRAIN_LIMIT, RoutedLead
 from kauppa.servicekit.mongo import Indexes
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, IndexModel, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-
-Document = dict[str, Any]
 
 LEADS = "leads"
 SELLERS = "sellers"

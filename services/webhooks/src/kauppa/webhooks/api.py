@@ -7,7 +7,7 @@ The signing secret is shown once, when created or rotated."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -22,6 +22,7 @@ from kauppa.servicekit.http import idempotent_command, runtime_of
 from kauppa.servicekit.ids import SafeId
 from kauppa.servicekit.openapi import Timestamp, api_router, errors, not_a_boolean
 from kauppa.servicekit.refusals import NotFound
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks import commands, repository
 from kauppa.webhooks.commands import check_target, sub_view
@@ -49,7 +50,6 @@ EventTypeName = Annotated[
     str, Field(max_length=128, json_schema_extra={"enum": list(DELIVERABLE_BY_NAME)})
 ]
 Ops = Annotated[Principal, Depends(require("ops"))]
-Document = dict[str, Any]
 
 _DELIVERY_FIELDS = (
     "subscription_id",

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from kauppa.servicekit.auth import Principal, visible_to
 from kauppa.servicekit.refusals import Invalid, NotFound
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks.domain import signing
 from kauppa.webhooks.domain.targets import TargetRefused, check_addresses, check_url
 from kauppa.webhooks.repository import Webhooks
 from kauppa.webhooks.settings import WebhooksSettings
-
-Document = dict[str, Any]
 
 _SUB_FIELDS = (
     "organisation_id",

@@ -8,16 +8,14 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from kauppa.contracts import CustomerErased, Envelope, to_structured
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.routes import On
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks.domain.catalogue import DELIVERABLE, EventFacts, Filters, facts_of, matches
 from kauppa.webhooks.erasure import erase_customers
 from kauppa.webhooks.repository import Webhooks
-
-Document = dict[str, Any]
 
 
 class Sequencer:

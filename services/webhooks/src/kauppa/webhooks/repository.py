@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from kauppa.servicekit.erasures import identities_in_bytes
 from kauppa.servicekit.mongo import Indexes
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-
-Document = dict[str, Any]
 
 SUBSCRIPTIONS = "subscriptions"  # one per subscription: URL, event types, filters, secrets
 LEAD_SOURCES = "lead_sources"  # lead_id -> its source, for events that do not carry it

@@ -36,7 +36,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from kauppa.contracts import WebhookSubscriptionDisabled
@@ -44,6 +43,7 @@ from kauppa.servicekit.clock import Clock
 from kauppa.servicekit.committer import Committer
 from kauppa.servicekit.logging import get_logger
 from kauppa.servicekit.mongo import is_transient
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.runtime import ServiceRuntime
 from kauppa.servicekit.unit_of_work import UnitOfWork
 from kauppa.webhooks import repository
@@ -63,7 +63,6 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from pymongo import UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
-Document = dict[str, Any]
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 # A finished attempt waiting to be recorded: (subscription, delivery, lease token, outcome).
 Done = tuple[Document, Document, str, AttemptOutcome]

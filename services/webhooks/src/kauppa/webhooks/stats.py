@@ -5,14 +5,12 @@ refreshed before each ``/metrics`` scrape: ``runtime.on_gauges``)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from kauppa.servicekit.clock import Clock
+from kauppa.servicekit.repository import Document
 from kauppa.webhooks import repository
 from prometheus_client import CollectorRegistry, Gauge
 from pymongo.asynchronous.database import AsyncDatabase
-
-Document = dict[str, Any]
 
 
 async def subscription_stats(

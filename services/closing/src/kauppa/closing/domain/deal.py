@@ -55,9 +55,8 @@ from kauppa.contracts import (
 )
 from kauppa.servicekit.ids import allowed_url
 from kauppa.servicekit.refusals import Conflict, Invalid
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import Effects, TimerRequest
-
-Document = dict[str, Any]
 
 STALE_DEAL = "stale_deal"  # the timer kind of the stale-deal reminder (D5)
 SELLER_CARD = "seller_card"  # named among the missing items when the directory has no card

@@ -20,8 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kauppa.contracts.events.privacy import ERASED, ERASED_REFERRAL
-
-Document = dict[str, Any]
+from kauppa.servicekit.repository import Document
 
 
 def same_email(a: str | None, b: str | None) -> bool:

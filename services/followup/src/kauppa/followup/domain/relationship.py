@@ -41,9 +41,9 @@ from kauppa.followup.domain.next_contact import (
 )
 from kauppa.followup.domain.talking_points import CallContext, OpenProblem, talking_points
 from kauppa.servicekit.refusals import Conflict, NotFound
+from kauppa.servicekit.repository import Document
 from kauppa.servicekit.unit_of_work import Effects, TimerRequest
 
-Document = dict[str, Any]
 CONTACT_DUE = "contact_due"  # the timer kind of a scheduled contact
 UNASSIGNED = "unassigned"  # the seller named on a contact before the deal names one
 

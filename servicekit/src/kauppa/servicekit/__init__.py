@@ -28,6 +28,8 @@ _EXPORTS = {
     "UnitOfWork": "unit_of_work",
     "TimerRequest": "unit_of_work",
     "BoundCollection": "repository",
+    "Document": "repository",
+    "Effects": "unit_of_work",
     "DueTimer": "timers",
     "Refusal": "refusals",
     "Invalid": "refusals",
